@@ -1,0 +1,237 @@
+"""Curbside settings, read from the environment (README "Configuration" lists every variable).
+
+Two ways to run, one code path:
+
+- embedded (default, ``CURBSIDE_ENV=development``): SQLite under ``var/``, the in-memory
+  channel layer and presence store, a generated secret key and development keyring under
+  ``var/``;
+- production (``CURBSIDE_ENV=production``): every secret must come from the environment and
+  the process refuses to start without it (``ImproperlyConfigured``), so a misconfigured
+  deploy fails loudly instead of running on a development key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent
+VAR_DIR = Path(os.environ.get("CURBSIDE_VAR_DIR", BASE_DIR / "var"))
+
+CURBSIDE_ENV = os.environ.get("CURBSIDE_ENV", "development")
+if CURBSIDE_ENV not in ("development", "production"):
+    raise ImproperlyConfigured("CURBSIDE_ENV must be 'development' or 'production'")
+PRODUCTION = CURBSIDE_ENV == "production"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set when CURBSIDE_ENV=production")
+    return value
+
+
+def _development_secret(filename: str) -> str:
+    """A random secret kept under var/ so sessions survive restarts in embedded mode."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    path = VAR_DIR / filename
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = _env_bool("DJANGO_DEBUG", not PRODUCTION)
+
+if PRODUCTION:
+    SECRET_KEY = _required("DJANGO_SECRET_KEY")
+    if not (os.environ.get("CURBSIDE_KEYRING") or os.environ.get("CURBSIDE_KEYRING_FILE")):
+        raise ImproperlyConfigured(
+            "CURBSIDE_KEYRING or CURBSIDE_KEYRING_FILE must be set when CURBSIDE_ENV=production"
+        )
+else:
+    SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _development_secret("secret_key")
+
+# Keyring (crypto/keyring.py documents the format). In development a keyring file is
+# generated under var/ on first use.
+CURBSIDE_KEYRING = os.environ.get("CURBSIDE_KEYRING", "")
+CURBSIDE_KEYRING_FILE = os.environ.get(
+    "CURBSIDE_KEYRING_FILE", "" if PRODUCTION else str(VAR_DIR / "keyring.json")
+)
+CURBSIDE_KEYRING_AUTOCREATE = not PRODUCTION
+
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when CURBSIDE_ENV=production")
+
+# Origins allowed to open /ws/v1/ with a session cookie (cross-site WebSocket hijacking
+# defence). Each entry is scheme://host[:port].
+CURBSIDE_WS_ORIGINS = _env_list(
+    "CURBSIDE_WS_ORIGINS",
+    [] if PRODUCTION else ["http://127.0.0.1:8000", "http://localhost:8000"],
+)
+CSRF_TRUSTED_ORIGINS = CURBSIDE_WS_ORIGINS
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "channels",
+    "crypto",
+    "consult",
+    "rooms",
+    "presence",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "urls"
+ASGI_APPLICATION = "asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'curbside.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # WAL + a busy timeout: daphne's thread pool writes concurrently in embedded mode.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "consult.User"
+AUTHENTICATION_BACKENDS = ["consult.auth.EmailBackend"]
+# Argon2id first: new passwords are hashed with it; others are upgraded on login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+SESSION_COOKIE_AGE = int(os.environ.get("CURBSIDE_SESSION_AGE_S", 12 * 3600))
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    # TLS terminates at the proxy (docker-compose.yml: nginx).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _env_bool("CURBSIDE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("CURBSIDE_HSTS_SECONDS", 31536000))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("es", "Español")]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Channel layer -------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# redis-py 8 lowered its default pool to 100 connections and channels-redis does not set
+# one; under a burst of handshakes that surfaces as HTTP 500s, so the size is explicit.
+REDIS_POOL_SIZE = int(os.environ.get("CURBSIDE_REDIS_POOL_SIZE", 1000))
+if REDIS_URL:
+    CHANNEL_LAYER_KEY = os.environ.get("CURBSIDE_CHANNEL_LAYER_KEY") or (
+        _required("CURBSIDE_CHANNEL_LAYER_KEY") if PRODUCTION else SECRET_KEY
+    )
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_POOL_SIZE}],
+                "prefix": os.environ.get("CURBSIDE_REDIS_PREFIX", "curbside"),
+                "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],
+                "capacity": int(os.environ.get("CURBSIDE_CHANNEL_CAPACITY", 1000)),
+                "expiry": 60,
+            },
+        }
+    }
+    CHANNEL_LAYER_NAME = "redis"
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYER_NAME = "in-memory"
+
+# --- Protocol limits (sent to every client in session.welcome) -------------------------------
+CURBSIDE_LIMITS = {
+    # Largest accepted text frame; a bigger one closes the socket with 1009.
+    "frame_bytes": int(os.environ.get("CURBSIDE_FRAME_BYTES", 64 * 1024)),
+    # Longest message body, in characters.
+    "message_chars": int(os.environ.get("CURBSIDE_MESSAGE_CHARS", 8000)),
+    # Token bucket per user: sustained messages per second and burst size.
+    "messages_per_s": float(os.environ.get("CURBSIDE_MESSAGES_PER_S", 5)),
+    "message_burst": int(os.environ.get("CURBSIDE_MESSAGE_BURST", 20)),
+    # Rooms one socket may have joined at once.
+    "rooms_per_socket": int(os.environ.get("CURBSIDE_ROOMS_PER_SOCKET", 50)),
+    # Largest attachment upload, in bytes.
+    "attachment_bytes": int(os.environ.get("CURBSIDE_ATTACHMENT_BYTES", 10 * 1024 * 1024)),
+}
+# How often clients should ping; presence treats a socket as gone after 3 missed beats.
+CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
+# Lifetime of a single-use WebSocket ticket (the protocol promises at most 30 s).
+CURBSIDE_TICKET_TTL_S = min(int(os.environ.get("CURBSIDE_TICKET_TTL_S", 30)), 30)
+
+# --- Logging ---------------------------------------------------------------------------------
+LOG_LEVEL = os.environ.get("CURBSIDE_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
