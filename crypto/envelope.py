@@ -1,0 +1,347 @@
+"""Envelope encryption of room messages and attachments.
+
+Keys, from the outside in:
+
+- the keyring's ``messages`` KEK (outside the database) wraps
+- one random **epoch key** per (room, epoch) (``RoomKey``) and one random **author key** per
+  (room, author pseudonym) (``AuthorKey``);
+- each message's **content key** is ``HKDF-SHA256(epoch key ‖ author key)`` with the room,
+  author, epoch and key id in ``info``, so destroying one author key (erasure) makes exactly
+  that author's messages in that room unreadable while everyone else's still open.
+
+Bodies are sealed with AES-256-GCM and a fresh random 96-bit nonce (crypto/aead.py). The
+associated data binds the format byte, room id, message id, seq, epoch, author pseudonym and
+key id: a ciphertext copied to another row, or presented with another seq or author, fails.
+
+A new epoch starts on ``room_epoch_advance`` (membership change) and automatically after
+``settings.CURBSIDE_EPOCH_MESSAGES`` messages, so a key that leaked (or a removed member's
+view of one) covers a bounded stretch of the room.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+
+from crypto import aead
+from crypto.aead import DecryptError
+from crypto.keycache import KeyCache
+from crypto.keys import keyring
+from crypto.models import AuthorKey, RoomKey
+
+PURPOSE = "messages"
+DATA_KEY_BYTES = 32
+# First byte of every blob; bound into the associated data so it cannot be swapped.
+BLOB_FORMAT = 1
+# Messages per epoch when settings.CURBSIDE_EPOCH_MESSAGES is not set.
+DEFAULT_EPOCH_MESSAGES = 1000
+
+
+class KeysDestroyed(DecryptError):
+    """The epoch or author key this blob needs no longer exists (erased)."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What a message row stores: the epoch, the ``RoomKey`` id and the sealed bytes."""
+
+    epoch: int
+    key_id: int
+    blob: bytes
+
+
+# key_id -> (room_id, epoch, epoch key); room_id -> key_id of the current epoch;
+# (room_id, pseudonym) -> author key.
+_epoch_keys = KeyCache()
+_current = KeyCache()
+_author_keys = KeyCache()
+
+
+def cache_clear() -> None:
+    """Forget every unwrapped key held by this process (tests; after a restore)."""
+    _epoch_keys.clear()
+    _current.clear()
+    _author_keys.clear()
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+def message_seal(*, room_id: str, message_id: str, seq: int, author: str, body: bytes) -> Sealed:
+    """Seal a message body under the room's current epoch and the author's key.
+
+    Counts the message against the epoch (starting a new one when the limit is reached);
+    call it inside the transaction that stores the message so the count rolls back with it.
+    """
+    key_id, epoch, epoch_key = _claim_epoch(room_id, count=True)
+    author_key = _author_key(room_id, author, create=True)
+    content_key = _derive(b"message", epoch_key, author_key, room_id, author, epoch, key_id)
+    aad = _message_aad(room_id, message_id, seq, epoch, author, key_id)
+    return Sealed(epoch, key_id, bytes([BLOB_FORMAT]) + aead.seal(content_key, body, aad))
+
+
+def message_open(*, room_id: str, message_id: str, seq: int, author: str, sealed: Sealed) -> bytes:
+    """Open a sealed message body.
+
+    Raises:
+        KeysDestroyed: the epoch or author key was destroyed (erasure).
+        DecryptError: the blob was altered or belongs to another room, message, seq,
+            author or epoch.
+    """
+    _check_format(sealed.blob)
+    epoch_key = _epoch_key_for(sealed, room_id)
+    author_key = _author_key(room_id, author, create=False)
+    content_key = _derive(
+        b"message", epoch_key, author_key, room_id, author, sealed.epoch, sealed.key_id
+    )
+    aad = _message_aad(room_id, message_id, seq, sealed.epoch, author, sealed.key_id)
+    return aead.open_(content_key, sealed.blob[1:], aad)
+
+
+def blob_seal(
+    *, room_id: str, attachment_id: str, body: bytes, author: str | None = None
+) -> Sealed:
+    """Seal an attachment under the room's current epoch key (not counted as a message).
+
+    With ``author`` the author key is mixed in too, so erasing the author erases the file.
+    """
+    key_id, epoch, epoch_key = _claim_epoch(room_id, count=False)
+    author_key = _author_key(room_id, author, create=True) if author else b""
+    content_key = _derive(
+        b"attachment", epoch_key, author_key, room_id, author or "", epoch, key_id
+    )
+    aad = _attachment_aad(room_id, attachment_id, epoch, author or "", key_id)
+    return Sealed(epoch, key_id, bytes([BLOB_FORMAT]) + aead.seal(content_key, body, aad))
+
+
+def blob_open(
+    *, room_id: str, attachment_id: str, sealed: Sealed, author: str | None = None
+) -> bytes:
+    """Open an attachment sealed by ``blob_seal`` (same ``author`` argument).
+
+    Raises:
+        KeysDestroyed: the epoch or author key was destroyed.
+        DecryptError: the blob was altered or belongs to another room or attachment.
+    """
+    _check_format(sealed.blob)
+    epoch_key = _epoch_key_for(sealed, room_id)
+    author_key = _author_key(room_id, author, create=False) if author else b""
+    content_key = _derive(
+        b"attachment", epoch_key, author_key, room_id, author or "", sealed.epoch, sealed.key_id
+    )
+    aad = _attachment_aad(room_id, attachment_id, sealed.epoch, author or "", sealed.key_id)
+    return aead.open_(content_key, sealed.blob[1:], aad)
+
+
+def room_epoch_advance(*, room_id: str) -> int:
+    """Start a new epoch (fresh data key) for ``room_id``; returns the new epoch number.
+
+    Call on every membership change: messages after it are sealed under a key that was never
+    in use while the departed member was present.
+    """
+    with transaction.atomic():
+        previous = RoomKey.objects.select_for_update().filter(room_id=room_id, current=True)
+        row = _start_epoch(room_id, previous.first())
+    _current.put(room_id, row.pk)
+    return row.epoch
+
+
+def author_keys_destroy(*, authors: list[tuple[str, str]]) -> int:
+    """Delete the author keys of these (room_id, pseudonym) pairs; returns how many existed.
+
+    Crypto-shredding: every message and attachment those authors sealed in those rooms is
+    unreadable from now on (in other processes once their key cache expires, see keycache).
+    """
+    deleted = 0
+    with transaction.atomic():
+        for room_id, pseudonym in authors:
+            n, _ = AuthorKey.objects.filter(room_id=room_id, pseudonym=pseudonym).delete()
+            deleted += n
+    for pair in authors:
+        _author_keys.discard(tuple(pair))
+    return deleted
+
+
+def epoch_limit() -> int:
+    return int(getattr(settings, "CURBSIDE_EPOCH_MESSAGES", DEFAULT_EPOCH_MESSAGES))
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def _claim_epoch(room_id: str, *, count: bool) -> tuple[int, int, bytes]:
+    """(key_id, epoch, epoch key) to seal the next item with, counting it if ``count``."""
+    limit = epoch_limit()
+    cached = _current.get(room_id)
+    if cached is not None:
+        # Fast path: one UPDATE that also checks the epoch is still current (another
+        # process may have advanced it) and not full.
+        rows = RoomKey.objects.filter(pk=cached, room_id=room_id, current=True)
+        if count:
+            rows = rows.filter(message_count__lt=limit)
+            hit = rows.update(message_count=F("message_count") + 1)
+        else:
+            hit = rows.exists()
+        if hit:
+            room, epoch, key = _epoch_key(cached)
+            if room == room_id:
+                return cached, epoch, key
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                row = (
+                    RoomKey.objects.select_for_update()
+                    .filter(room_id=room_id, current=True)
+                    .first()
+                )
+                if row is None or (count and row.message_count >= limit):
+                    row = _start_epoch(room_id, row)
+                if count:
+                    RoomKey.objects.filter(pk=row.pk).update(message_count=F("message_count") + 1)
+        except IntegrityError:
+            # Another process created the first epoch at the same moment; use theirs.
+            if attempt == 2:
+                raise
+            continue
+        _current.put(room_id, row.pk)
+        _, epoch, key = _epoch_key(row.pk, row)
+        return row.pk, epoch, key
+    raise AssertionError("unreachable")
+
+
+def _start_epoch(room_id: str, previous: RoomKey | None) -> RoomKey:
+    if previous is not None:
+        RoomKey.objects.filter(pk=previous.pk).update(current=False)
+        epoch = previous.epoch + 1
+    else:
+        last = RoomKey.objects.filter(room_id=room_id).aggregate(m=Max("epoch"))["m"]
+        epoch = (last or 0) + 1
+    key = secrets.token_bytes(DATA_KEY_BYTES)
+    version, kek = keyring().active(PURPOSE)
+    with transaction.atomic():
+        row = RoomKey.objects.create(
+            room_id=room_id,
+            epoch=epoch,
+            wrapped=aead.wrap_key(kek, version, key, room_key_aad(room_id, epoch)),
+            kek_version=version,
+            current=True,
+        )
+    _epoch_keys.put(row.pk, (room_id, epoch, key))
+    return row
+
+
+def _epoch_key(key_id: int, row: RoomKey | None = None) -> tuple[str, int, bytes]:
+    cached = _epoch_keys.get(key_id)
+    if cached is not None and (row is None or cached[:2] == (row.room_id, row.epoch)):
+        return cached  # type: ignore[return-value]
+    if row is None:
+        row = RoomKey.objects.filter(pk=key_id).first()
+        if row is None:
+            raise KeysDestroyed("the epoch key no longer exists")
+    wrapped = bytes(row.wrapped)
+    kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
+    key = aead.unwrap_key(kek, wrapped, room_key_aad(row.room_id, row.epoch))
+    value = (row.room_id, row.epoch, key)
+    _epoch_keys.put(key_id, value)
+    return value
+
+
+def _epoch_key_for(sealed: Sealed, room_id: str) -> bytes:
+    room, epoch, key = _epoch_key(sealed.key_id)
+    if (room, epoch) != (room_id, sealed.epoch):
+        raise DecryptError("the blob belongs to another room or epoch")
+    return key
+
+
+def _author_key(room_id: str, pseudonym: str, *, create: bool) -> bytes:
+    cached = _author_keys.get((room_id, pseudonym))
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    row = AuthorKey.objects.filter(room_id=room_id, pseudonym=pseudonym).first()
+    if row is None:
+        if not create:
+            raise KeysDestroyed("the author key no longer exists")
+        row = _author_key_create(room_id, pseudonym)
+    wrapped = bytes(row.wrapped)
+    kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
+    key = aead.unwrap_key(kek, wrapped, author_key_aad(room_id, pseudonym))
+    _author_keys.put((room_id, pseudonym), key)
+    return key
+
+
+def _author_key_create(room_id: str, pseudonym: str) -> AuthorKey:
+    version, kek = keyring().active(PURPOSE)
+    key = secrets.token_bytes(DATA_KEY_BYTES)
+    try:
+        with transaction.atomic():
+            return AuthorKey.objects.create(
+                room_id=room_id,
+                pseudonym=pseudonym,
+                wrapped=aead.wrap_key(kek, version, key, author_key_aad(room_id, pseudonym)),
+                kek_version=version,
+            )
+    except IntegrityError:
+        # Created concurrently by another writer: theirs wins.
+        return AuthorKey.objects.get(room_id=room_id, pseudonym=pseudonym)
+
+
+def room_key_aad(room_id: str, epoch: int) -> bytes:
+    return _encode("curbside/room-key/v1", room_id, epoch)
+
+
+def author_key_aad(room_id: str, pseudonym: str) -> bytes:
+    return _encode("curbside/author-key/v1", room_id, pseudonym)
+
+
+# --- derivation and binding ------------------------------------------------------------------
+
+
+def _derive(
+    kind: bytes,
+    epoch_key: bytes,
+    author_key: bytes,
+    room_id: str,
+    author: str,
+    epoch: int,
+    key_id: int,
+) -> bytes:
+    info = _encode("curbside/content-key/v1", kind.decode(), room_id, author, epoch, key_id)
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=DATA_KEY_BYTES, salt=None, info=info)
+    return hkdf.derive(epoch_key + author_key)
+
+
+def _message_aad(
+    room_id: str, message_id: str, seq: int, epoch: int, author: str, key_id: int
+) -> bytes:
+    return _encode(
+        "curbside/message/v1", BLOB_FORMAT, room_id, message_id, seq, epoch, author, key_id
+    )
+
+
+def _attachment_aad(
+    room_id: str, attachment_id: str, epoch: int, author: str, key_id: int
+) -> bytes:
+    return _encode(
+        "curbside/attachment/v1", BLOB_FORMAT, room_id, attachment_id, epoch, author, key_id
+    )
+
+
+def _encode(*parts: str | int) -> bytes:
+    """Length-prefixed concatenation: no two different tuples encode to the same bytes."""
+    out = bytearray()
+    for part in parts:
+        raw = str(part).encode()
+        out += struct.pack(">I", len(raw)) + raw
+    return bytes(out)
+
+
+def _check_format(blob: bytes) -> None:
+    if not blob or blob[0] != BLOB_FORMAT:
+        raise DecryptError("unknown blob format")
