@@ -24,6 +24,7 @@ GOOD = [
     ("CA", "QC", "88123", "88123"),
     ("CA", "BC", "1234567", "1234567"),
     ("AU", "", "med0001234567", "MED0001234567"),
+    ("AU", "", "MED0000932846", "MED0000932846"),  # the example in HL7 AU Base
     ("AU", "NSW", "MED 000 123 4567", "MED0001234567"),
     ("IE", "", "012345", "12345"),
     ("NZ", "", "12345", "12345"),
@@ -118,15 +119,20 @@ def test_an_empty_number_is_refused():
     assert caught.value.field == "licence_number"
 
 
-# 1234567893 is the worked example in the CMS check-digit specification; the others are NPIs
-# that circulate as public examples (e.g. in NPI Registry API samples).
-@pytest.mark.parametrize("npi", ["1234567893", "1245319599", "1003000126", "1497758544"])
+# 1234567893 is the worked example in the CMS check-digit specification (and the example in
+# the R "npi" package docs, which give 1234567898 as invalid); 1932104098 is the sample in a
+# public NPI validator; the others circulate as public NPI Registry examples.
+@pytest.mark.parametrize(
+    "npi", ["1234567893", "1932104098", "1245319599", "1003000126", "1497758544"]
+)
 def test_known_valid_npis_pass_the_check_digit(npi):
     assert is_valid_npi(npi)
 
 
 @pytest.mark.parametrize(
-    "npi", ["1234567890", "1234567894", "1245319598", "2234567893", "123456789", "12345678931"]
+    "npi",
+    ["1234567890", "1234567898", "1234567894", "1245319598", "2234567893", "123456789"]
+    + ["12345678931"],
 )
 def test_npis_with_a_wrong_check_digit_or_length_fail(npi):
     assert not is_valid_npi(npi)
