@@ -11,7 +11,9 @@ import secrets
 import struct
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 NONCE_BYTES = 12
 # Wrapped-key layout: format byte, KEK version (uint32 big-endian), then a sealed blob.
@@ -55,3 +57,8 @@ def unwrap_key(kek: bytes, wrapped: bytes, aad: bytes) -> bytes:
     header = wrapped[: _WRAP_HEADER.size]
     wrapped_version(wrapped)
     return open_(kek, wrapped[_WRAP_HEADER.size :], header + aad)
+
+
+def hkdf_sha256(ikm: bytes, *, info: bytes, salt: bytes | None = None, length: int = 32) -> bytes:
+    """HKDF-SHA256 (RFC 5869): derive ``length`` bytes for the purpose named by ``info``."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)

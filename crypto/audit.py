@@ -24,12 +24,11 @@ import uuid
 from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crypto.aead import hkdf_sha256
 from crypto.keyring import KeyringError
 from crypto.keys import keyring
 from crypto.models import AuditEntry
@@ -165,9 +164,7 @@ def entry_hash(
 def signing_key(version: int) -> Ed25519PrivateKey:
     """The Ed25519 key for ``version``, derived from the keyring's audit seed."""
     seed = keyring().key(PURPOSE, version)
-    derived = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"curbside/audit-signing/v1"
-    ).derive(seed)
+    derived = hkdf_sha256(seed, info=b"curbside/audit-signing/v1")
     return Ed25519PrivateKey.from_private_bytes(derived)
 
 

@@ -24,8 +24,6 @@ import secrets
 import struct
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
@@ -313,8 +311,7 @@ def _derive(
     key_id: int,
 ) -> bytes:
     info = _encode("curbside/content-key/v1", kind.decode(), room_id, author, epoch, key_id)
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=DATA_KEY_BYTES, salt=None, info=info)
-    return hkdf.derive(epoch_key + author_key)
+    return aead.hkdf_sha256(epoch_key + author_key, info=info, length=DATA_KEY_BYTES)
 
 
 def _message_aad(
