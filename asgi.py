@@ -1,4 +1,9 @@
-"""The single ASGI entry: HTTP → Django, WebSocket /ws/v1/ → the one consumer."""
+"""The single ASGI entry: HTTP → Django, WebSocket /ws/v1/ → the one consumer.
+
+Origin and authentication checks happen in the consumer's handshake
+(``consult.selectors.socket_identity``): it needs to tell ticket clients, which may send no
+Origin, from browser sessions, which must come from an allowed one.
+"""
 
 import os
 
@@ -8,4 +13,14 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi = get_asgi_application()
 
-application = django_asgi
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from rooms.consumers import CurbsideConsumer  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi,
+        "websocket": URLRouter([path("ws/v1/", CurbsideConsumer.as_asgi())]),
+    }
+)

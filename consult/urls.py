@@ -1,3 +1,14 @@
 from django.urls import path
 
-urlpatterns: list = []
+from consult import views
+
+urlpatterns = [
+    path("auth/register", views.register),
+    path("auth/login", views.login_view),
+    path("auth/logout", views.logout_view),
+    path("auth/ws-ticket", views.ws_ticket),
+    path("me", views.me),
+    path("specialties", views.specialties),
+    path("verifications", views.verification_queue),
+    path("verifications/<str:user_id>/<str:action>", views.verification_decide),
+]

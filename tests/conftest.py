@@ -30,3 +30,45 @@ def pytest_sessionstart(session):
                 "CI must run on PostgreSQL and Redis: set DATABASE_URL and REDIS_URL "
                 f"(got engine={engine}, REDIS_URL={settings.REDIS_URL!r})"
             )
+
+
+@pytest.fixture
+def specialties(db):
+    """The taxonomy rows. Loaded by a data migration, but a transactional test's flush
+    removes them, so tests that need them ask for this (an idempotent upsert)."""
+    from consult.models import Specialty
+    from consult.taxonomy import load_specialties
+
+    load_specialties(Specialty)
+
+
+@pytest.fixture
+def make_physician(specialties):
+    """Create a physician through the real registration service."""
+    from consult import services
+    from consult.states import LicenceStatus
+
+    counter = iter(range(1, 10_000))
+
+    def make(*, status: str = LicenceStatus.VERIFIED, role: str = "physician",
+             specialty: str = "cardiology", languages: tuple[str, ...] = ("en",),
+             email: str | None = None, password: str = "correct-horse-battery") -> tuple:
+        n = next(counter)
+        email = email or f"dr{n}.{os.getpid()}@example.test"
+        physician = services.physician_register(
+            data=services.Registration(
+                email=email, password=password, first_name=f"Test{n}", last_name="Doctor",
+                country="GB", licence_number=f"{7000000 + n * 7919 % 999999:07d}",
+                specialty=specialty, languages=languages,
+            ),
+            role=role,
+        )
+        if status != LicenceStatus.PENDING:
+            services.licence_decide(physician=physician, to_status=LicenceStatus.VERIFIED,
+                                    by=None, backend="test", reason="fixture")
+        if status in (LicenceStatus.SUSPENDED,):
+            services.licence_decide(physician=physician, to_status=status, by=None,
+                                    backend="test", reason="fixture")
+        return physician, email, password
+
+    return make

@@ -1,0 +1,137 @@
+"""Reads of physicians, with the personal fields opened for the caller who may see them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from consult.models import Physician, User
+from consult.states import LicenceStatus
+from crypto import personal
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the physician themself (and verifiers) see; never sent to other members."""
+
+    id: str
+    email: str
+    display_name: str
+    first_name: str
+    last_name: str
+    role: str
+    country: str
+    jurisdiction: str
+    specialty: str
+    specialties: list[str]
+    languages: list[str]
+    licence_status: str
+    verified: bool
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def physician_profile(*, physician: Physician) -> Profile:
+    user = physician.user
+    uid = str(user.pk)
+    if user.personal_key is None:  # erased: the key is gone, so are the fields
+        email = display = first = last = ""
+    else:
+        key = personal.unwrap_personal_key(uid, bytes(user.personal_key))
+        email = personal.open_field(key, uid, "email", bytes(user.email_sealed))
+        display = personal.open_field(key, uid, "display_name", bytes(physician.display_name_sealed))
+        names = json.loads(personal.open_field(key, uid, "real_name",
+                                               bytes(physician.real_name_sealed)))
+        first, last = names["first"], names["last"]
+    return Profile(
+        id=uid,
+        email=email,
+        display_name=display,
+        first_name=first,
+        last_name=last,
+        role=user.role,
+        country=physician.country,
+        jurisdiction=physician.jurisdiction,
+        specialty=physician.primary_specialty.slug,
+        specialties=[s.slug for s in physician.specialties.all()],
+        languages=list(physician.languages),
+        licence_status=physician.licence_status,
+        verified=physician.licence_status == LicenceStatus.VERIFIED,
+    )
+
+
+def physicians_pending() -> list[Physician]:
+    return list(
+        Physician.objects.filter(licence_status=LicenceStatus.PENDING)
+        .select_related("user", "primary_specialty")
+        .prefetch_related("specialties")
+        .order_by("status_changed_at")
+    )
+
+
+def socket_refusal(user: User | None) -> tuple[int, str] | None:
+    """Why ``user`` may not open a socket — (close code, reason) — or None when they may.
+
+    Only verified physicians connect; suspended, rejected and pending ones are refused with
+    4403, anonymous clients with 4401 (PROTOCOL.md, Connection)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return 4401, "unauthenticated"
+    physician = Physician.objects.filter(user_id=user.pk).only("licence_status").first()
+    if physician is None or physician.licence_status != LicenceStatus.VERIFIED:
+        return 4403, "licence not verified"
+    return None
+
+
+@dataclass(frozen=True)
+class SocketIdentity:
+    """Who is behind a socket, as the consumer needs it for the socket's whole life."""
+
+    user_id: str
+    role: str
+    profile: Profile
+    session_key: str | None  # set when the socket was opened with a browser session
+
+
+def socket_identity(
+    *, ticket: str | None, session_key: str | None, origin: str | None,
+    allowed_origins: list[str],
+) -> SocketIdentity | tuple[int, str]:
+    """Authenticate a WebSocket handshake: a single-use ticket, or the session cookie from an
+    allowed ``Origin``. Returns the identity, or (close code, reason) to refuse with.
+
+    A foreign ``Origin`` is refused whatever the credentials (cross-site WebSocket
+    hijacking); a missing one is accepted only with a ticket, which a page on another
+    origin cannot obtain without the user's credentials.
+    """
+    from django.contrib.auth import get_user
+    from django.contrib.sessions.backends.base import SessionBase
+    from django.utils.module_loading import import_string
+
+    from consult.services import ws_ticket_redeem
+
+    if origin is not None and origin not in allowed_origins:
+        return 4403, "origin not allowed"
+    user = None
+    used_session = None
+    if ticket:
+        user = ws_ticket_redeem(ticket=ticket)
+    elif session_key and origin is not None:
+        from django.conf import settings
+
+        store_cls: type[SessionBase] = import_string(settings.SESSION_ENGINE + ".SessionStore")
+
+        class _Request:  # get_user() reads only request.session
+            session = store_cls(session_key)
+
+        candidate = get_user(_Request)
+        if candidate.is_authenticated:
+            user, used_session = candidate, session_key
+    refusal = socket_refusal(user)
+    if refusal is not None:
+        return refusal
+    physician = (Physician.objects.select_related("user", "primary_specialty")
+                 .prefetch_related("specialties").get(user_id=user.pk))
+    return SocketIdentity(user_id=str(user.pk), role=user.role,
+                          profile=physician_profile(physician=physician),
+                          session_key=used_session)

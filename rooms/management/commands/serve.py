@@ -1,0 +1,51 @@
+"""serve: run daphne on asgi:application with the limits from settings.
+
+Autobahn (under daphne) lets an application close a socket only with 1000 or 3000–4999, so
+the 1009 "message too big" close of PROTOCOL.md has to come from the server itself: this
+command hands daphne the frame limit from settings. Any other daphne option can follow.
+
+    manage.py serve -b 127.0.0.1 -p 8000 [daphne options…]
+"""
+
+from __future__ import annotations
+
+import daphne.server
+from daphne.cli import CommandLineInterface
+from daphne.ws_protocol import WebSocketFactory
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class ClosingWebSocketFactory(WebSocketFactory):
+    """Autobahn's default on a protocol violation (such as an oversized message) is to drop
+    the TCP connection without a close frame, so the client never learns why. With
+    failByDrop off it sends the close frame first (RFC 6455 §7.1.7), carrying 1009."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setProtocolOptions(failByDrop=False)
+
+
+# daphne.server builds its factory from this module-level name.
+daphne.server.WebSocketFactory = ClosingWebSocketFactory
+
+
+class Command(BaseCommand):
+    help = "Serve Curbside with daphne (HTTP + /ws/v1/)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("daphne_args", nargs="*", help="daphne options, after --")
+
+    def run_from_argv(self, argv):
+        # Pass everything after "serve" to daphne untouched (its options are not ours).
+        args = argv[2:]
+        if args[:1] == ["--"]:
+            args = args[1:]
+        self.execute(daphne_args=args, no_color=False, force_color=False, skip_checks=False,
+                     traceback=False, verbosity=1)
+
+    def handle(self, *args, daphne_args: list[str], **opts):
+        frame = str(settings.CURBSIDE_LIMITS["frame_bytes"])
+        CommandLineInterface().run(
+            ["--websocket-max-message-size", frame, *daphne_args, "asgi:application"]
+        )

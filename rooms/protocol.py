@@ -1,0 +1,266 @@
+"""The wire schema of /ws/v1/: the only place frames are parsed and built.
+
+One msgspec Struct per client op (tagged by ``op``) and one per server event payload
+(``EVENT_SCHEMAS``). Parsing takes one typed pass over the JSON in C; only a frame that fails
+it is decoded a second time, generically, to say precisely what is wrong (unknown op, which
+field, …) and to echo its ``ref``. Outgoing frames are encoded once, as text, and the same
+string is sent to every socket that should get it.
+
+PROTOCOL.md is the contract; docs/protocol.md the full, living list.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+# Stable error codes (PROTOCOL.md). Clients switch on these, never on messages.
+BAD_FRAME = "bad_frame"
+BAD_REQUEST = "bad_request"
+UNKNOWN_OP = "unknown_op"
+UNAUTHORIZED = "unauthorized"
+FORBIDDEN = "forbidden"
+NOT_FOUND = "not_found"
+CONFLICT = "conflict"
+TOO_LARGE = "too_large"
+RATE_LIMITED = "rate_limited"
+PHI_DETECTED = "phi_detected"
+UNAVAILABLE = "unavailable"
+INTERNAL = "internal"
+ERROR_CODES = frozenset({
+    BAD_FRAME, BAD_REQUEST, UNKNOWN_OP, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT,
+    TOO_LARGE, RATE_LIMITED, PHI_DETECTED, UNAVAILABLE, INTERNAL,
+})
+
+# WebSocket close codes.
+CLOSE_TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_SLOW_CONSUMER = 4408
+
+# A client's ref is echoed back verbatim; bound it so a reply cannot be inflated by it.
+REF_MAX_CHARS = 64
+
+Ref = str | int | None
+
+
+# --- Requests (client → server) -----------------------------------------------------------
+
+class Request(msgspec.Struct, tag_field="op", kw_only=True, frozen=True):
+    ref: Ref = None
+
+
+class Ping(Request, tag="ping"):
+    pass
+
+
+# Every op the server understands; other apps' ops are added here as they are built.
+REQUEST_TYPES: tuple[type[Request], ...] = (Ping,)
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be served; ``reply`` is the error frame to send back."""
+
+    def __init__(self, code: str, message: str, *, ref: Ref = None,
+                 details: dict | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+        self.details = details or {}
+
+    def reply(self) -> str:
+        return reply_error(self.ref, self.code, self.message, self.details)
+
+
+class _Reserved(Request, tag="$reserved"):
+    """Never handled: it keeps the decoder a tagged union even with a single op, because
+    msgspec requires the tag only when it has to choose between several types."""
+
+
+def _build_decoder() -> tuple[msgspec.json.Decoder, dict[str, type[Request]]]:
+    by_op = {t.__struct_config__.tag: t for t in REQUEST_TYPES}
+    return msgspec.json.Decoder(_union((*REQUEST_TYPES, _Reserved))), by_op
+
+
+def _union(types: tuple[type, ...]) -> Any:
+    from functools import reduce
+    from operator import or_
+
+    return reduce(or_, types)
+
+
+_decoder, _by_op = _build_decoder()
+_generic = msgspec.json.Decoder()
+_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def register_ops(*types: type[Request]) -> None:
+    """Add ops defined by another module (called at import time of that module)."""
+    global REQUEST_TYPES, _decoder, _by_op
+    known = set(REQUEST_TYPES)
+    REQUEST_TYPES = REQUEST_TYPES + tuple(t for t in types if t not in known)
+    _decoder, _by_op = _build_decoder()
+
+
+def parse_request(text: str | bytes) -> Request:
+    """Decode one client frame.
+
+    Raises:
+        ProtocolError: ``bad_frame`` (not a JSON object), ``unknown_op`` or ``bad_request``
+            (a missing or mistyped field; ``details.field`` names it).
+    """
+    try:
+        return _decoder.decode(text)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    # Slow path, only for bad frames: say exactly what is wrong.
+    try:
+        raw = _generic.decode(text)
+    except msgspec.DecodeError:
+        raise ProtocolError(BAD_FRAME, "The frame is not valid JSON.") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError(BAD_FRAME, "A frame must be a JSON object.")
+    ref = raw.get("ref")
+    if not isinstance(ref, str | int) or isinstance(ref, bool) or (
+        isinstance(ref, str) and len(ref) > REF_MAX_CHARS
+    ):
+        bad_ref = ref is not None
+        ref = None
+        if bad_ref:
+            raise ProtocolError(BAD_REQUEST, f"ref must be a string of at most {REF_MAX_CHARS} "
+                                "characters or an integer.", details={"field": "ref"})
+    op = raw.get("op")
+    if not isinstance(op, str):
+        raise ProtocolError(BAD_REQUEST, "The frame has no 'op' string.", ref=ref,
+                            details={"field": "op"})
+    op_type = _by_op.get(op)
+    if op_type is None:
+        raise ProtocolError(UNKNOWN_OP, f"Unknown op '{op[:40]}'.", ref=ref, details={"op": op[:40]})
+    try:
+        return msgspec.convert(raw, op_type)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _AT_PATH.search(message)
+        field = match.group(1) if match else ""
+        if field == "" and "missing required field" in message:
+            field = message.split("`")[1]
+            message = f"The field '{field}' is required."
+        else:
+            message = _AT_PATH.sub("", message) + (f" (field '{field}')" if field else "")
+        raise ProtocolError(BAD_REQUEST, message, ref=ref, details={"field": field}) from None
+
+
+# --- Replies and events (server → client) ---------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+
+
+class OkReply(msgspec.Struct, tag_field="op", tag="reply"):
+    ref: Ref
+    data: Any
+    ok: bool = True
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+    details: dict = {}
+
+
+class ErrorReply(msgspec.Struct, tag_field="op", tag="reply"):
+    ref: Ref
+    error: ErrorBody
+    ok: bool = False
+
+
+class EventFrame(msgspec.Struct, tag_field="op", tag="event", omit_defaults=True):
+    type: str
+    data: Any
+    room: str | None = None
+    seq: int | None = None
+
+
+def encode(obj: Any) -> str:
+    return _encoder.encode(obj).decode()
+
+
+def reply_ok(ref: Ref, data: Any) -> str:
+    return encode(OkReply(ref=ref, data=data))
+
+
+def reply_error(ref: Ref, code: str, message: str, details: dict | None = None) -> str:
+    assert code in ERROR_CODES, code
+    return encode(ErrorReply(ref=ref, error=ErrorBody(code=code, message=message,
+                                                       details=details or {})))
+
+
+def event_frame(type_: str, data: Any, *, room: str | None = None, seq: int | None = None) -> str:
+    """One event, encoded once; the caller sends the same string to every recipient."""
+    return encode(EventFrame(type=type_, data=data, room=room, seq=seq))
+
+
+# --- Event payload schemas ------------------------------------------------------------------
+
+class Limits(msgspec.Struct):
+    frame_bytes: int
+    message_chars: int
+    messages_per_s: float
+    message_burst: int
+    rooms_per_socket: int
+    attachment_bytes: int
+
+
+class SelfProfile(msgspec.Struct):
+    id: str
+    display_name: str
+    specialty: str
+    specialties: list[str]
+    languages: list[str]
+    country: str
+    roles: list[str]
+    verified: bool
+
+
+class Welcome(msgspec.Struct):
+    protocol: int
+    session: str
+    server_time: float
+    heartbeat_s: int
+    me: SelfProfile
+    limits: Limits
+
+
+class PongData(msgspec.Struct):
+    server_time: float
+
+
+# Every event type the server emits → the schema of its ``data``. tests/rooms check each
+# emitted event against this table.
+EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    "session.welcome": Welcome,
+}
+# Reply payload schemas, per op.
+REPLY_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    "ping": PongData,
+}
+
+
+def register_events(schemas: dict[str, type[msgspec.Struct]]) -> None:
+    """Add event payload schemas defined by another module (at its import time)."""
+    EVENT_SCHEMAS.update(schemas)
+
+
+def validate_event(frame: str | bytes) -> Any:
+    """Decode an event frame and check its data against its schema (tests use this).
+
+    Raises:
+        msgspec.ValidationError / KeyError: the frame does not match.
+    """
+    raw = _generic.decode(frame)
+    assert raw["op"] == "event", raw
+    return msgspec.convert(raw["data"], EVENT_SCHEMAS[raw["type"]])

@@ -1,0 +1,111 @@
+"""Start real daphne processes for end-to-end tests, and stop them by PID.
+
+A server is ready when its port accepts a TCP connection (polled against a deadline, not a
+fixed sleep); if it dies or never listens the test fails loudly with its log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# How long a fresh daphne may take to import Django and listen.
+START_DEADLINE_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Daphne:
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/v1/"
+
+    def start(self) -> Daphne:
+        log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the child)
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", str(self.port),
+             *self.extra_args],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_DEADLINE_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"daphne did not listen within {START_DEADLINE_S}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL: the process vanishes without running any cleanup (crash test)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def server_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a test daphne: the test database, the suite's Redis (if any),
+    and the same secret key and keyring as the test process, so blind indexes agree."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": database_url,
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "CURBSIDE_KEYRING_FILE": settings.CURBSIDE_KEYRING_FILE,
+        "CURBSIDE_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    })
+    if settings.CURBSIDE_KEYRING:
+        env["CURBSIDE_KEYRING"] = settings.CURBSIDE_KEYRING
+    env.update(overrides)
+    return env
+
+
+def database_url_of(settings_dict: dict) -> str:
+    """A DATABASE_URL naming the database Django is connected to (the test database)."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return (f"postgres://{auth}{settings_dict.get('HOST') or '127.0.0.1'}:"
+            f"{settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}")
