@@ -114,9 +114,7 @@ def audit_verify(*, expected_head: str | None = None) -> list[str]:
         if recomputed != e.hash:
             problems.append(f"entry #{e.seq}: content does not match its hash (edited)")
         if e.prev_hash != prev:
-            problems.append(
-                f"entry #{e.seq}: does not follow the entry before it (deleted or reordered)"
-            )
+            problems.append(f"entry #{e.seq}: does not follow the entry before it (deleted or reordered)")
         problems.extend(_signature_problems(e))
         prev = e.hash
         expected_seq = e.seq + 1
@@ -124,8 +122,7 @@ def audit_verify(*, expected_head: str | None = None) -> list[str]:
         hashes_seen.add(e.hash)
     if expected_head and expected_head not in hashes_seen:
         problems.append(
-            f"the anchored head {expected_head[:16]}… is not in the log (entries truncated "
-            "or rewritten)"
+            f"the anchored head {expected_head[:16]}… is not in the log (entries truncated or rewritten)"
         )
     return problems
 

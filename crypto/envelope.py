@@ -96,32 +96,24 @@ def message_open(*, room_id: str, message_id: str, seq: int, author: str, sealed
     _check_format(sealed.blob)
     epoch_key = _epoch_key_for(sealed, room_id)
     author_key = _author_key(room_id, author, create=False)
-    content_key = _derive(
-        b"message", epoch_key, author_key, room_id, author, sealed.epoch, sealed.key_id
-    )
+    content_key = _derive(b"message", epoch_key, author_key, room_id, author, sealed.epoch, sealed.key_id)
     aad = _message_aad(room_id, message_id, seq, sealed.epoch, author, sealed.key_id)
     return aead.open_(content_key, sealed.blob[1:], aad)
 
 
-def blob_seal(
-    *, room_id: str, attachment_id: str, body: bytes, author: str | None = None
-) -> Sealed:
+def blob_seal(*, room_id: str, attachment_id: str, body: bytes, author: str | None = None) -> Sealed:
     """Seal an attachment under the room's current epoch key (not counted as a message).
 
     With ``author`` the author key is mixed in too, so erasing the author erases the file.
     """
     key_id, epoch, epoch_key = _claim_epoch(room_id, count=False)
     author_key = _author_key(room_id, author, create=True) if author else b""
-    content_key = _derive(
-        b"attachment", epoch_key, author_key, room_id, author or "", epoch, key_id
-    )
+    content_key = _derive(b"attachment", epoch_key, author_key, room_id, author or "", epoch, key_id)
     aad = _attachment_aad(room_id, attachment_id, epoch, author or "", key_id)
     return Sealed(epoch, key_id, bytes([BLOB_FORMAT]) + aead.seal(content_key, body, aad))
 
 
-def blob_open(
-    *, room_id: str, attachment_id: str, sealed: Sealed, author: str | None = None
-) -> bytes:
+def blob_open(*, room_id: str, attachment_id: str, sealed: Sealed, author: str | None = None) -> bytes:
     """Open an attachment sealed by ``blob_seal`` (same ``author`` argument).
 
     Raises:
@@ -194,11 +186,7 @@ def _claim_epoch(room_id: str, *, count: bool) -> tuple[int, int, bytes]:
     for attempt in range(3):
         try:
             with transaction.atomic():
-                row = (
-                    RoomKey.objects.select_for_update()
-                    .filter(room_id=room_id, current=True)
-                    .first()
-                )
+                row = RoomKey.objects.select_for_update().filter(room_id=room_id, current=True).first()
                 if row is None or (count and row.message_count >= limit):
                     row = _start_epoch(room_id, row)
                 if count:
@@ -314,20 +302,12 @@ def _derive(
     return aead.hkdf_sha256(epoch_key + author_key, info=info, length=DATA_KEY_BYTES)
 
 
-def _message_aad(
-    room_id: str, message_id: str, seq: int, epoch: int, author: str, key_id: int
-) -> bytes:
-    return _encode(
-        "curbside/message/v1", BLOB_FORMAT, room_id, message_id, seq, epoch, author, key_id
-    )
+def _message_aad(room_id: str, message_id: str, seq: int, epoch: int, author: str, key_id: int) -> bytes:
+    return _encode("curbside/message/v1", BLOB_FORMAT, room_id, message_id, seq, epoch, author, key_id)
 
 
-def _attachment_aad(
-    room_id: str, attachment_id: str, epoch: int, author: str, key_id: int
-) -> bytes:
-    return _encode(
-        "curbside/attachment/v1", BLOB_FORMAT, room_id, attachment_id, epoch, author, key_id
-    )
+def _attachment_aad(room_id: str, attachment_id: str, epoch: int, author: str, key_id: int) -> bytes:
+    return _encode("curbside/attachment/v1", BLOB_FORMAT, room_id, attachment_id, epoch, author, key_id)
 
 
 def _encode(*parts: str | int) -> bytes:

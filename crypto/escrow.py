@@ -93,9 +93,7 @@ def escrow_public_key() -> X25519PublicKey:
         return X25519PublicKey.from_public_bytes(base64.b64decode(inline))
     path = public_key_path()
     if not path.exists():
-        autocreate = getattr(
-            settings, "CURBSIDE_ESCROW_AUTOCREATE", settings.CURBSIDE_KEYRING_AUTOCREATE
-        )
+        autocreate = getattr(settings, "CURBSIDE_ESCROW_AUTOCREATE", settings.CURBSIDE_KEYRING_AUTOCREATE)
         if not autocreate:
             raise EscrowNotConfigured(f"no escrow public key ({path}); run `escrow init`")
         # Development only: 2-of-3 shares next to the public key, so unmasking can be tried.
@@ -180,9 +178,7 @@ def escrow_record(*, room_id: str, pseudonym: str, user_id: str) -> EscrowRecord
         return EscrowRecord.objects.get(room_id=room_id, pseudonym=pseudonym)
 
 
-def escrow_unmask(
-    *, room_id: str, pseudonym: str, shares: list[Share], officer: str, reason: str
-) -> str:
+def escrow_unmask(*, room_id: str, pseudonym: str, shares: list[Share], officer: str, reason: str) -> str:
     """Reveal the user id behind (room, pseudonym) with at least k shares.
 
     Appends exactly one audit entry: ``escrow.unmask`` on success, ``escrow.unmask_failed``

@@ -46,9 +46,7 @@ class AuthorKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["room_id", "pseudonym"], name="authorkey_room_pseud")
-        ]
+        constraints = [models.UniqueConstraint(fields=["room_id", "pseudonym"], name="authorkey_room_pseud")]
         indexes = [models.Index(fields=["kek_version"])]
 
     def __str__(self) -> str:
@@ -65,9 +63,7 @@ class EscrowRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["room_id", "pseudonym"], name="escrow_room_pseud")
-        ]
+        constraints = [models.UniqueConstraint(fields=["room_id", "pseudonym"], name="escrow_room_pseud")]
 
     def __str__(self) -> str:
         return f"escrow {self.room_id}/{self.pseudonym}"

@@ -56,6 +56,10 @@ def register_wrapped_keys(
     _registry[name] = WrappedKeys(name, purpose, iter_fn, rewrap_fn, count_by_version_fn)
 
 
+def unregister_wrapped_keys(name: str) -> None:
+    _registry.pop(name, None)
+
+
 def registered() -> list[WrappedKeys]:
     return sorted(_registry.values(), key=lambda w: w.name)
 
@@ -76,9 +80,7 @@ def status() -> dict[tuple[str, str], dict[int, int]]:
 
 def in_use(purpose: str, version: int) -> int:
     """How many keys (or signatures) still depend on ``purpose`` KEK ``version``."""
-    return sum(
-        w.count_by_version_fn().get(version, 0) for w in registered() if w.purpose == purpose
-    )
+    return sum(w.count_by_version_fn().get(version, 0) for w in registered() if w.purpose == purpose)
 
 
 def rewrap_all() -> dict[str, int]:

@@ -116,9 +116,7 @@ def test_epoch_rolls_over_after_the_configured_number_of_messages(settings):
     sealed = [seal(f"msg {i}".encode(), mid=f"m{i}", seq=i) for i in range(7)]
     assert [s.epoch for s in sealed] == [1, 1, 1, 2, 2, 2, 3]
     assert list(
-        RoomKey.objects.filter(room_id=ROOM)
-        .order_by("epoch")
-        .values_list("message_count", flat=True)
+        RoomKey.objects.filter(room_id=ROOM).order_by("epoch").values_list("message_count", flat=True)
     ) == [3, 3, 1]
     envelope.cache_clear()
     for i, s in enumerate(sealed):
@@ -166,9 +164,7 @@ def test_attachments_are_bound_to_room_and_attachment_id():
     flipped = bytearray(sealed.blob)
     flipped[-1] ^= 1
     with pytest.raises(DecryptError):
-        blob_open(
-            room_id=ROOM, attachment_id="att1", sealed=dataclasses.replace(sealed, blob=flipped)
-        )
+        blob_open(room_id=ROOM, attachment_id="att1", sealed=dataclasses.replace(sealed, blob=flipped))
 
 
 def test_destroyed_epoch_key_is_reported_as_destroyed():

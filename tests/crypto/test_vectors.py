@@ -141,9 +141,7 @@ def test_hpke_rfc9180_base_x25519_sha256_aes256gcm():
     with cryptography_vectors.open_vector_file("HPKE/test-vectors.json", "r") as fh:
         vectors = json.load(fh)
     # Exactly escrow.SUITE: mode base, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
-    matching = [
-        v for v in vectors if (v["mode"], v["kem_id"], v["kdf_id"], v["aead_id"]) == (0, 0x20, 1, 2)
-    ]
+    matching = [v for v in vectors if (v["mode"], v["kem_id"], v["kdf_id"], v["aead_id"]) == (0, 0x20, 1, 2)]
     assert matching
     for v in matching:
         private = X25519PrivateKey.from_private_bytes(bytes.fromhex(v["skRm"]))

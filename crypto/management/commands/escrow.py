@@ -70,7 +70,5 @@ class Command(BaseCommand):
                 room_id=room, pseudonym=pseudonym, shares=shares, officer=officer, reason=reason
             )
         except EscrowError as exc:
-            raise CommandError(
-                f"unmask refused: {exc} (attempt recorded in the audit log)"
-            ) from None
+            raise CommandError(f"unmask refused: {exc} (attempt recorded in the audit log)") from None
         self.stdout.write(user_id)

@@ -78,9 +78,7 @@ class Command(BaseCommand):
         keys.reset()
         left = rotation.in_use(purpose, key_version)
         if left:
-            raise CommandError(
-                f"{left} key(s) still depend on {purpose} v{key_version}; run `keys rewrap`"
-            )
+            raise CommandError(f"{left} key(s) still depend on {purpose} v{key_version}; run `keys rewrap`")
         ring = load_keyring(path=str(path))
         try:
             ring.retire(purpose, key_version)
@@ -108,4 +106,8 @@ class Command(BaseCommand):
             )
         if not settings.CURBSIDE_KEYRING_FILE:
             raise CommandError("no CURBSIDE_KEYRING_FILE configured")
+        try:
+            keys.keyring()  # in development this creates the file on first use
+        except KeyringError as exc:
+            raise CommandError(str(exc)) from None
         return Path(settings.CURBSIDE_KEYRING_FILE)
