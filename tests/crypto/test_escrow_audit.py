@@ -194,3 +194,32 @@ def test_truncation_is_caught_with_an_anchored_head(chain):
 def test_user_ids_are_refused_as_actors():
     with pytest.raises(ValueError, match="never user ids"):
         audit_append(action="x", actor=USER, subject="s", details={})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_do_not_fork_the_chain():
+    import threading
+
+    from django.db import connection
+
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(5):
+                audit_append(action="test.append", actor=f"system:w{n}", subject=str(i), details={})
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert list(AuditEntry.objects.values_list("seq", flat=True)) == list(range(1, 21))
+    assert audit_verify() == []
