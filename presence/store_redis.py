@@ -95,7 +95,7 @@ local function finish(u)
   if cur == '' then
     drop(u)
   else
-    redis.call('HSET', k('u', u), 'reported', cur)
+    if cur ~= prev then redis.call('HSET', k('u', u), 'reported', cur) end
     reindex(u)
   end
   if prev == cur then return {0} end
@@ -223,9 +223,7 @@ def _presence(raw: list[Any], now: float) -> Presence:
     connections = tuple(
         sorted(
             (
-                Connection(
-                    conn_id=conns[i], process_id=procs[i // 2], expires_at=float(conns[i + 1])
-                )
+                Connection(conn_id=conns[i], process_id=procs[i // 2], expires_at=float(conns[i + 1]))
                 for i in range(0, len(conns), 2)
             ),
             key=lambda c: c.conn_id,
@@ -283,13 +281,14 @@ class RedisPresenceStore:
         if previous:
             status, on_call = previous.split("|")
             seen = Seen(status, on_call == "1")
-        return PresenceChange(
-            user_id=user_id, previous=seen, after=_presence(after, now) if after else None
-        )
+        return PresenceChange(user_id=user_id, previous=seen, after=_presence(after, now) if after else None)
 
     async def connect(
         self, *, user_id: str, conn_id: str, process_id: str, profile: PresenceProfile, now: float
     ) -> PresenceChange | None:
+        if "\t" in user_id or "\t" in conn_id:
+            # The sweep index joins them with a tab (``<user>\t<conn>``).
+            raise ValueError("user and connection ids must not contain a tab")
         reply = await self._run(
             "connect",
             user_id,
@@ -307,9 +306,7 @@ class RedisPresenceStore:
         self, *, user_id: str, conn_id: str, now: float, active: bool = False
     ) -> PresenceChange | None:
         deadline = repr(float(now + CONNECTION_TTL_S))
-        reply = await self._run(
-            "heartbeat", user_id, now, conn_id, deadline, "1" if active else "0"
-        )
+        reply = await self._run("heartbeat", user_id, now, conn_id, deadline, "1" if active else "0")
         if reply[0] == -1:
             raise UnknownConnection(user_id, conn_id)
         return self._change(user_id, reply, now)
@@ -326,9 +323,7 @@ class RedisPresenceStore:
     async def set_status(self, *, user_id: str, status: str, now: float) -> PresenceChange | None:
         return await self._set(user_id, "status", check_status(status), now)
 
-    async def set_on_call(
-        self, *, user_id: str, on_call: bool, now: float
-    ) -> PresenceChange | None:
+    async def set_on_call(self, *, user_id: str, on_call: bool, now: float) -> PresenceChange | None:
         return await self._set(user_id, "on_call", "1" if on_call else "0", now)
 
     async def get(self, user_id: str, *, now: float) -> Presence | None:

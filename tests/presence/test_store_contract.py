@@ -40,9 +40,7 @@ async def test_connect_makes_user_visible_and_reports_going_online(store: Presen
 
 
 async def test_heartbeat_without_visible_change_reports_nothing(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now)
     for _ in range(10):
         assert await store.heartbeat(user_id="alice", conn_id="c1", now=clock.advance(25)) is None
     # Still online well past one TTL because each heartbeat pushed the deadline on.
@@ -50,9 +48,7 @@ async def test_heartbeat_without_visible_change_reports_nothing(store, clock):
 
 
 async def test_second_connection_is_no_change_and_last_disconnect_goes_offline(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now)
     assert (
         await store.connect(
             user_id="alice", conn_id="c2", process_id="p2", profile=CARDIO, now=clock.advance(1)
@@ -75,9 +71,7 @@ async def test_second_connection_is_no_change_and_last_disconnect_goes_offline(s
 
 async def test_killed_process_connections_vanish_within_the_bound(store, clock):
     """Process p1 dies without disconnecting; its sockets are gone within TTL + one sweep."""
-    await store.connect(
-        user_id="alice", conn_id="a1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="a1", process_id="p1", profile=CARDIO, now=clock.now)
     await store.connect(user_id="bob", conn_id="b1", process_id="p1", profile=NEURO, now=clock.now)
     await store.connect(user_id="bob", conn_id="b2", process_id="p2", profile=NEURO, now=clock.now)
     died_at = clock.now
@@ -102,9 +96,7 @@ async def test_killed_process_connections_vanish_within_the_bound(store, clock):
 
 
 async def test_dead_connections_are_invisible_before_the_sweep(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="a1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="a1", process_id="p1", profile=CARDIO, now=clock.now)
     clock.advance(CONNECTION_TTL_S)
     assert await store.get("alice", now=clock.now) is None
     assert await store.online(specialty="cardiology", now=clock.now) == []
@@ -115,14 +107,10 @@ async def test_dead_connections_are_invisible_before_the_sweep(store, clock):
 
 async def test_reconnect_after_silent_death_reports_nothing(store, clock):
     """Subscribers never heard alice left, so her coming back is not news either."""
-    await store.connect(
-        user_id="alice", conn_id="a1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="a1", process_id="p1", profile=CARDIO, now=clock.now)
     clock.advance(CONNECTION_TTL_S + 1)
     assert (
-        await store.connect(
-            user_id="alice", conn_id="a2", process_id="p2", profile=CARDIO, now=clock.now
-        )
+        await store.connect(user_id="alice", conn_id="a2", process_id="p2", profile=CARDIO, now=clock.now)
         is None
     )
     # The old connection was dropped with the reconnect, so the sweep reports nobody.
@@ -132,9 +120,7 @@ async def test_reconnect_after_silent_death_reports_nothing(store, clock):
 
 
 async def test_auto_away_after_idle_and_back_on_activity(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now)
     # Heartbeats keep the socket alive but are not activity.
     t = 0.0
     change = None
@@ -159,18 +145,14 @@ async def test_idle_status_is_computed_from_now_without_any_write(store, clock):
     await store.connect(user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=start)
     # Keep the socket alive just short of the idle mark, then only read.
     while clock.now + HEARTBEAT_INTERVAL_S < start + IDLE_AWAY_S - 1:
-        await store.heartbeat(
-            user_id="alice", conn_id="c1", now=clock.advance(HEARTBEAT_INTERVAL_S)
-        )
+        await store.heartbeat(user_id="alice", conn_id="c1", now=clock.advance(HEARTBEAT_INTERVAL_S))
     assert (await store.get("alice", now=start + IDLE_AWAY_S - 1)).status == "available"
     assert (await store.get("alice", now=start + IDLE_AWAY_S)).status == "away"
     assert [p.status for p in await store.online(now=start + IDLE_AWAY_S)] == ["away"]
 
 
 async def test_set_status_reports_only_real_changes(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now)
     change = await store.set_status(user_id="alice", status="busy", now=clock.advance(1))
     assert change is not None and change.after.status == "busy"
     assert await store.set_status(user_id="alice", status="busy", now=clock.advance(1)) is None
@@ -181,26 +163,20 @@ async def test_set_status_reports_only_real_changes(store, clock):
 
 
 async def test_on_call_flag(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="c1", process_id="p1", profile=CARDIO, now=clock.now)
     change = await store.set_on_call(user_id="alice", on_call=True, now=clock.advance(1))
     assert change is not None and change.after.on_call and not change.previous.on_call
     assert (await store.get("alice", now=clock.now)).on_call is True
     assert await store.set_on_call(user_id="alice", on_call=True, now=clock.advance(1)) is None
     # A second socket of the same user sees the same flag (it is per user, not per socket).
-    await store.connect(
-        user_id="alice", conn_id="c2", process_id="p2", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="c2", process_id="p2", profile=CARDIO, now=clock.now)
     assert (await store.get("alice", now=clock.now)).on_call is True
     with pytest.raises(NotOnline):
         await store.set_on_call(user_id="nobody", on_call=True, now=clock.now)
 
 
 async def test_specialty_index(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now)
     await store.connect(user_id="bob", conn_id="b", process_id="p1", profile=NEURO, now=clock.now)
     both = PresenceProfile(specialties=["cardiology", "stroke"], languages=["fr"], country="FR")
     await store.connect(user_id="carol", conn_id="c", process_id="p2", profile=both, now=clock.now)
@@ -217,21 +193,15 @@ async def test_specialty_index(store, clock):
     assert await store.online_count(now=clock.now) == 3
 
     await store.disconnect(user_id="carol", conn_id="c", now=clock.now)
-    assert [p.user_id for p in await store.online(specialty="cardiology", now=clock.now)] == [
-        "alice"
-    ]
+    assert [p.user_id for p in await store.online(specialty="cardiology", now=clock.now)] == ["alice"]
 
 
 async def test_reconnect_with_new_specialties_moves_the_index(store, clock):
-    await store.connect(
-        user_id="alice", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now)
     moved = PresenceProfile(specialties=["nephrology"], languages=["en"], country="ES")
     await store.connect(user_id="alice", conn_id="b", process_id="p1", profile=moved, now=clock.now)
     assert await store.online(specialty="cardiology", now=clock.now) == []
-    assert [p.user_id for p in await store.online(specialty="nephrology", now=clock.now)] == [
-        "alice"
-    ]
+    assert [p.user_id for p in await store.online(specialty="nephrology", now=clock.now)] == ["alice"]
 
 
 async def test_router_counters(store, clock):
@@ -245,9 +215,7 @@ async def test_router_counters(store, clock):
     await store.consult_started(user_id="alice")
 
     await store.mark_offered(user_id="alice", now=clock.now)
-    await store.connect(
-        user_id="alice", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="alice", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now)
     alice = await store.get("alice", now=clock.now)
     assert alice.open_consults == 1
     assert alice.last_offered_at == clock.now
@@ -270,3 +238,31 @@ async def test_factory_with_url_is_redis(prefix):
         assert await s.online(now=0.0) == []
     finally:
         await s.close()
+
+
+async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
+    """Presence is the dominant load: a heartbeat must cost one Redis command, not several."""
+    from redis.asyncio import Redis
+
+    from presence.store_redis import RedisPresenceStore
+    from tests.presence.conftest import _purge, redis_url
+
+    class CountingRedis(Redis):
+        commands: list[str] = []
+
+        async def execute_command(self, *args, **options):
+            self.commands.append(str(args[0]))
+            return await super().execute_command(*args, **options)
+
+    client = CountingRedis.from_url(redis_url(), decode_responses=True)
+    store = RedisPresenceStore(client, prefix=prefix)
+    try:
+        await store.connect(user_id="a", conn_id="c", process_id="p", profile=CARDIO, now=clock.now)
+        await store.heartbeat(user_id="a", conn_id="c", now=clock.advance(25))  # loads scripts
+        client.commands.clear()
+        for _ in range(5):
+            await store.heartbeat(user_id="a", conn_id="c", now=clock.advance(25))
+        assert client.commands == ["EVALSHA"] * 5
+    finally:
+        await _purge(client, prefix)
+        await client.aclose()
