@@ -276,9 +276,7 @@ def _fill(state: RoutingState, candidates: Sequence[Candidate], now: float) -> S
             actions.append(Escalated(state.tier))
             continue
         if not state.lounge_called:
-            state = replace(
-                state, tier=LOUNGE_TIER, lounge_called=True, status=RouteStatus.LOUNGE_CALLED
-            )
+            state = replace(state, tier=LOUNGE_TIER, lounge_called=True, status=RouteStatus.LOUNGE_CALLED)
             return state, [*actions, Escalated(LOUNGE_TIER), LoungeCall(state.specialty)]
         if state.status is RouteStatus.LOUNGE_CALLED:
             return state, actions
@@ -316,9 +314,7 @@ def _close(state: RoutingState, user_ids: set[str], reason: str) -> Step:
     return state, [CloseOffer(o.user_id, o.offer_id, reason) for o in closing]
 
 
-def route_on_decline(
-    state: RoutingState, user_id: str, candidates: Sequence[Candidate], now: float
-) -> Step:
+def route_on_decline(state: RoutingState, user_id: str, candidates: Sequence[Candidate], now: float) -> Step:
     """``user_id`` declined; ask the next candidate (or escalate). A stale decline is a no-op."""
     if state.status is RouteStatus.CLAIMED or all(o.user_id != user_id for o in state.outstanding):
         return state, []

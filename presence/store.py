@@ -167,17 +167,13 @@ class PresenceStore(Protocol):
         """
         ...
 
-    async def disconnect(
-        self, *, user_id: str, conn_id: str, now: float
-    ) -> PresenceChange | None: ...
+    async def disconnect(self, *, user_id: str, conn_id: str, now: float) -> PresenceChange | None: ...
 
     async def set_status(self, *, user_id: str, status: str, now: float) -> PresenceChange | None:
         """Raises: ValueError for an unknown status; NotOnline without a live connection."""
         ...
 
-    async def set_on_call(
-        self, *, user_id: str, on_call: bool, now: float
-    ) -> PresenceChange | None:
+    async def set_on_call(self, *, user_id: str, on_call: bool, now: float) -> PresenceChange | None:
         """Raises: NotOnline without a live connection."""
         ...
 
@@ -318,9 +314,7 @@ class MemoryPresenceStore:
         user.last_active_at = now
         return self._report(user_id, now)
 
-    async def set_on_call(
-        self, *, user_id: str, on_call: bool, now: float
-    ) -> PresenceChange | None:
+    async def set_on_call(self, *, user_id: str, on_call: bool, now: float) -> PresenceChange | None:
         user = self._online_user(user_id, now)
         user.on_call = on_call
         user.last_active_at = now

@@ -62,19 +62,13 @@ async def _apply(actions, store, queue, now):
 
 async def test_case_expires_to_the_lounge_then_a_newcomer_claims_it(store, backends, clock):
     claims, queue = backends
-    await store.connect(
-        user_id="oncall", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="oncall", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now)
     await store.set_on_call(user_id="oncall", on_call=True, now=clock.now)
-    await store.connect(
-        user_id="poster", conn_id="b", process_id="p2", profile=CARDIO, now=clock.now
-    )
+    await store.connect(user_id="poster", conn_id="b", process_id="p2", profile=CARDIO, now=clock.now)
 
     case = UrgentCase("case9", "cardiology", "poster", "es")
     policy = RoutingPolicy(k=2, offer_ttl_s=90)
-    state, actions = route_start(
-        case, await _candidates(store, clock.now), TAXONOMY, policy, clock.now
-    )
+    state, actions = route_start(case, await _candidates(store, clock.now), TAXONOMY, policy, clock.now)
     assert [a.user_id for a in actions if isinstance(a, Offer)] == ["oncall"]
     await _apply(actions, store, queue, clock.now)
     assert (await store.get("oncall", now=clock.now)).last_offered_at == clock.now

@@ -266,3 +266,45 @@ async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
     finally:
         await _purge(client, prefix)
         await client.aclose()
+
+
+async def test_only_the_callers_now_counts_not_any_server_clock(store):
+    """Deadlines in 1970: a store that consulted a real clock would see them long expired."""
+    await store.connect(user_id="a", conn_id="c", process_id="p", profile=CARDIO, now=1000.0)
+    assert await store.get("a", now=1000.0 + CONNECTION_TTL_S - 0.5) is not None
+    assert await store.expire(now=1000.0 + CONNECTION_TTL_S - 0.5) == []
+    assert await store.get("a", now=1000.0 + CONNECTION_TTL_S) is None
+    assert await store.expire(now=1000.0 + CONNECTION_TTL_S) == ["a"]
+
+
+async def test_redis_presence_is_shared_between_processes(prefix, clock):
+    """Two daphne processes = two clients: each sees the other's sockets, and either may
+    sweep the connections of a third that died."""
+    from redis.asyncio import Redis
+
+    from presence.store_redis import RedisPresenceStore
+    from tests.presence.conftest import _purge, redis_url
+
+    clients = [Redis.from_url(redis_url(), decode_responses=True) for _ in range(2)]
+    one, two = (RedisPresenceStore(c, prefix=prefix) for c in clients)
+    try:
+        await one.connect(user_id="a", conn_id="a1", process_id="p1", profile=CARDIO, now=clock.now)
+        # The second socket, on another process, is not news to anyone.
+        assert (
+            await two.connect(user_id="a", conn_id="a2", process_id="p2", profile=CARDIO, now=clock.now)
+            is None
+        )
+        seen = await two.get("a", now=clock.now)
+        assert {(c.conn_id, c.process_id) for c in seen.connections} == {
+            ("a1", "p1"),
+            ("a2", "p2"),
+        }
+        # p1 dies; p2 keeps heartbeating and sweeps: a stays online on a2 only.
+        for _ in range(4):
+            await two.heartbeat(user_id="a", conn_id="a2", now=clock.advance(25))
+        assert await two.expire(now=clock.now) == []
+        assert [c.conn_id for c in (await one.get("a", now=clock.now)).connections] == ["a2"]
+    finally:
+        await _purge(clients[0], prefix)
+        for c in clients:
+            await c.aclose()
