@@ -139,7 +139,7 @@ def room_epoch_advance(*, room_id: str) -> int:
     with transaction.atomic():
         previous = RoomKey.objects.select_for_update().filter(room_id=room_id, current=True)
         row = _start_epoch(room_id, previous.first())
-    _current.put(room_id, row.pk)
+    _remember(_current, room_id, row.pk)
     return row.epoch
 
 
@@ -196,7 +196,7 @@ def _claim_epoch(room_id: str, *, count: bool) -> tuple[int, int, bytes]:
             if attempt == 2:
                 raise
             continue
-        _current.put(room_id, row.pk)
+        _remember(_current, room_id, row.pk)
         _, epoch, key = _epoch_key(row.pk, row)
         return row.pk, epoch, key
     raise AssertionError("unreachable")
@@ -219,7 +219,7 @@ def _start_epoch(room_id: str, previous: RoomKey | None) -> RoomKey:
             kek_version=version,
             current=True,
         )
-    _epoch_keys.put(row.pk, (room_id, epoch, key))
+    _remember(_epoch_keys, row.pk, (room_id, epoch, key))
     return row
 
 
@@ -235,7 +235,7 @@ def _epoch_key(key_id: int, row: RoomKey | None = None) -> tuple[str, int, bytes
     kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
     key = aead.unwrap_key(kek, wrapped, room_key_aad(row.room_id, row.epoch))
     value = (row.room_id, row.epoch, key)
-    _epoch_keys.put(key_id, value)
+    _remember(_epoch_keys, key_id, value)
     return value
 
 
@@ -258,7 +258,7 @@ def _author_key(room_id: str, pseudonym: str, *, create: bool) -> bytes:
     wrapped = bytes(row.wrapped)
     kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
     key = aead.unwrap_key(kek, wrapped, author_key_aad(room_id, pseudonym))
-    _author_keys.put((room_id, pseudonym), key)
+    _remember(_author_keys, (room_id, pseudonym), key)
     return key
 
 
@@ -276,6 +276,19 @@ def _author_key_create(room_id: str, pseudonym: str) -> AuthorKey:
     except IntegrityError:
         # Created concurrently by another writer: theirs wins.
         return AuthorKey.objects.get(room_id=room_id, pseudonym=pseudonym)
+
+
+def _remember(cache: KeyCache, key: object, value: object) -> None:
+    """Cache ``value`` once it is known to be committed.
+
+    A key created (or read) inside a transaction that later rolls back must not stay cached:
+    another writer may then create the row with a different key, and this process would
+    seal with a key that no table holds. ``on_commit`` callbacks are dropped on rollback.
+    """
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: cache.put(key, value))
+    else:
+        cache.put(key, value)
 
 
 def room_key_aad(room_id: str, epoch: int) -> bytes:

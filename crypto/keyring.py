@@ -145,13 +145,25 @@ class Keyring:
             s.retired.append(version)
 
 
-def write_keyring(keyring: Keyring, path: Path) -> None:
+def write_keyring(keyring: Keyring, path: Path, *, exclusive: bool = False) -> None:
+    """Write atomically (temp file + rename). With ``exclusive``, never replace a file
+    that appeared meanwhile: concurrent first starts must all end up on the same keyring.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A unique temp name: two writers must not share (and steal) one temp file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(keyring.to_json())
-    os.replace(tmp, path)
+    if not exclusive:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # fails if the file exists: the first writer wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
 
 
 def load_keyring(*, inline: str = "", path: str = "", autocreate: bool = False) -> Keyring:
@@ -168,5 +180,5 @@ def load_keyring(*, inline: str = "", path: str = "", autocreate: bool = False) 
     if not p.exists():
         if not autocreate:
             raise KeyringError(f"keyring file {p} does not exist")
-        write_keyring(Keyring.generate(), p)
+        write_keyring(Keyring.generate(), p, exclusive=True)
     return Keyring.from_json(p.read_text())

@@ -123,10 +123,28 @@ def test_epoch_rolls_over_after_the_configured_number_of_messages(settings):
         assert open_(s, mid=f"m{i}", seq=i) == f"msg {i}".encode()
 
 
-def test_hot_room_seals_with_one_query_per_message(django_assert_num_queries):
-    seal(b"warm the caches")
+def test_hot_room_seals_with_one_query_per_message(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        seal(b"warm the caches")
     with django_assert_num_queries(1):
         seal(b"second message", mid="m2", seq=2)
+
+
+def test_keys_from_a_rolled_back_transaction_are_not_cached():
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        seal(b"never stored")
+        raise RuntimeError("the message insert failed")
+    assert not AuthorKey.objects.exists() and not RoomKey.objects.exists()
+    # Another writer now creates the keys for real; this process must use theirs.
+    AuthorKey.objects.all().delete()
+    envelope._author_key_create(ROOM, ALICE)
+    kept = seal(b"stored")
+    envelope.cache_clear()
+    assert open_(kept) == b"stored"
 
 
 def test_erasure_destroys_one_author_and_leaves_the_rest_of_the_room():
