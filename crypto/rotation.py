@@ -88,6 +88,48 @@ def rewrap_all() -> dict[str, int]:
     return {w.name: sum(1 for item in w.iter_fn() if w.rewrap_fn(item)) for w in registered()}
 
 
+def register_wrapped_field(
+    name: str,
+    *,
+    model: Any,
+    field: str,
+    purpose: str,
+    owner: Callable[[Any], str],
+    rewrap: Callable[[str, bytes], bytes],
+) -> None:
+    """Register a model's nullable binary field holding keys wrapped under ``purpose``.
+
+    ``owner(row)`` gives the string bound into the wrap (e.g. ``str(row.pk)``) and
+    ``rewrap(owner, wrapped)`` returns the key wrapped under the active KEK (for personal
+    keys: ``crypto.personal.rewrap_personal_key``). Rows are locked one at a time, so a
+    rewrap can run next to live traffic. Works with any model: crypto never imports it.
+    """
+
+    def rows():
+        return model.objects.exclude(**{f"{field}__isnull": True})
+
+    def rewrap_fn(item: Any) -> bool:
+        with transaction.atomic():
+            row = model.objects.select_for_update().filter(pk=item.pk).first()
+            blob = getattr(row, field) if row is not None else None
+            if blob is None:  # erased meanwhile
+                return False
+            old = bytes(blob)
+            if aead.wrapped_version(old) == keyring().active(purpose)[0]:
+                return False
+            setattr(row, field, rewrap(owner(row), old))
+            row.save(update_fields=[field])
+            return True
+
+    register_wrapped_keys(
+        name,
+        purpose=purpose,
+        iter_fn=lambda: rows().only("pk").iterator(),
+        rewrap_fn=rewrap_fn,
+        count_by_version_fn=lambda: count_versions(rows().values_list(field, flat=True).iterator()),
+    )
+
+
 # --- crypto's own wrapped keys ---------------------------------------------------------------
 
 

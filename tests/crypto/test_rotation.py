@@ -146,3 +146,41 @@ def test_rotate_refuses_an_inline_keyring(settings):
     settings.CURBSIDE_KEYRING = keys.keyring().to_json()
     with pytest.raises(CommandError, match="CURBSIDE_KEYRING"):
         call_command("keys", "rotate", "--purpose", "messages")
+
+
+def test_register_wrapped_field_rewraps_consult_user_personal_keys(capsys):
+    # The registration the consult app makes in its AppConfig.ready(); tests may import
+    # consult even though the crypto library itself never does.
+    from consult.models import User
+
+    users = []
+    for i in range(3):
+        user = User(email_index=f"idx-{i}")
+        plain, user.personal_key = personal.new_personal_key(str(user.pk))
+        user.save()
+        users.append((user.pk, plain))
+    User.objects.create(email_index="erased", personal_key=None)
+
+    rotation.register_wrapped_field(
+        "test.consult.user.personal_key",
+        model=User,
+        field="personal_key",
+        purpose="personal",
+        owner=lambda row: str(row.pk),
+        rewrap=personal.rewrap_personal_key,
+    )
+    try:
+        call_command("keys", "rotate", "--purpose", "personal")
+        with pytest.raises(CommandError, match="3 key"):
+            call_command("keys", "retire", "--purpose", "personal", "--version", "1")
+        capsys.readouterr()
+        call_command("keys", "rewrap")
+        assert "test.consult.user.personal_key: rewrapped 3" in capsys.readouterr().out
+        call_command("keys", "retire", "--purpose", "personal", "--version", "1")
+    finally:
+        rotation.unregister_wrapped_keys("test.consult.user.personal_key")
+    keys.reset()
+    for pk, plain in users:
+        wrapped = bytes(User.objects.get(pk=pk).personal_key)
+        assert aead.wrapped_version(wrapped) == 2
+        assert personal.unwrap_personal_key(str(pk), wrapped) == plain
