@@ -22,7 +22,7 @@ from django.utils import timezone
 from consult import licences
 from consult.errors import Conflict, NotFound, ValidationFailed
 from consult.models import LicenceDecision, Physician, Role, Specialty, User, WsTicket
-from consult.states import LicenceStatus, transition
+from consult.states import IllegalTransition, LicenceStatus, transition
 from consult.verification import LicenceClaim, ManualReviewBackend, VerificationBackend
 from crypto import personal
 from rooms import fanout
@@ -149,13 +149,16 @@ def physician_register(
 
 def licence_decide(
     *, physician: Physician, to_status: str, by: User | None, backend: str = "manual",
-    reason: str = "",
+    reason: str = "", from_status: str | None = None,
 ) -> LicenceDecision:
     """Move a licence through the state machine and record who decided, when and why.
-    Suspension closes every live socket of the physician (after commit).
+    Suspension closes every live socket of the physician (after commit). ``from_status``,
+    when given, is the only state the move may start from: "reinstate" and "verify" both
+    target ``verified``, but reinstating a never-verified licence must not verify it.
 
     Raises:
-        consult.states.IllegalTransition: the move is not allowed from the current state.
+        consult.states.IllegalTransition: the move is not allowed from the current state
+            (or the current state is not ``from_status``).
         ValidationFailed: a rejection or suspension without a reason.
     """
     if to_status in (LicenceStatus.REJECTED, LicenceStatus.SUSPENDED) and not reason.strip():
@@ -163,6 +166,8 @@ def licence_decide(
     with transaction.atomic():
         locked = Physician.objects.select_for_update().get(pk=physician.pk)
         current = locked.licence_status
+        if from_status is not None and current != from_status:
+            raise IllegalTransition(current, to_status)
         locked.licence_status = transition(current, to_status)
         locked.status_changed_at = timezone.now()
         locked.save(update_fields=["licence_status", "status_changed_at"])

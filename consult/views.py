@@ -88,11 +88,13 @@ def verification_queue(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"pending": [_profile(p) for p in selectors.physicians_pending()]})
 
 
+# action → (the state it starts from, the state it ends in). Two actions end in verified,
+# so the start state is pinned: reinstating a pending licence must not verify it.
 _ACTIONS = {
-    "verify": LicenceStatus.VERIFIED,
-    "reject": LicenceStatus.REJECTED,
-    "suspend": LicenceStatus.SUSPENDED,
-    "reinstate": LicenceStatus.VERIFIED,
+    "verify": (LicenceStatus.PENDING, LicenceStatus.VERIFIED),
+    "reject": (LicenceStatus.PENDING, LicenceStatus.REJECTED),
+    "suspend": (LicenceStatus.VERIFIED, LicenceStatus.SUSPENDED),
+    "reinstate": (LicenceStatus.SUSPENDED, LicenceStatus.VERIFIED),
 }
 
 
@@ -101,8 +103,10 @@ def verification_decide(request: HttpRequest, user_id: str, action: str) -> Json
     if action not in _ACTIONS:
         return error(404, "not_found", f"Unknown action '{action}'.")
     physician = services.physician_get(user_id=user_id)
+    from_status, to_status = _ACTIONS[action]
     decision = services.licence_decide(
-        physician=physician, to_status=_ACTIONS[action], by=request.user, backend="manual",
+        physician=physician, to_status=to_status, from_status=from_status, by=request.user,
+        backend="manual",
         reason=field(request.json, "reason", required=False, default=""),
     )
     return JsonResponse({"physician": _profile(physician), "decision": {
