@@ -1,0 +1,101 @@
+"""HTTP endpoints for image attachments (rooms/attachments.py does the work).
+
+``POST /api/v1/rooms/<room_id>/attachments`` takes the image either as the raw body with any
+``image/*`` Content-Type, or as the field ``file`` of a ``multipart/form-data`` form, and
+answers 201 ``{"attachment": {"id", "content_type", "width", "height", "size"}}``.
+
+CSRF: a raw ``image/*`` body, like the JSON API's ``application/json``, cannot be sent
+cross-site without a CORS preflight, so it needs no token (consult/http.py). A multipart
+form *can* be posted by another site, so that path runs Django's CSRF check (token in the
+``csrfmiddlewaretoken`` field or the ``X-CSRFToken`` header).
+
+``GET /api/v1/attachments/<id>`` returns the cleaned bytes for members of the room, never
+cached by shared caches, never sniffed as another type. Errors use the usual
+``{"error": {"code", "message", "fields"}}`` shape (consult/http.py).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.uploadhandler import MemoryFileUploadHandler
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+
+from consult.errors import DomainError, Forbidden, ValidationFailed
+from consult.http import api, error
+from rooms.attachments import TooLarge, UnsupportedImage, attachment_json, attachment_read, attachment_store
+
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 16 * 1024
+
+
+class _InMemoryUpload(MemoryFileUploadHandler):
+    """Keep the uploaded file in memory whatever its size (the Content-Length was already
+    capped): the default handler spills big files to a plaintext temporary file on disk."""
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.activated = True
+
+
+@csrf_exempt
+def attachment_upload(request: HttpRequest, room_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return error(405, "bad_request", "Use POST.")
+    if not request.user.is_authenticated:
+        return error(401, "unauthorized", "Log in first.")
+    try:
+        data, name = _upload_body(request)
+        attachment = attachment_store(room_id=room_id, user=request.user, data=data,
+                                      declared_name=name)
+    except DomainError as exc:
+        return error(exc.http_status, exc.code, exc.message, exc.fields)
+    return JsonResponse({"attachment": attachment_json(attachment)}, status=201)
+
+
+@api(("GET",), auth="user")
+def attachment_download(request: HttpRequest, attachment_id) -> HttpResponse:
+    body, content_type = attachment_read(attachment_id=str(attachment_id), user=request.user)
+    response = HttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    return response
+
+
+def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
+    """The uploaded bytes and the client's file name (possibly empty).
+
+    Raises:
+        TooLarge: the body is over the attachment limit (checked before reading it).
+        Forbidden: a multipart form without a valid CSRF token.
+        ValidationFailed: a multipart form without a ``file`` field, or a bad Content-Length.
+        UnsupportedImage: neither ``image/*`` nor ``multipart/form-data`` (HTTP 415).
+    """
+    limit = settings.CURBSIDE_LIMITS["attachment_bytes"]
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ValidationFailed("Bad Content-Length.") from None
+    too_large = TooLarge(f"An attachment may be at most {limit} bytes.")
+    if request.content_type.startswith("image/"):
+        if length > limit:
+            raise too_large
+        # read(), not .body: .body is capped at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
+        data = request.read(limit + 1)
+        if len(data) > limit:
+            raise too_large
+        return data, ""
+    if request.content_type == "multipart/form-data":
+        if length > limit + MULTIPART_OVERHEAD:
+            raise too_large
+        request.upload_handlers = [_InMemoryUpload(request)]
+        if CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is not None:
+            raise Forbidden("The form is missing a valid CSRF token.")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationFailed("Attach the image as 'file'.", fields={"file": "This field is required."})
+        if upload.size > limit:
+            raise too_large
+        return upload.read(), upload.name or ""
+    raise UnsupportedImage("Send the image as image/* or as multipart/form-data field 'file'.")
