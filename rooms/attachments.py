@@ -173,14 +173,14 @@ def _room_for(*, room_id: str, user, missing: str = "No such room.") -> Room:
 # --- pure image handling ---------------------------------------------------------------------
 
 
-def image_clean(data: bytes, *, max_pixels: int = MAX_PIXELS) -> CleanImage:
+def image_clean(data: bytes, *, max_pixels: int | None = None) -> CleanImage:
     """Decode ``data`` as JPEG, PNG or WebP and re-encode it with no metadata at all.
 
     Raises:
         UnsupportedImage: another format, or undecodable (truncated, corrupt).
-        TooLarge: more than ``max_pixels`` pixels.
+        TooLarge: more than ``max_pixels`` (default ``MAX_PIXELS``) pixels.
     """
-    fmt, img = _decode(data, max_pixels)
+    fmt, img = _decode(data, MAX_PIXELS if max_pixels is None else max_pixels)
     # Orientation first: the tag is about to be dropped with the rest of the EXIF block.
     upright = ImageOps.exif_transpose(img)
     if upright.mode not in _MODES[fmt]:
