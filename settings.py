@@ -184,6 +184,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # redis-py 8 lowered its default pool to 100 connections and channels-redis does not set
 # one; under a burst of handshakes that surfaces as HTTP 500s, so the size is explicit.
 REDIS_POOL_SIZE = int(os.environ.get("CURBSIDE_REDIS_POOL_SIZE", 1000))
+REDIS_SOCKET_TIMEOUT_S = 30
 if REDIS_URL:
     CHANNEL_LAYER_KEY = os.environ.get("CURBSIDE_CHANNEL_LAYER_KEY") or (
         _required("CURBSIDE_CHANNEL_LAYER_KEY") if PRODUCTION else SECRET_KEY
@@ -192,7 +193,14 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_POOL_SIZE}],
+                "hosts": [{
+                    "address": REDIS_URL,
+                    "max_connections": REDIS_POOL_SIZE,
+                    # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis'
+                    # BZPOPMIN timeout: an idle receive loop then times out the socket
+                    # and the consumer dies with 1011. Read timeout must exceed 5 s.
+                    "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+                }],
                 "prefix": os.environ.get("CURBSIDE_REDIS_PREFIX", "curbside"),
                 "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],
                 "capacity": int(os.environ.get("CURBSIDE_CHANNEL_CAPACITY", 1000)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
 from typing import Any
@@ -21,6 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from consult.errors import DomainError
+from consult.models import User
 from consult.selectors import SocketIdentity, socket_identity
 from rooms import fanout, protocol
 from rooms.limits import TokenBucket
@@ -71,13 +73,16 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
             await self.close(code=result[0])
             return
         self.identity = result
+        # A detached user object: services need only its id and role, no query per op.
+        self.user = User(id=uuid.UUID(result.user_id), role=result.role)
+        self.rooms: dict = {}
+        self.last_typing: dict[str, float] = {}
         self.session_id = secrets.token_hex(8)
         self.frame_bucket = TokenBucket(rate=FRAMES_PER_S, burst=FRAME_BURST)
         self.groups_joined: list[str] = [fanout.user_group(result.user_id)]
         if result.session_key:
             self.groups_joined.append(fanout.session_group(result.session_key))
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+        await fanout.subscribe(self.channel_name, *self.groups_joined)
         await self.accept()
         await self.send(text_data=self.welcome())
 
@@ -98,8 +103,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         ))
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        groups = list(getattr(self, "groups_joined", []))
+        groups += [fanout.room_group(room) for room in getattr(self, "rooms", {})]
+        await fanout.unsubscribe(self.channel_name, *groups)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -142,6 +148,10 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     # --- channel-layer messages (types are prefixed per Channels convention) ---------------
     async def session_close(self, message: dict) -> None:
         await self.close(code=message.get("code", protocol.CLOSE_FORBIDDEN))
+
+    async def socket_frame(self, message: dict) -> None:
+        """A ready-made frame from fanout: forwarded as is (encoded once by the sender)."""
+        await self.send(text_data=message["frame"])
 
 
 from rooms import ops  # noqa: E402,F401  (registers the op handlers)

@@ -15,6 +15,13 @@ from crypto.personal import blind_index
 
 # Channel-layer message types (Channels maps "session.close" to the handler session_close).
 SESSION_CLOSE = "session.close"
+# Carries a ready frame (text) that every receiving socket sends as it is.
+FRAME = "socket.frame"
+
+
+def room_group(room_id: str) -> str:
+    # Room ids are public ("lounge-cardiology", "case-…") and channel-layer safe.
+    return f"r.{room_id}"
 
 
 def user_group(user_id: str) -> str:
@@ -42,3 +49,33 @@ def close_user_sockets(*, user_id: str, code: int) -> None:
 def close_session_sockets(*, session_key: str, code: int) -> None:
     """Close the sockets opened with one browser session (logout)."""
     _send_on_commit(session_group(session_key), {"type": SESSION_CLOSE, "code": code})
+
+
+def room_event(*, room_id: str, frame: str) -> None:
+    """One event to everyone subscribed to the room, after the transaction commits. The
+    frame is already encoded; sockets forward the same text (no per-recipient encoding)."""
+    _send_on_commit(room_group(room_id), {"type": FRAME, "frame": frame})
+
+
+def users_event(*, user_ids: list[str], frame: str) -> None:
+    """One event to every open socket of each user (mentions, offers), after commit."""
+    for user_id in dict.fromkeys(user_ids):
+        _send_on_commit(user_group(user_id), {"type": FRAME, "frame": frame})
+
+
+async def room_ephemeral(*, room_id: str, frame: str) -> None:
+    """Best-effort event with nothing to commit (typing, moderator presence)."""
+    layer = get_channel_layer()
+    await layer.group_send(room_group(room_id), {"type": FRAME, "frame": frame})
+
+
+async def subscribe(channel_name: str, *groups: str) -> None:
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_add(group, channel_name)
+
+
+async def unsubscribe(channel_name: str, *groups: str) -> None:
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_discard(group, channel_name)

@@ -12,7 +12,7 @@ PROTOCOL.md is the contract; docs/protocol.md the full, living list.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -58,8 +58,64 @@ class Ping(Request, tag="ping"):
     pass
 
 
-# Every op the server understands; other apps' ops are added here as they are built.
-REQUEST_TYPES: tuple[type[Request], ...] = (Ping,)
+RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Pseudonym = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class RoomJoin(Request, tag="room.join"):
+    room: RoomId
+    since: Seq | None = None
+
+
+class RoomLeave(Request, tag="room.leave"):
+    room: RoomId
+    # True ends the membership (leaving the room for good), not just this subscription.
+    forget: bool = False
+
+
+class RoomHistory(Request, tag="room.history"):
+    room: RoomId
+    before: Seq | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+
+
+class MessageSend(Request, tag="message.send"):
+    room: RoomId
+    # Length is checked against settings (too_large), not here, so the limit can change.
+    body: str
+    client_id: ClientId
+    reply_to: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    mentions: Annotated[list[Pseudonym], msgspec.Meta(max_length=50)] = []
+    attachments: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]],
+                           msgspec.Meta(max_length=10)] = []
+
+
+class MessageEdit(Request, tag="message.edit"):
+    room: RoomId
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    body: str
+
+
+class MessageDelete(Request, tag="message.delete"):
+    room: RoomId
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Typing(Request, tag="typing"):
+    room: RoomId
+
+
+class Read(Request, tag="read"):
+    room: RoomId
+    seq: Seq
+
+
+# Every op the server understands; other modules add theirs with ``register_ops``.
+REQUEST_TYPES: tuple[type[Request], ...] = (
+    Ping, RoomJoin, RoomLeave, RoomHistory, MessageSend, MessageEdit, MessageDelete, Typing, Read,
+)
 
 
 class ProtocolError(Exception):
@@ -239,14 +295,110 @@ class PongData(msgspec.Struct):
     server_time: float
 
 
+class AuthorCard(msgspec.Struct):
+    pseudonym: str
+    name: str
+    verified: bool
+    specialty: str | None
+    moderator: bool
+
+
+class MessageData(msgspec.Struct):
+    id: str
+    seq: int
+    author: AuthorCard
+    body: str
+    sent_at: str
+    reply_to: int | None
+    mentions: list[str]
+    attachments: list[str]
+    edited: bool
+    deleted: bool
+    hidden: bool
+
+
+class MessageEdited(msgspec.Struct):
+    seq: int
+    body: str
+    edited_at: str
+
+
+class MessageDeleted(msgspec.Struct):
+    seq: int
+    deleted_at: str
+
+
+class MessageHidden(msgspec.Struct):
+    seq: int
+    reason: str
+
+
+class MessageUnhidden(msgspec.Struct):
+    seq: int
+
+
+class MentionData(msgspec.Struct):
+    room: str
+    seq: int
+    by: AuthorCard
+
+
+class TypingData(msgspec.Struct):
+    author: AuthorCard
+
+
+class ModeratorPresence(msgspec.Struct):
+    author: AuthorCard
+    present: bool
+
+
+class RoomSummary(msgspec.Struct):
+    id: str
+    kind: str
+    title: str
+    specialty: str | None
+    last_seq: int
+    last_read_seq: int
+    members: int
+
+
+class JoinReply(msgspec.Struct):
+    room: RoomSummary
+    me: AuthorCard
+    messages: list[MessageData]
+    more: bool
+
+
+class PageReply(msgspec.Struct):
+    messages: list[MessageData]
+    more: bool
+
+
+class SendReply(msgspec.Struct):
+    seq: int
+    id: str
+    sent_at: str
+
+
 # Every event type the server emits → the schema of its ``data``. tests/rooms check each
 # emitted event against this table.
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "session.welcome": Welcome,
+    "message.new": MessageData,
+    "message.edited": MessageEdited,
+    "message.deleted": MessageDeleted,
+    "message.hidden": MessageHidden,
+    "message.unhidden": MessageUnhidden,
+    "mention": MentionData,
+    "typing": TypingData,
+    "room.moderator": ModeratorPresence,
 }
 # Reply payload schemas, per op.
 REPLY_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "ping": PongData,
+    "room.join": JoinReply,
+    "room.history": PageReply,
+    "message.send": SendReply,
 }
 
 

@@ -38,8 +38,11 @@ def specialties(db):
     removes them, so tests that need them ask for this (an idempotent upsert)."""
     from consult.models import Specialty
     from consult.taxonomy import load_specialties
+    from rooms.lounges import lounges_ensure
+    from rooms.models import Room
 
     load_specialties(Specialty)
+    lounges_ensure(Room, Specialty)
 
 
 @pytest.fixture

@@ -149,8 +149,7 @@ def test_rotate_refuses_an_inline_keyring(settings):
 
 
 def test_register_wrapped_field_rewraps_consult_user_personal_keys(capsys):
-    # The registration the consult app makes in its AppConfig.ready(); tests may import
-    # consult even though the crypto library itself never does.
+    # Tests may import consult even though the crypto library itself never does.
     from consult.models import User
 
     users = []
@@ -161,24 +160,14 @@ def test_register_wrapped_field_rewraps_consult_user_personal_keys(capsys):
         users.append((user.pk, plain))
     User.objects.create(email_index="erased", personal_key=None)
 
-    rotation.register_wrapped_field(
-        "test.consult.user.personal_key",
-        model=User,
-        field="personal_key",
-        purpose="personal",
-        owner=lambda row: str(row.pk),
-        rewrap=personal.rewrap_personal_key,
-    )
-    try:
-        call_command("keys", "rotate", "--purpose", "personal")
-        with pytest.raises(CommandError, match="3 key"):
-            call_command("keys", "retire", "--purpose", "personal", "--version", "1")
-        capsys.readouterr()
-        call_command("keys", "rewrap")
-        assert "test.consult.user.personal_key: rewrapped 3" in capsys.readouterr().out
+    # consult's AppConfig.ready() registered the field; rotation must cover it.
+    call_command("keys", "rotate", "--purpose", "personal")
+    with pytest.raises(CommandError, match="3 key"):
         call_command("keys", "retire", "--purpose", "personal", "--version", "1")
-    finally:
-        rotation.unregister_wrapped_keys("test.consult.user.personal_key")
+    capsys.readouterr()
+    call_command("keys", "rewrap")
+    assert "consult.user.personal_key: rewrapped 3" in capsys.readouterr().out
+    call_command("keys", "retire", "--purpose", "personal", "--version", "1")
     keys.reset()
     for pk, plain in users:
         wrapped = bytes(User.objects.get(pk=pk).personal_key)

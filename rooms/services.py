@@ -1,0 +1,275 @@
+"""Every state change of rooms and messages (keyword-only, typed, atomic).
+
+The path of a message: permission → seal under the room's data key, bound to room, id, seq,
+epoch and author → one transaction that takes the room's next ``seq`` under the room row's
+lock and inserts → only then the reply → one fan-out event, serialized once, after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from consult.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from consult.models import User
+from crypto import envelope, escrow
+from crypto.pseudonyms import pseudonym_id
+from rooms import events, fanout, roster
+from rooms.models import MemberRole, Membership, Message, MessageRevision, Room, RoomKind
+
+
+@dataclass(frozen=True)
+class Posted:
+    seq: int
+    id: str
+    sent_at: datetime
+    created: bool  # False when client_id matched an earlier message (idempotent retry)
+
+
+def _room(room_id: str) -> Room:
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        raise NotFound(f"No room '{room_id[:64]}'.", details={"room": room_id[:64]})
+    return room
+
+
+def membership_require(*, room_id: str, user: User, now: datetime | None = None,
+                       for_writing: bool = False) -> Membership | None:
+    """The caller's active membership, or None for a moderator who is not a member.
+
+    Raises:
+        NotFound: no such room (also for a case room the caller may not know about).
+        Forbidden: banned, not a member, or (for writing) muted — with the mute's end.
+    """
+    m = Membership.objects.filter(room_id=room_id, user=user).first()
+    if m is not None and m.banned:
+        raise Forbidden("You are banned from this room.", details={"room": room_id})
+    if m is None or not m.active:
+        if user.is_moderator:
+            return None
+        raise Forbidden("You are not a member of this room.", details={"room": room_id})
+    if for_writing and m.muted_until and m.muted_until > (now or timezone.now()):
+        raise Forbidden("You are muted in this room.",
+                        details={"room": room_id, "muted_until": m.muted_until.isoformat()})
+    return m
+
+
+def room_join(*, room_id: str, user: User) -> tuple[Room, Membership]:
+    """Subscribe ``user`` to ``room_id``: lounges let every verified physician in (creating
+    the membership), case rooms only their members; moderators may join any room.
+
+    Raises:
+        NotFound, Forbidden: see ``membership_require``.
+    """
+    room = _room(room_id)
+    m = Membership.objects.filter(room=room, user=user).first()
+    if m is not None and m.banned:
+        raise Forbidden("You are banned from this room.", details={"room": room_id})
+    if m is None or not m.active:
+        if not (room.is_open or user.is_moderator):
+            raise NotFound(f"No room '{room_id[:64]}'.", details={"room": room_id[:64]})
+        role = MemberRole.MODERATOR if user.is_moderator else MemberRole.MEMBER
+        m = membership_add(room=room, user=user, role=role)
+    return room, m
+
+
+def membership_add(*, room: Room, user: User, role: str = MemberRole.MEMBER) -> Membership:
+    """Make ``user`` an active member. A membership change starts a new key epoch, and the
+    (room, pseudonym) → user link is sealed to the escrow key for audited unmasking."""
+    with transaction.atomic():
+        m, created = Membership.objects.get_or_create(room=room, user=user,
+                                                      defaults={"role": role})
+        if created or not m.active:
+            if not created:
+                m.active = True
+                m.save(update_fields=["active"])
+            envelope.room_epoch_advance(room_id=room.id)
+        escrow.escrow_record(room_id=room.id, user_id=str(user.pk),
+                             pseudonym=pseudonym_id(user_id=str(user.pk), room_id=room.id))
+    roster.roster_forget(room.id)
+    return m
+
+
+def membership_end(*, room_id: str, user: User) -> None:
+    """Leave a room for good (a kick uses the same path). New messages are sealed under a
+    fresh epoch key, so the departed member's keys give nothing new."""
+    with transaction.atomic():
+        n = Membership.objects.filter(room_id=room_id, user=user, active=True).update(active=False)
+        if n:
+            envelope.room_epoch_advance(room_id=room_id)
+    roster.roster_forget(room_id)
+
+
+def message_post(
+    *, room_id: str, user: User, author: roster.Author, body: str, client_id: str,
+    reply_to: int | None = None, mentions: tuple[str, ...] = (),
+    attachments: tuple[str, ...] = (), now: datetime | None = None,
+) -> Posted:
+    """Store a message and hand back its seq; the fan-out event leaves after commit.
+
+    Idempotent on (room, author, client_id): a retry gets the first message's seq.
+
+    Raises:
+        NotFound: no such room, or ``reply_to`` names no message of the room.
+        Forbidden: not a member, banned or muted.
+        ValidationFailed: a mention or attachment that does not belong here.
+    """
+    now = now or timezone.now()
+    existing = _posted(room_id, author.pseudonym, client_id)
+    if existing:
+        return existing
+    membership_require(room_id=room_id, user=user, now=now, for_writing=True)
+    members = roster.roster(room_id)
+    if unknown := [p for p in mentions if p not in members]:
+        roster.roster_forget(room_id)
+        members = roster.roster(room_id)
+        if unknown := [p for p in mentions if p not in members]:
+            raise ValidationFailed("Mentioned pseudonyms are not members of this room.",
+                                   details={"field": "mentions", "unknown": unknown[:10]})
+    message_id = uuid.uuid4()
+    try:
+        with transaction.atomic():
+            seq = _next_seq(room_id)
+            if reply_to is not None and not (0 < reply_to < seq and Message.objects.filter(
+                    room_id=room_id, seq=reply_to).exists()):
+                raise NotFound(f"No message {reply_to} to reply to.",
+                               details={"field": "reply_to", "seq": reply_to})
+            if attachments:
+                _attachments_check(room_id, author.pseudonym, attachments)
+            sealed = envelope.message_seal(room_id=room_id, message_id=str(message_id), seq=seq,
+                                           author=author.pseudonym, body=body.encode())
+            msg = Message.objects.create(
+                id=message_id, room_id=room_id, seq=seq, author=author.pseudonym,
+                client_id=client_id, epoch=sealed.epoch, key_id=sealed.key_id,
+                body_sealed=sealed.blob, reply_to=reply_to, mentions=list(mentions),
+                attachments=list(attachments), sent_at=now,
+            )
+            frame = events.message_new(room_id=room_id, message=msg, author=author, body=body)
+            fanout.room_event(room_id=room_id, frame=frame)
+            if mentions:
+                fanout.users_event(
+                    user_ids=[members[p].user_id for p in mentions],
+                    frame=events.mention(room_id=room_id, seq=seq, by=author),
+                )
+    except IntegrityError:
+        # A concurrent retry with the same client_id won the insert; ours rolled back whole
+        # (seq included, so no gap) and the earlier message is the answer.
+        existing = _posted(room_id, author.pseudonym, client_id)
+        if existing:
+            return existing
+        raise
+    return Posted(seq=seq, id=str(message_id), sent_at=now, created=True)
+
+
+def _posted(room_id: str, author: str, client_id: str) -> Posted | None:
+    row = (Message.objects.filter(room_id=room_id, author=author, client_id=client_id)
+           .values_list("seq", "id", "sent_at").first())
+    return Posted(seq=row[0], id=str(row[1]), sent_at=row[2], created=False) if row else None
+
+
+def _next_seq(room_id: str) -> int:
+    """Take the room's next seq. The UPDATE locks the room row until commit, so concurrent
+    senders on any process queue here and seqs are gapless and unique."""
+    updated = Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
+    if not updated:
+        raise NotFound(f"No room '{room_id[:64]}'.", details={"room": room_id[:64]})
+    return Room.objects.filter(pk=room_id).values_list("last_seq", flat=True).get()
+
+
+def _attachments_check(room_id: str, author: str, ids: tuple[str, ...]) -> None:
+    from rooms.models import Attachment
+
+    try:
+        found = Attachment.objects.filter(room_id=room_id, author=author, id__in=ids).count()
+    except Exception:  # a malformed uuid
+        found = -1
+    if found != len(set(ids)):
+        raise ValidationFailed("Attachments must be your own uploads to this room.",
+                               details={"field": "attachments"})
+
+
+def _own_message(*, room_id: str, seq: int, user: User, author: str) -> Message:
+    msg = Message.objects.select_for_update().filter(room_id=room_id, seq=seq).first()
+    if msg is None:
+        raise NotFound(f"No message {seq}.", details={"seq": seq})
+    if msg.author != author and not user.is_moderator:
+        raise Forbidden("You can only change your own messages.", details={"seq": seq})
+    if msg.deleted_at is not None:
+        raise Conflict("The message was deleted.", details={"seq": seq})
+    return msg
+
+
+def _keep_revision(msg: Message, now: datetime) -> None:
+    """Keep the current body (still sealed) for moderators before it is replaced."""
+    rev = MessageRevision.objects.filter(message=msg).count() + 1
+    MessageRevision.objects.create(message=msg, revision=rev, epoch=msg.epoch, key_id=msg.key_id,
+                                   body_sealed=msg.body_sealed, replaced_at=now)
+
+
+def message_edit(*, room_id: str, seq: int, user: User, author: roster.Author, body: str,
+                 now: datetime | None = None) -> Message:
+    """Replace a message's body (own messages; moderators any). The original is kept.
+
+    Raises:
+        NotFound, Forbidden, Conflict (deleted).
+    """
+    now = now or timezone.now()
+    membership_require(room_id=room_id, user=user, now=now, for_writing=True)
+    with transaction.atomic():
+        msg = _own_message(room_id=room_id, seq=seq, user=user, author=author.pseudonym)
+        _keep_revision(msg, now)
+        # Re-sealed under the same (room, id, seq, author) binding, current epoch.
+        sealed = envelope.message_seal(room_id=room_id, message_id=str(msg.id), seq=seq,
+                                       author=msg.author, body=body.encode())
+        msg.epoch, msg.key_id, msg.body_sealed, msg.edited_at = (
+            sealed.epoch, sealed.key_id, sealed.blob, now)
+        msg.save(update_fields=["epoch", "key_id", "body_sealed", "edited_at"])
+        fanout.room_event(room_id=room_id, frame=events.message_changed(
+            "message.edited", room_id=room_id, seq=seq, data={"body": body,
+                                                              "edited_at": now.isoformat()}))
+    return msg
+
+
+def message_delete(*, room_id: str, seq: int, user: User, author: roster.Author,
+                   now: datetime | None = None) -> Message:
+    """Delete a message for members (own; moderators any); the sealed body is kept as a
+    revision that only moderators can read."""
+    now = now or timezone.now()
+    membership_require(room_id=room_id, user=user, now=now)
+    with transaction.atomic():
+        msg = _own_message(room_id=room_id, seq=seq, user=user, author=author.pseudonym)
+        _keep_revision(msg, now)
+        msg.deleted_at = now
+        msg.save(update_fields=["deleted_at"])
+        fanout.room_event(room_id=room_id, frame=events.message_changed(
+            "message.deleted", room_id=room_id, seq=seq, data={"deleted_at": now.isoformat()}))
+    return msg
+
+
+def read_mark(*, room_id: str, user: User, seq: int) -> int:
+    """Move the durable read marker forward (never back); returns the marker."""
+    m = membership_require(room_id=room_id, user=user)
+    if m is None:
+        return 0
+    room_last = Room.objects.filter(pk=room_id).values_list("last_seq", flat=True).get()
+    seq = min(seq, room_last)
+    Membership.objects.filter(pk=m.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
+    return max(seq, m.last_read_seq)
+
+
+def case_room_create(*, title: str, specialty_id: int | None, members: list[User]) -> Room:
+    """A case room (the Cases issue calls this when a case is posted)."""
+    room = Room.objects.create(id=f"case-{uuid.uuid4().hex[:16]}", kind=RoomKind.CASE,
+                               title=title, specialty_id=specialty_id)
+    for i, user in enumerate(members):
+        membership_add(room=room, user=user, role=MemberRole.POSTER if i == 0 else MemberRole.MEMBER)
+    return room
+
+
+def mute_until(*, minutes: int, now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) + timedelta(minutes=minutes)
