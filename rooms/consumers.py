@@ -153,5 +153,12 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         """A ready-made frame from fanout: forwarded as is (encoded once by the sender)."""
         await self.send(text_data=message["frame"])
 
+    async def room_evict(self, message: dict) -> None:
+        """A kick or room ban (rooms.moderation): drop the room from this socket."""
+        if self.rooms.pop(message["room"], None) is not None:
+            await fanout.unsubscribe(self.channel_name, fanout.room_group(message["room"]))
+            await self.send(text_data=message["frame"])
 
-from rooms import ops  # noqa: E402,F401  (registers the op handlers)
+
+from rooms import ops  # noqa: E402,F401,I001  (registers the op handlers)
+from rooms import mod_ops  # noqa: E402,F401,I001  (registers the moderation op handlers)

@@ -50,3 +50,24 @@ def typing(*, room_id: str, author: Author) -> str:
 def moderator_presence(*, room_id: str, author: Author, present: bool) -> str:
     return protocol.event_frame("room.moderator", {"author": author.card(), "present": present},
                                 room=room_id)
+
+
+# --- Moderation (rooms/moderation.py) ---
+
+def member_muted(*, room_id: str, pseudonym: str, until: str) -> str:
+    return protocol.event_frame("member.muted", {"pseudonym": pseudonym, "until": until},
+                                room=room_id)
+
+
+def member_kicked(*, room_id: str, pseudonym: str) -> str:
+    return protocol.event_frame("member.kicked", {"pseudonym": pseudonym}, room=room_id)
+
+
+def member_banned(*, room_id: str, pseudonym: str, scope: str) -> str:
+    return protocol.event_frame("member.banned", {"pseudonym": pseudonym, "scope": scope},
+                                room=room_id)
+
+
+def room_removed(*, room_id: str, reason: str) -> str:
+    """To the removed member's own sockets: the room is no longer subscribed."""
+    return protocol.event_frame("room.removed", {"room": room_id, "reason": reason}, room=room_id)

@@ -17,6 +17,8 @@ from crypto.personal import blind_index
 SESSION_CLOSE = "session.close"
 # Carries a ready frame (text) that every receiving socket sends as it is.
 FRAME = "socket.frame"
+# Drops one room from every socket of a user (kick, room ban); see CurbsideConsumer.room_evict.
+ROOM_EVICT = "room.evict"
 
 
 def room_group(room_id: str) -> str:
@@ -49,6 +51,12 @@ def close_user_sockets(*, user_id: str, code: int) -> None:
 def close_session_sockets(*, session_key: str, code: int) -> None:
     """Close the sockets opened with one browser session (logout)."""
     _send_on_commit(session_group(session_key), {"type": SESSION_CLOSE, "code": code})
+
+
+def room_evict(*, user_id: str, room_id: str, frame: str) -> None:
+    """Unsubscribe every live socket of a user from one room after commit; each socket that
+    had joined it sends ``frame`` (room.removed). Other rooms on those sockets stay."""
+    _send_on_commit(user_group(user_id), {"type": ROOM_EVICT, "room": room_id, "frame": frame})
 
 
 def room_event(*, room_id: str, frame: str) -> None:

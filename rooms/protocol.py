@@ -416,3 +416,106 @@ def validate_event(frame: str | bytes) -> Any:
     raw = _generic.decode(frame)
     assert raw["op"] == "event", raw
     return msgspec.convert(raw["data"], EVENT_SCHEMAS[raw["type"]])
+
+
+# --- Moderation -----------------------------------------------------------------------------
+# Ops, events and replies of rooms/mod_ops.py (docs/moderation.md). Targets are named by their
+# pseudonym in the room: moderators never see who is behind it.
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+HideReason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+BanScope = Annotated[str, msgspec.Meta(pattern="^(room|network)$")]
+# A mute lasts from one minute to 30 days.
+MUTE_MINUTES_MAX = 43200
+
+
+class ModHide(Request, tag="mod.hide"):
+    room: RoomId
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    reason: HideReason
+
+
+class ModUnhide(Request, tag="mod.unhide"):
+    room: RoomId
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ModMute(Request, tag="mod.mute"):
+    room: RoomId
+    pseudonym: Pseudonym
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=MUTE_MINUTES_MAX)]
+
+
+class ModKick(Request, tag="mod.kick"):
+    room: RoomId
+    pseudonym: Pseudonym
+
+
+class ModBan(Request, tag="mod.ban"):
+    room: RoomId
+    pseudonym: Pseudonym
+    reason: Reason
+    scope: BanScope = "room"
+
+
+class ModUnban(Request, tag="mod.unban"):
+    room: RoomId
+    pseudonym: Pseudonym
+    scope: BanScope = "room"
+
+
+class ReportFile(Request, tag="report"):
+    room: RoomId
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    reason: Reason
+
+
+class MemberMuted(msgspec.Struct):
+    pseudonym: str
+    until: str
+
+
+class MemberKicked(msgspec.Struct):
+    pseudonym: str
+
+
+class MemberBanned(msgspec.Struct):
+    pseudonym: str
+    scope: str
+
+
+class RoomRemoved(msgspec.Struct):
+    room: str
+    reason: str  # "kicked" | "banned"
+
+
+class ModHiddenReply(msgspec.Struct):
+    seq: int
+    hidden: bool
+
+
+class ModMemberReply(msgspec.Struct):
+    pseudonym: str
+    until: str | None = None
+    scope: str | None = None
+
+
+class ReportReply(msgspec.Struct):
+    report: int
+
+
+EVENT_SCHEMAS.update({
+    "member.muted": MemberMuted,
+    "member.kicked": MemberKicked,
+    "member.banned": MemberBanned,
+    "room.removed": RoomRemoved,
+})
+REPLY_SCHEMAS.update({
+    "mod.hide": ModHiddenReply,
+    "mod.unhide": ModHiddenReply,
+    "mod.mute": ModMemberReply,
+    "mod.kick": ModMemberReply,
+    "mod.ban": ModMemberReply,
+    "mod.unban": ModMemberReply,
+    "report": ReportReply,
+})

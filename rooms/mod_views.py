@@ -1,0 +1,35 @@
+"""The moderation queue over HTTP (moderators only): list reports, resolve one."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+
+from consult.errors import ValidationFailed
+from consult.http import api, field
+from rooms import mod_selectors, moderation
+from rooms.models import Report
+
+
+@api(("GET",), auth="is_moderator")
+def reports(request: HttpRequest) -> JsonResponse:
+    """``GET /api/v1/moderation/reports?status=open&after=<id>`` → {reports, more}."""
+    status = request.GET.get("status", Report.Status.OPEN)
+    if status not in Report.Status.values:
+        raise ValidationFailed("Unknown status.", fields={"status": "open, resolved or dismissed"})
+    try:
+        after = int(request.GET.get("after", "0"))
+    except ValueError:
+        raise ValidationFailed("after must be a report id.",
+                               fields={"after": "Expected an integer."}) from None
+    rows, more = mod_selectors.reports_list(status=status, after_id=after)
+    return JsonResponse({"reports": rows, "more": more})
+
+
+@api(("POST",), auth="is_moderator")
+def report_resolve(request: HttpRequest, report_id: int) -> JsonResponse:
+    """``POST /api/v1/moderation/reports/<id>/resolve {resolution, action?}``."""
+    report = moderation.report_resolve(
+        report_id=report_id, moderator=request.user,
+        resolution=field(request.json, "resolution"),
+        action=field(request.json, "action", required=False, default="resolved"))
+    return JsonResponse({"report": mod_selectors.report_payload(report)})
