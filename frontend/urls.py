@@ -1,1 +1,9 @@
-urlpatterns: list = []
+from django.urls import path
+
+from frontend import views
+
+urlpatterns = [
+    path("", views.index, name="frontend-index"),
+    # Only this app's files: other apps' static files are not part of the client.
+    path("static/frontend/<path:path>", views.static_file, name="frontend-static"),
+]

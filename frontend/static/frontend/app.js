@@ -1,0 +1,805 @@
+// Curbside web client: login, one WebSocket (/ws/v1/, session cookie), lounges, messages.
+//
+// Safety rule: text from the server or the user is only ever put into the page with
+// textContent / Text nodes (el() below), never parsed as HTML.
+//
+// Ordering rule (PROTOCOL.md "Ordering and delivery"): each room keeps `lastSeq`, the seq up
+// to which it holds every message. A message.new with seq <= lastSeq is a duplicate and is
+// dropped; one beyond lastSeq + 1 reveals a gap, and the room is re-joined with
+// `since=lastSeq`, whose reply is merged by seq. After a reconnect every room is re-joined
+// the same way, and sends still waiting for their reply are sent again with the same
+// client_id (the server stores a client_id once).
+
+import { has, initialLanguage, language, setLanguage, t, translatePage } from "./i18n.js";
+
+const GENERAL = "lounge-general";
+const loungeId = (slug) => `lounge-${slug}`;
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 15000;
+const TYPING_SEND_EVERY_MS = 2500;
+const TYPING_SHOW_MS = 4000;
+const HISTORY_PAGE = 50;
+// Consecutive re-joins of one room that found nothing new before we stop chasing a gap.
+const MAX_FRUITLESS_RESUMES = 3;
+
+const $ = (id) => document.getElementById(id);
+
+/** Build an element; children are nodes or strings (strings become Text nodes). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+// --- State --------------------------------------------------------------------------------
+
+const state = {
+  me: null, // session.welcome.me
+  specialties: [], // [{slug, name, parent}] in the current language
+  specialtyNames: new Map(), // slug → name
+  rooms: new Map(), // room id → Room
+  current: null, // the Room on screen
+  replyTo: null, // {room, seq} the next message answers
+  status: null, // [key, params] of the connection line, kept to re-translate it
+  lastTypingSent: 0,
+};
+
+class Room {
+  constructor(id) {
+    this.id = id;
+    this.wanted = true; // the user opened it: join again after every reconnect
+    this.joined = false;
+    this.joining = false;
+    this.rejoin = false; // a gap was seen while a join was in flight
+    this.fruitless = 0;
+    this.lastSeq = 0;
+    this.everJoined = false;
+    this.messages = new Map(); // seq → {data, el}
+    this.pending = new Map(); // client_id → {clientId, body, replyTo, el, inflight}
+    this.me = null; // my author card in this room
+    this.summary = null;
+    this.more = false; // older history exists
+    this.mentioned = false;
+    this.typers = new Map(); // pseudonym → {name, timer}
+    this.list = el("ol", { class: "msg-list", "data-room": id });
+  }
+
+  oldestSeq() {
+    return this.messages.size ? Math.min(...this.messages.keys()) : null;
+  }
+
+  /** Move lastSeq over every message we hold contiguously. */
+  advance() {
+    while (this.messages.has(this.lastSeq + 1)) this.lastSeq += 1;
+  }
+
+  hasGap() {
+    for (const seq of this.messages.keys()) if (seq > this.lastSeq) return true;
+    return false;
+  }
+}
+
+const isModerator = () => (state.me?.roles || []).some((r) => r === "moderator" || r === "admin");
+
+// --- Connection ---------------------------------------------------------------------------
+
+class Connection {
+  constructor() {
+    this.ws = null;
+    this.nextRef = 1;
+    this.waiting = new Map(); // ref → resolve
+    this.attempt = 0;
+    this.stopped = true;
+    this.welcomed = false;
+    this.retryTimer = null;
+    this.heartbeat = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.attempt = 0;
+    this.open();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeat);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000);
+    this.failWaiting();
+  }
+
+  open() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${location.host}/ws/v1/`);
+    this.ws = ws;
+    this.welcomed = false;
+    setStatus("conn.connecting");
+    ws.addEventListener("message", (ev) => this.receive(ev.data));
+    ws.addEventListener("close", (ev) => this.closed(ws, ev));
+  }
+
+  isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.welcomed;
+  }
+
+  /** Send one op; resolves with its reply frame (a local `unavailable` one when offline). */
+  request(op, args = {}) {
+    if (!this.isOpen()) return Promise.resolve(offlineReply());
+    const ref = `c-${this.nextRef++}`;
+    return new Promise((resolve) => {
+      this.waiting.set(ref, resolve);
+      this.ws.send(JSON.stringify({ op, ref, ...args }));
+    });
+  }
+
+  receive(text) {
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (frame.op === "reply") {
+      const resolve = this.waiting.get(frame.ref);
+      if (resolve) {
+        this.waiting.delete(frame.ref);
+        resolve(frame);
+      }
+      return;
+    }
+    if (frame.op !== "event") return;
+    if (frame.type === "session.welcome") {
+      this.welcomed = true;
+      this.attempt = 0;
+      clearInterval(this.heartbeat);
+      const every = Math.max(5, frame.data.heartbeat_s || 25) * 1000;
+      this.heartbeat = setInterval(() => this.request("ping"), every);
+    }
+    onEvent(frame);
+  }
+
+  failWaiting() {
+    for (const resolve of this.waiting.values()) resolve(offlineReply());
+    this.waiting.clear();
+  }
+
+  async closed(ws, ev) {
+    if (ws !== this.ws) return; // an old socket we already replaced or stopped
+    clearInterval(this.heartbeat);
+    this.ws = null;
+    const wasWelcomed = this.welcomed;
+    this.welcomed = false;
+    this.failWaiting();
+    onSocketDown();
+    if (this.stopped) return;
+    let code = ev.code;
+    if (!wasWelcomed && code !== 4401 && code !== 4403) {
+      // A refused handshake reaches the browser as a bare 1006: ask HTTP why.
+      code = await sessionRefusal();
+      if (this.stopped) return;
+    }
+    if (code === 4401 || code === 4403) {
+      this.stop();
+      sessionEnded(code);
+      return;
+    }
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2); // jitter: no herd
+    this.attempt += 1;
+    setStatus("conn.retry", { s: Math.ceil(delay / 1000) });
+    this.retryTimer = setTimeout(() => {
+      if (!this.stopped) this.open();
+    }, delay);
+  }
+}
+
+function offlineReply() {
+  return { op: "reply", ok: false, error: { code: "unavailable", message: t("error.offline"), local: true } };
+}
+
+/** 4401 when the session is gone, 4403 when the account may not connect, else 0. */
+async function sessionRefusal() {
+  try {
+    const res = await fetch("/api/v1/me", { credentials: "same-origin" });
+    if (res.status === 401) return 4401;
+    if (res.ok) {
+      const body = await res.json();
+      if (!body.physician?.verified) return 4403;
+    }
+  } catch {
+    // Network down: keep retrying with backoff.
+  }
+  return 0;
+}
+
+const conn = new Connection();
+
+// --- Server events ------------------------------------------------------------------------
+
+function onEvent(frame) {
+  if (frame.type === "session.welcome") return onWelcome(frame.data);
+  const room = state.rooms.get(frame.room);
+  if (!room) return;
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "message.new":
+      return onMessageNew(room, frame.seq, data);
+    case "message.edited":
+      return patchMessage(room, data.seq, { body: data.body, edited: true });
+    case "message.deleted":
+      return patchMessage(room, data.seq, { body: "", deleted: true, attachments: [] });
+    case "message.hidden":
+      return patchMessage(room, data.seq, isModerator() ? { hidden: true } : { hidden: true, body: "" });
+    case "message.unhidden":
+      return refetchOne(room, data.seq);
+    case "typing":
+      return onTyping(room, data.author);
+    case "mention":
+      if (room !== state.current) {
+        room.mentioned = true;
+        renderSidebar();
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+function onWelcome(data) {
+  state.me = data.me;
+  $("who-name").textContent = data.me.display_name;
+  $("who-verified").hidden = !data.me.verified;
+  $("who").hidden = false;
+  setStatus("conn.online");
+  renderSidebar();
+  // Resume: every room the user had open is joined again from where it stopped.
+  for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
+}
+
+function onSocketDown() {
+  for (const room of state.rooms.values()) {
+    room.joined = false;
+    room.joining = false;
+    for (const entry of room.pending.values()) entry.inflight = false;
+  }
+}
+
+function onMessageNew(room, seq, data) {
+  if (seq <= room.lastSeq) return; // already shown: a duplicate delivery
+  upsert(room, data);
+  if (room.joining) return; // the join reply decides what is contiguous
+  room.advance();
+  if (room.hasGap()) resume(room);
+}
+
+function patchMessage(room, seq, changes) {
+  const rec = room.messages.get(seq);
+  if (!rec) return;
+  rec.data = { ...rec.data, ...changes };
+  renderMessage(room, rec);
+}
+
+async function refetchOne(room, seq) {
+  const reply = await conn.request("room.history", { room: room.id, before: seq + 1, limit: 1 });
+  if (reply.ok) for (const m of reply.data.messages) if (m.seq === seq) upsert(room, m);
+}
+
+function onTyping(room, author) {
+  if (!author || author.pseudonym === room.me?.pseudonym) return;
+  const prior = room.typers.get(author.pseudonym);
+  if (prior) clearTimeout(prior.timer);
+  const timer = setTimeout(() => {
+    room.typers.delete(author.pseudonym);
+    renderTyping();
+  }, TYPING_SHOW_MS);
+  room.typers.set(author.pseudonym, { name: author.name, timer });
+  renderTyping();
+}
+
+// --- Rooms: join, resume, history ---------------------------------------------------------
+
+function openRoom(id) {
+  let room = state.rooms.get(id);
+  if (!room) {
+    room = new Room(id);
+    state.rooms.set(id, room);
+  }
+  room.wanted = true;
+  room.mentioned = false;
+  state.current = room;
+  state.replyTo = null;
+  $("messages").replaceChildren(room.list);
+  renderRoomHead();
+  renderTyping();
+  renderReplyBanner();
+  renderSidebar();
+  $("composer").hidden = false;
+  $("composer-error").textContent = "";
+  if (!room.joined && !room.joining) joinRoom(room);
+  $("composer-input").focus();
+}
+
+function resume(room) {
+  if (room.joining) room.rejoin = true;
+  else joinRoom(room);
+}
+
+async function joinRoom(room) {
+  if (!conn.isOpen()) return; // joined on the next session.welcome
+  const since = room.everJoined ? room.lastSeq : null;
+  room.joining = true;
+  room.rejoin = false;
+  const reply = await conn.request("room.join", since === null ? { room: room.id } : { room: room.id, since });
+  room.joining = false;
+  if (!reply.ok) {
+    if (!reply.error.local && room === state.current) showComposerError(reply.error);
+    return;
+  }
+  const data = reply.data;
+  room.joined = true;
+  room.me = data.me;
+  room.summary = data.room;
+  const before = room.lastSeq;
+  for (const m of data.messages) upsert(room, m);
+  const newest = data.messages.length ? data.messages[data.messages.length - 1].seq : 0;
+  if (!room.everJoined) {
+    // First join: the latest page; everything older is history, not a gap.
+    room.more = data.more;
+    room.lastSeq = Math.max(newest, since === null && !data.messages.length ? data.room.last_seq : 0);
+    room.everJoined = true;
+  } else {
+    room.lastSeq = Math.max(room.lastSeq, newest);
+  }
+  room.advance();
+  room.fruitless = room.lastSeq > before ? 0 : room.fruitless + 1;
+  if (room === state.current) renderRoomHead();
+  for (const entry of room.pending.values()) if (!entry.inflight) sendEntry(room, entry);
+  const more = since !== null && data.more;
+  if ((more || room.rejoin || room.hasGap()) && room.fruitless < MAX_FRUITLESS_RESUMES) joinRoom(room);
+}
+
+async function loadEarlier() {
+  const room = state.current;
+  if (!room || !room.joined) return;
+  const before = room.oldestSeq();
+  const args = { room: room.id, limit: HISTORY_PAGE };
+  if (before !== null) args.before = before;
+  const reply = await conn.request("room.history", args);
+  if (!reply.ok) return showComposerError(reply.error);
+  for (const m of reply.data.messages) upsert(room, m);
+  room.more = reply.data.more;
+  renderRoomHead();
+  return undefined;
+}
+
+// --- Sending ------------------------------------------------------------------------------
+
+function submitComposer() {
+  const room = state.current;
+  const input = $("composer-input");
+  const body = input.value;
+  if (!room || !body.trim()) return;
+  const replyTo = state.replyTo && state.replyTo.room === room.id ? state.replyTo.seq : null;
+  const entry = { clientId: crypto.randomUUID(), body, replyTo, el: el("li", { class: "msg own" }), inflight: false };
+  room.pending.set(entry.clientId, entry);
+  renderPending(room, entry);
+  room.list.append(entry.el);
+  scrollToEnd(room);
+  input.value = "";
+  state.replyTo = null;
+  renderReplyBanner();
+  $("composer-error").textContent = "";
+  sendEntry(room, entry);
+}
+
+async function sendEntry(room, entry) {
+  if (!room.joined) return; // sent after the (re-)join
+  entry.inflight = true;
+  const args = { room: room.id, body: entry.body, client_id: entry.clientId };
+  if (entry.replyTo) args.reply_to = entry.replyTo;
+  const reply = await conn.request("message.send", args);
+  if (!room.pending.has(entry.clientId)) return; // already delivered through its event
+  if (reply.ok) return deliver(room, entry, reply.data);
+  entry.inflight = false;
+  if (reply.error.local) return undefined; // offline: stays pending, re-sent after reconnect
+  // Refused: take the bubble back and give the user their text to fix.
+  room.pending.delete(entry.clientId);
+  entry.el.remove();
+  const input = $("composer-input");
+  if (room === state.current && !input.value) input.value = entry.body;
+  if (room === state.current) showComposerError(reply.error);
+  return undefined;
+}
+
+/** The server holds the message under `data.seq`: the pending bubble becomes that message. */
+function deliver(room, entry, data) {
+  room.pending.delete(entry.clientId);
+  const existing = room.messages.get(data.seq);
+  if (existing && existing.el !== entry.el) {
+    entry.el.remove();
+    renderMessage(room, existing);
+    return;
+  }
+  const message = existing?.data || {
+    id: data.id, seq: data.seq, author: room.me, body: entry.body, sent_at: data.sent_at,
+    reply_to: entry.replyTo, mentions: [], attachments: [], edited: false, deleted: false, hidden: false,
+  };
+  const rec = { data: message, el: entry.el };
+  room.messages.set(data.seq, rec);
+  renderMessage(room, rec);
+  place(room, rec);
+  room.advance();
+}
+
+function showComposerError(error) {
+  const key = `error.${error.code}`;
+  $("composer-error").textContent = has(key) ? t(key) : error.message || t("error.generic");
+}
+
+// --- Rendering ----------------------------------------------------------------------------
+
+function upsert(room, data) {
+  let rec = room.messages.get(data.seq);
+  if (rec) {
+    rec.data = { ...rec.data, ...data };
+  } else {
+    // My own message whose event beat its reply: adopt the pending bubble (no duplicate).
+    const mine = data.author?.pseudonym && data.author.pseudonym === room.me?.pseudonym;
+    const entry = mine ? [...room.pending.values()].find((p) => p.inflight && p.body === data.body) : null;
+    rec = { data, el: entry ? entry.el : el("li", { class: "msg" }) };
+    room.messages.set(data.seq, rec);
+    if (entry) room.pending.delete(entry.clientId);
+  }
+  const typer = room.typers.get(data.author?.pseudonym);
+  if (typer) {
+    clearTimeout(typer.timer);
+    room.typers.delete(data.author.pseudonym);
+    if (room === state.current) renderTyping();
+  }
+  renderMessage(room, rec);
+  place(room, rec);
+  if (room === state.current) scrollToEnd(room);
+}
+
+/** Keep the list in seq order; pending bubbles stay below every stored message. */
+function place(room, rec) {
+  const seq = rec.data.seq;
+  let before = null;
+  for (const child of room.list.children) {
+    if (child === rec.el) continue;
+    if (!child.dataset.seq || Number(child.dataset.seq) > seq) {
+      before = child;
+      break;
+    }
+  }
+  if (rec.el.nextSibling === before && rec.el.parentNode === room.list) return;
+  room.list.insertBefore(rec.el, before);
+}
+
+function authorLine(room, author, own) {
+  const line = el("div", { class: "meta" });
+  line.append(el("span", { class: "author", title: author?.pseudonym || "", text: author?.name || "?" }));
+  if (own) line.append(el("span", { class: "you", text: `(${t("msg.you")})` }));
+  if (author?.verified) line.append(el("span", { class: "badge verified", text: t("verified") }));
+  if (author?.specialty) {
+    line.append(el("span", { class: "specialty", text: state.specialtyNames.get(author.specialty) || author.specialty }));
+  }
+  if (author?.moderator) line.append(el("span", { class: "badge moderator", text: t("msg.moderator") }));
+  return line;
+}
+
+function renderMessage(room, rec) {
+  const m = rec.data;
+  const own = Boolean(room.me && m.author?.pseudonym === room.me.pseudonym);
+  const node = rec.el;
+  node.className = `msg${own ? " own" : ""}${m.deleted ? " deleted" : ""}${m.hidden ? " hidden-msg" : ""}`;
+  node.dataset.seq = String(m.seq);
+  if (own) node.dataset.state = "delivered";
+  else delete node.dataset.state;
+  const meta = authorLine(room, m.author, own);
+  if (m.sent_at) {
+    const when = new Date(m.sent_at);
+    meta.append(el("time", {
+      datetime: m.sent_at,
+      text: when.toLocaleTimeString(language(), { hour: "2-digit", minute: "2-digit" }),
+    }));
+  }
+  if (m.edited && !m.deleted) meta.append(el("span", { class: "marker edited", text: `(${t("msg.edited")})` }));
+  const parts = [meta];
+  if (m.reply_to) parts.push(replyReference(room, m.reply_to));
+  if (m.deleted) parts.push(el("p", { class: "body marker", text: t("msg.deleted") }));
+  else if (m.hidden && !m.body) parts.push(el("p", { class: "body marker", text: t("msg.hidden") }));
+  else {
+    if (m.hidden) parts.push(el("p", { class: "marker", text: t("msg.hidden") }));
+    parts.push(el("p", { class: "body", text: m.body }));
+  }
+  (m.attachments || []).forEach((id, i) => {
+    parts.push(el("a", { class: "attachment", href: `/api/v1/attachments/${encodeURIComponent(id)}`,
+      target: "_blank", rel: "noopener", text: `📎 ${i + 1}` }));
+  });
+  const actions = el("div", { class: "actions" });
+  if (!m.deleted) {
+    const reply = el("button", { type: "button", class: "link-btn reply-btn", text: t("msg.reply") });
+    reply.addEventListener("click", () => startReply(room, m.seq));
+    actions.append(reply);
+  }
+  if (own) actions.append(el("span", { class: "state", text: `✓ ${t("msg.delivered")}` }));
+  parts.push(actions);
+  node.replaceChildren(...parts);
+}
+
+function renderPending(room, entry) {
+  const node = entry.el;
+  node.className = "msg own pending";
+  node.dataset.state = "pending";
+  node.dataset.clientId = entry.clientId;
+  const parts = [authorLine(room, room.me, true)];
+  if (entry.replyTo) parts.push(replyReference(room, entry.replyTo));
+  parts.push(el("p", { class: "body", text: entry.body }));
+  parts.push(el("div", { class: "actions" }, el("span", { class: "state", text: t("msg.pending") })));
+  node.replaceChildren(...parts);
+}
+
+function replyReference(room, seq) {
+  const target = room.messages.get(seq)?.data;
+  if (!target) return el("div", { class: "reply-ref", text: t("msg.replyToUnknown", { seq }) });
+  const snippet = target.deleted ? t("msg.deleted") : (target.body || "").slice(0, 80);
+  return el("div", { class: "reply-ref" },
+    el("span", { class: "reply-who", text: t("msg.replyTo", { who: target.author?.name || "?" }) }),
+    el("span", { class: "reply-snippet", text: snippet }));
+}
+
+function startReply(room, seq) {
+  state.replyTo = { room: room.id, seq };
+  renderReplyBanner();
+  $("composer-input").focus();
+}
+
+function renderReplyBanner() {
+  const banner = $("reply-banner");
+  const room = state.current;
+  const target = room && state.replyTo?.room === room.id ? room.messages.get(state.replyTo.seq) : null;
+  banner.hidden = !target;
+  if (target) $("reply-text").textContent = t("reply.banner", { who: target.data.author?.name || "?" });
+}
+
+function renderTyping() {
+  const room = state.current;
+  const names = room ? [...room.typers.values()].map((x) => x.name) : [];
+  $("typing").textContent = names.length === 0 ? ""
+    : t(names.length === 1 ? "typing.one" : "typing.many", { who: names.join(", ") });
+}
+
+function roomTitle(id, summary) {
+  if (id === GENERAL) return t("lounge.general");
+  if (id.startsWith("lounge-")) {
+    const name = state.specialtyNames.get(id.slice("lounge-".length));
+    if (name) return name;
+  }
+  return summary?.title || id;
+}
+
+function renderRoomHead() {
+  const room = state.current;
+  $("room-title").textContent = room ? roomTitle(room.id, room.summary) : t("room.none");
+  $("room-members").textContent = room?.summary ? t("room.members", { n: room.summary.members }) : "";
+  $("load-earlier").hidden = !(room && room.more);
+  if (room) room.list.dataset.empty = room.list.children.length ? "false" : "true";
+  if (room) room.list.setAttribute("aria-label", roomTitle(room.id, room.summary));
+  if (room) room.list.dataset.emptyText = t("room.empty");
+}
+
+function scrollToEnd() {
+  const box = $("messages");
+  box.scrollTop = box.scrollHeight;
+  if (state.current) state.current.list.dataset.empty = state.current.list.children.length ? "false" : "true";
+}
+
+function roomButton(id, label) {
+  const room = state.rooms.get(id);
+  const button = el("button", {
+    type: "button", class: "room-btn", "data-room": id,
+    "aria-current": state.current?.id === id ? "page" : null,
+  }, label);
+  if (room?.mentioned) button.append(el("span", { class: "dot", "aria-label": "@", text: "@" }));
+  button.addEventListener("click", () => openRoom(id));
+  return el("li", {}, button);
+}
+
+function fold(text) {
+  return text.normalize("NFD").replace(/\p{Diacritic}/gu, "").toLowerCase();
+}
+
+function renderSidebar() {
+  const mine = [roomButton(GENERAL, t("lounge.general"))];
+  const own = state.me ? [state.me.specialty, ...(state.me.specialties || [])] : [];
+  for (const slug of new Set(own.filter(Boolean))) {
+    mine.push(roomButton(loungeId(slug), state.specialtyNames.get(slug) || slug));
+  }
+  $("lounges-mine").replaceChildren(...mine);
+  const query = fold($("specialty-search").value.trim());
+  const matches = state.specialties.filter((s) => !query || fold(s.name).includes(query) || s.slug.includes(query));
+  $("lounges-all").replaceChildren(...(matches.length
+    ? matches.map((s) => roomButton(loungeId(s.slug), s.name))
+    : [el("li", { class: "muted", text: t("search.none") })]));
+}
+
+function setStatus(key, params = {}) {
+  state.status = [key, params];
+  $("conn-status").textContent = t(key, params);
+  $("conn-status").dataset.state = key;
+}
+
+function rerenderAll() {
+  translatePage();
+  for (const b of document.querySelectorAll(".lang-btn")) b.setAttribute("aria-pressed", String(b.dataset.lang === language()));
+  if (state.status) setStatus(...state.status);
+  for (const room of state.rooms.values()) {
+    for (const rec of room.messages.values()) renderMessage(room, rec);
+    for (const entry of room.pending.values()) renderPending(room, entry);
+  }
+  renderSidebar();
+  renderRoomHead();
+  renderTyping();
+  renderReplyBanner();
+}
+
+// --- Specialties, language, login --------------------------------------------------------
+
+async function loadSpecialties() {
+  const lang = language();
+  try {
+    const res = await fetch(`/api/v1/specialties?lang=${encodeURIComponent(lang)}`, { credentials: "same-origin" });
+    if (!res.ok || lang !== language()) return;
+    const body = await res.json();
+    state.specialties = body.specialties.slice().sort((a, b) => a.name.localeCompare(b.name, lang));
+    state.specialtyNames = new Map(body.specialties.map((s) => [s.slug, s.name]));
+    rerenderAll();
+  } catch {
+    // Names fall back to slugs until the next language switch or login.
+  }
+}
+
+function chooseLanguage(lang) {
+  setLanguage(lang);
+  try {
+    localStorage.setItem("curbside.lang", language());
+  } catch {
+    // Private mode: the choice lasts for this page only.
+  }
+  rerenderAll();
+  loadSpecialties();
+}
+
+function showLogin(message = "") {
+  conn.stop();
+  state.rooms = new Map();
+  state.current = null;
+  state.me = null;
+  state.status = null;
+  $("conn-status").textContent = "";
+  $("messages").replaceChildren();
+  $("composer").hidden = true;
+  $("who").hidden = true;
+  $("logout").hidden = true;
+  $("chat-view").hidden = true;
+  $("login-view").hidden = false;
+  $("login-error").textContent = message;
+  $("login-password").value = "";
+  $("login-submit").disabled = false;
+  renderRoomHead();
+}
+
+function sessionEnded(code) {
+  showLogin(t(code === 4403 ? "session.forbidden" : "session.ended"));
+}
+
+function enterChat() {
+  $("login-view").hidden = true;
+  $("chat-view").hidden = false;
+  $("logout").hidden = false;
+  $("login-error").textContent = "";
+  renderSidebar();
+  loadSpecialties();
+  conn.start();
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  const email = $("login-email").value.trim();
+  const password = $("login-password").value;
+  const error = $("login-error");
+  if (!email || !password) {
+    error.textContent = t("login.missing");
+    return;
+  }
+  $("login-submit").disabled = true;
+  error.textContent = "";
+  try {
+    const res = await fetch("/api/v1/auth/login", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email, password }),
+    });
+    if (res.ok) {
+      $("login-password").value = "";
+      enterChat();
+    } else {
+      error.textContent = t(res.status === 401 || res.status === 400 ? "login.wrong" : "login.failed");
+    }
+  } catch {
+    error.textContent = t("login.failed");
+  } finally {
+    $("login-submit").disabled = false;
+  }
+}
+
+async function logout() {
+  conn.stop();
+  try {
+    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+  } finally {
+    showLogin();
+  }
+}
+
+function onComposerKey(ev) {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    submitComposer();
+  }
+}
+
+function onComposerInput() {
+  const room = state.current;
+  const now = Date.now();
+  if (!room?.joined || !$("composer-input").value || now - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+  state.lastTypingSent = now;
+  conn.request("typing", { room: room.id });
+}
+
+async function boot() {
+  let stored = null;
+  try {
+    stored = localStorage.getItem("curbside.lang");
+  } catch {
+    // No storage: the browser's language decides.
+  }
+  setLanguage(initialLanguage(stored, navigator.languages || [navigator.language]));
+  rerenderAll();
+  $("login-form").addEventListener("submit", login);
+  $("logout").addEventListener("click", logout);
+  $("composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    submitComposer();
+  });
+  $("composer-input").addEventListener("keydown", onComposerKey);
+  $("composer-input").addEventListener("input", onComposerInput);
+  $("reply-cancel").addEventListener("click", () => {
+    state.replyTo = null;
+    renderReplyBanner();
+  });
+  $("load-earlier").addEventListener("click", loadEarlier);
+  $("specialty-search").addEventListener("input", renderSidebar);
+  for (const b of document.querySelectorAll(".lang-btn")) b.addEventListener("click", () => chooseLanguage(b.dataset.lang));
+  try {
+    const res = await fetch("/api/v1/me", { credentials: "same-origin" });
+    if (res.ok) enterChat();
+    else showLogin();
+  } catch {
+    showLogin();
+  }
+  document.body.dataset.ready = "true";
+}
+
+boot();
