@@ -1,0 +1,8 @@
+# The tutorial's chat/routing.py, verbatim.
+from django.urls import re_path
+
+from bench.baseline import consumers
+
+websocket_urlpatterns = [
+    re_path(r"ws/chat/(?P<room_name>\w+)/$", consumers.ChatConsumer.as_asgi()),
+]

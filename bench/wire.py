@@ -1,0 +1,129 @@
+"""What the load generator says on the wire: a keep-alive HTTP client for tickets, and the
+two protocols under test (Curbside's /ws/v1/ and the tutorial chat's /ws/chat/<room>/).
+
+Message bodies carry ``<run>|<sender>|<n>|<send time>`` so every receiver can measure
+send→receipt latency (``time.monotonic`` is one clock for all processes of a Linux machine)
+and detect lost and duplicated deliveries per sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+
+from websockets.asyncio.client import connect
+
+# Far beyond any room's last seq: a join that asks for no history page (the reply's
+# room.last_seq still tells the client where the room is).
+NO_HISTORY = 2**62
+# A sender number and its message number fit one int key: sender * KEY_SPAN + n.
+KEY_SPAN = 1_000_000
+
+
+def body_of(run: str, sender: int, n: int, ts: float) -> str:
+    return f"{run}|{sender}|{n}|{ts:.6f}"
+
+
+def parse_body(run: str, body: str) -> tuple[int, float] | None:
+    """(key, send time) of a bench body of this run, else None (another run's message)."""
+    parts = body.split("|")
+    if len(parts) != 4 or parts[0] != run:
+        return None
+    return int(parts[1]) * KEY_SPAN + int(parts[2]), float(parts[3])
+
+
+class HttpConn:
+    """One keep-alive HTTP/1.1 connection (POST JSON, read one response)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict, cookie: str = "") -> tuple[int, dict]:
+        if self.writer is None or self.writer.is_closing():
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        data = json.dumps(body).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n")
+        self.writer.write(head.encode() + data)
+        await self.writer.drain()
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        if "content-length" in headers:
+            payload = await self.reader.readexactly(int(headers["content-length"]))
+        else:  # chunked
+            payload = b""
+            while size := int((await self.reader.readuntil(b"\r\n")).strip(), 16):
+                payload += await self.reader.readexactly(size + 2)
+                payload = payload[:-2]
+            await self.reader.readuntil(b"\r\n")
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+        return status, json.loads(payload or b"{}")
+
+
+class HttpPool:
+    """A few keep-alive connections to one server, shared by the coroutines of a worker."""
+
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self.free: asyncio.Queue[HttpConn] = asyncio.Queue()
+        for _ in range(size):
+            self.free.put_nowait(HttpConn(host, port))
+
+    async def post(self, path: str, body: dict, cookie: str = "") -> tuple[int, dict]:
+        conn = await self.free.get()
+        try:
+            return await conn.post(path, body, cookie)
+        except Exception:
+            if conn.writer is not None:
+                conn.writer.close()
+            conn.writer = None
+            raise
+        finally:
+            self.free.put_nowait(conn)
+
+
+async def ws_open(url: str, origin: str | None = None):
+    headers = {"Origin": origin} if origin else None
+    return await connect(url, additional_headers=headers, compression=None, ping_interval=None,
+                         open_timeout=120, close_timeout=2, max_size=4 * 1024 * 1024,
+                         max_queue=None)
+
+
+def baseline_room(room: str) -> str:
+    """The tutorial routes only ``\\w+`` room names."""
+    return re.sub(r"\W", "_", room)
+
+
+async def curbside_connect(port: int, pool: HttpPool, cookie: str):
+    """Ticket over HTTP (the session cookie of a logged-in user), then the socket; returns
+    the socket once ``session.welcome`` arrived."""
+    status, data = await pool.post("/api/v1/auth/ws-ticket", {}, cookie)
+    if status != 200:
+        raise RuntimeError(f"ticket: HTTP {status} {data}")
+    ws = await ws_open(f"ws://127.0.0.1:{port}/ws/v1/?ticket={data['ticket']}")
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 60))
+    if welcome.get("type") != "session.welcome":
+        raise RuntimeError(f"expected session.welcome, got {welcome}")
+    return ws
+
+
+async def curbside_request(ws, op: str, ref: str, timeout: float = 60, **args) -> dict:
+    """One request before the reader task runs: send, then read until its reply."""
+    await ws.send(json.dumps({"op": op, "ref": ref, **args}))
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+        if frame.get("op") == "reply" and frame.get("ref") == ref:
+            return frame
+
+
+async def baseline_connect(port: int, room: str):
+    return await ws_open(f"ws://127.0.0.1:{port}/ws/chat/{baseline_room(room)}/",
+                         origin=f"http://127.0.0.1:{port}")
