@@ -243,6 +243,12 @@ function onEvent(frame) {
       return refetchOne(room, data.seq);
     case "typing":
       return onTyping(room, data.author);
+    case "room.removed":
+      // Kicked or banned: stop re-joining it; what was shown stays readable.
+      room.wanted = false;
+      room.joined = false;
+      if (room === state.current) $("composer-error").textContent = t("room.removed");
+      return undefined;
     case "mention":
       if (room !== state.current) {
         room.mentioned = true;
@@ -591,7 +597,8 @@ function roomTitle(id, summary) {
 function renderRoomHead() {
   const room = state.current;
   $("room-title").textContent = room ? roomTitle(room.id, room.summary) : t("room.none");
-  $("room-members").textContent = room?.summary ? t("room.members", { n: room.summary.members }) : "";
+  const n = room?.summary?.members;
+  $("room-members").textContent = room?.summary ? t(n === 1 ? "room.members.one" : "room.members.other", { n }) : "";
   $("load-earlier").hidden = !(room && room.more);
   if (room) room.list.dataset.empty = room.list.children.length ? "false" : "true";
   if (room) room.list.setAttribute("aria-label", roomTitle(room.id, room.summary));
