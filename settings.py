@@ -245,3 +245,15 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Urgent routing (presence/routing.py) ------------------------------------------------------
+CURBSIDE_ROUTING = {
+    # Offers open at once for one case.
+    "k": int(os.environ.get("CURBSIDE_ROUTING_K", 3)),
+    # Seconds an offer stays open before it expires and the case moves on.
+    "offer_ttl_s": float(os.environ.get("CURBSIDE_OFFER_TTL_S", 90)),
+    # Open urgent consults a specialist may hold before they are "full".
+    "max_open_consults": int(os.environ.get("CURBSIDE_MAX_OPEN_CONSULTS", 2)),
+}
+# How often each server process's routing driver looks for due deadlines and sweeps presence.
+CURBSIDE_DRIVER_TICK_S = float(os.environ.get("CURBSIDE_DRIVER_TICK_S", 1.0))

@@ -13,7 +13,7 @@ import uuid
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 
-from consult.states import LicenceStatus
+from consult.states import CaseStatus, LicenceStatus
 
 
 class Role(models.TextChoices):
@@ -95,6 +95,11 @@ class Physician(models.Model):
         max_length=16, choices=LicenceStatus.choices, default=LicenceStatus.PENDING
     )
     status_changed_at = models.DateTimeField(auto_now_add=True)
+    # On call for urgent cases (set over the socket with presence.set; kept across sessions).
+    on_call = models.BooleanField(default=False)
+    # Weekly on-call windows in the physician's time zone (presence/oncall.py's format).
+    on_call_schedule = models.JSONField(default=list, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
 
     class Meta:
         indexes = [models.Index(fields=["licence_status"])]
@@ -151,3 +156,40 @@ class WsTicket(models.Model):
     digest = models.CharField(max_length=64, primary_key=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     expires_at = models.DateTimeField()
+
+
+class Urgency(models.TextChoices):
+    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", "Urgent"
+
+
+class Case(models.Model):
+    """A posted patient case, the minimal shape urgent routing needs.
+
+    The full case template (a later issue) adds structured fields next to these; the summary
+    is stored only sealed under the case room's key (crypto.envelope.blob_seal), like messages.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    poster = models.ForeignKey(User, on_delete=models.PROTECT, related_name="cases")
+    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, related_name="cases")
+    subspecialty = models.ForeignKey(Specialty, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+    urgency = models.CharField(max_length=16, choices=Urgency.choices, default=Urgency.ROUTINE)
+    language = models.CharField(max_length=8, default="en")
+    summary_epoch = models.PositiveIntegerField()
+    summary_key_id = models.PositiveBigIntegerField()
+    summary_sealed = models.BinaryField()
+    room = models.OneToOneField("rooms.Room", on_delete=models.PROTECT, related_name="case")
+    status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="accepted_cases")
+    # The figures the network lives by (seconds are derived from these stamps).
+    posted_at = models.DateTimeField()
+    first_offer_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "urgency"])]

@@ -27,6 +27,7 @@ class Profile:
     languages: list[str]
     licence_status: str
     verified: bool
+    on_call: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -58,6 +59,7 @@ def physician_profile(*, physician: Physician) -> Profile:
         languages=list(physician.languages),
         licence_status=physician.licence_status,
         verified=physician.licence_status == LicenceStatus.VERIFIED,
+        on_call=physician.on_call,
     )
 
 

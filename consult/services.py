@@ -234,3 +234,25 @@ def default_backend() -> VerificationBackend:
     if RegistryEntry.objects.exists():
         return RegistryFileBackend()
     return ManualReviewBackend()
+
+
+def physician_on_call_set(*, user_id: str, on_call: bool) -> None:
+    """Remember the on-call flag across sessions (live presence holds the current one)."""
+    Physician.objects.filter(user_id=user_id).update(on_call=on_call)
+
+
+def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> None:
+    """Store a weekly on-call schedule; the routing driver switches on-call from it.
+
+    Raises:
+        ValidationFailed: a malformed schedule or an unknown time zone.
+    """
+    from presence.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
+
+    try:
+        parsed = parse_schedule(schedule)
+        parse_timezone(time_zone)
+    except ScheduleError as exc:
+        raise ValidationFailed(str(exc), fields={"schedule": str(exc)}) from None
+    Physician.objects.filter(user_id=user_id).update(on_call_schedule=schedule_to_json(parsed),
+                                                     time_zone=time_zone)

@@ -11,4 +11,7 @@ urlpatterns = [
     path("specialties", views.specialties),
     path("verifications", views.verification_queue),
     path("verifications/<str:user_id>/<str:action>", views.verification_decide),
+    path("cases", views.case_create),
+    path("cases/<str:case_id>", views.case_detail),
+    path("cases/<str:case_id>/withdraw", views.case_withdraw),
 ]

@@ -113,3 +113,58 @@ def verification_decide(request: HttpRequest, user_id: str, action: str) -> Json
         "from": decision.from_status, "to": decision.to_status,
         "at": decision.decided_at.isoformat(), "reason": decision.reason,
     }})
+
+
+@api(("POST",), auth="user")
+def case_create(request: HttpRequest) -> JsonResponse:
+    """Post a case; an urgent one is routed to online specialists at once."""
+    from asgiref.sync import async_to_sync
+
+    from consult import cases
+    from presence import dispatch
+    from presence import services as routing
+    from presence.routing import UrgentCase
+
+    body = request.json
+    case = cases.case_post(
+        poster=request.user, specialty=field(body, "specialty"), summary=field(body, "summary"),
+        urgency=field(body, "urgency", required=False, default="routine"),
+        language=field(body, "language", required=False, default="en"),
+        subspecialty=field(body, "subspecialty", required=False, default=None),
+    )
+    out = {"case": _case_json(case, routing)}
+    if case.urgency == "urgent":
+        state = async_to_sync(dispatch.case_route_start)(UrgentCase(
+            case_id=str(case.pk), specialty=case.specialty.slug, poster_id=str(request.user.pk),
+            language=case.language,
+            subspecialty=case.subspecialty.slug if case.subspecialty_id else None))
+        out["routing"] = {"status": str(state.status), "tier": state.tier,
+                          "offered": len(state.outstanding)}
+    return JsonResponse(out, status=201)
+
+
+def _case_json(case, routing) -> dict:
+    from consult import cases
+
+    card = routing.case_card(case)
+    return {**{f: getattr(card, f) for f in card.__struct_fields__}, "status": case.status,
+            "metrics": cases.case_metrics(case)}
+
+
+@api(("GET",), auth="user")
+def case_detail(request: HttpRequest, case_id: str) -> JsonResponse:
+    from consult import cases
+    from presence import services as routing
+
+    return JsonResponse({"case": _case_json(cases.case_get(case_id=case_id, user=request.user),
+                                            routing)})
+
+
+@api(("POST",), auth="user")
+def case_withdraw(request: HttpRequest, case_id: str) -> JsonResponse:
+    import time
+
+    from presence import services as routing
+
+    routing.case_withdraw(case_id=case_id, user=request.user, now=time.time())
+    return JsonResponse({"case": case_id, "status": "withdrawn"})

@@ -219,7 +219,8 @@ class MemoryPresenceStore:
     interleave two of them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, connection_ttl_s: float = CONNECTION_TTL_S) -> None:
+        self._ttl = connection_ttl_s
         self._users: dict[str, _User] = {}
         self._open: dict[str, int] = {}
         self._offered: dict[str, float] = {}
@@ -280,7 +281,7 @@ class MemoryPresenceStore:
             self._users[user_id] = user
         user.profile = profile
         user.last_active_at = now
-        user.connections[conn_id] = Connection(conn_id, process_id, now + CONNECTION_TTL_S)
+        user.connections[conn_id] = Connection(conn_id, process_id, now + self._ttl)
         return self._report(user_id, now)
 
     async def heartbeat(
@@ -290,7 +291,7 @@ class MemoryPresenceStore:
         conn = user.connections.get(conn_id) if user is not None else None
         if user is None or conn is None or conn.expires_at <= now:
             raise UnknownConnection(user_id, conn_id)
-        user.connections[conn_id] = Connection(conn_id, conn.process_id, now + CONNECTION_TTL_S)
+        user.connections[conn_id] = Connection(conn_id, conn.process_id, now + self._ttl)
         if active:
             user.last_active_at = now
         return self._report(user_id, now)
@@ -370,10 +371,12 @@ class MemoryPresenceStore:
         return None
 
 
-def presence_store_from_url(redis_url: str | None, *, prefix: str) -> PresenceStore:
-    """The Redis store when ``redis_url`` is set, else the in-memory one (embedded mode)."""
+def presence_store_from_url(redis_url: str | None, *, prefix: str,
+                            connection_ttl_s: float = CONNECTION_TTL_S) -> PresenceStore:
+    """The Redis store when ``redis_url`` is set, else the in-memory one (embedded mode).
+    ``connection_ttl_s`` is three heartbeat intervals of the deployment."""
     if not redis_url:
-        return MemoryPresenceStore()
+        return MemoryPresenceStore(connection_ttl_s=connection_ttl_s)
     from presence.store_redis import RedisPresenceStore
 
-    return RedisPresenceStore.from_url(redis_url, prefix=prefix)
+    return RedisPresenceStore.from_url(redis_url, prefix=prefix, connection_ttl_s=connection_ttl_s)

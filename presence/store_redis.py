@@ -248,7 +248,9 @@ def _presence(raw: list[Any], now: float) -> Presence:
 class RedisPresenceStore:
     """``PresenceStore`` on Redis; one script call (one round trip) per operation."""
 
-    def __init__(self, redis: Redis, *, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, prefix: str,
+                 connection_ttl_s: float = CONNECTION_TTL_S) -> None:
+        self._ttl = connection_ttl_s
         self._redis = redis
         self._prefix = prefix
         self._scripts = {
@@ -265,8 +267,10 @@ class RedisPresenceStore:
         }
 
     @classmethod
-    def from_url(cls, redis_url: str, *, prefix: str) -> RedisPresenceStore:
-        return cls(Redis.from_url(redis_url, decode_responses=True), prefix=prefix)
+    def from_url(cls, redis_url: str, *, prefix: str,
+                 connection_ttl_s: float = CONNECTION_TTL_S) -> RedisPresenceStore:
+        return cls(Redis.from_url(redis_url, decode_responses=True), prefix=prefix,
+                   connection_ttl_s=connection_ttl_s)
 
     async def _run(self, name: str, user_id: str, now: float, *extra: str) -> Any:
         args = [self._prefix, repr(float(now)), repr(IDLE_AWAY_S), user_id, *extra]
@@ -295,7 +299,7 @@ class RedisPresenceStore:
             now,
             conn_id,
             process_id,
-            repr(float(now + CONNECTION_TTL_S)),
+            repr(float(now + self._ttl)),
             json.dumps(list(profile.specialties)),
             json.dumps(list(profile.languages)),
             profile.country,
@@ -305,7 +309,7 @@ class RedisPresenceStore:
     async def heartbeat(
         self, *, user_id: str, conn_id: str, now: float, active: bool = False
     ) -> PresenceChange | None:
-        deadline = repr(float(now + CONNECTION_TTL_S))
+        deadline = repr(float(now + self._ttl))
         reply = await self._run("heartbeat", user_id, now, conn_id, deadline, "1" if active else "0")
         if reply[0] == -1:
             raise UnknownConnection(user_id, conn_id)

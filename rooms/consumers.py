@@ -85,6 +85,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         await fanout.subscribe(self.channel_name, *self.groups_joined)
         await self.accept()
         await self.send(text_data=self.welcome())
+        self.active_since_ping = True
+        await presence_ops.socket_opened(self)
 
     def welcome(self) -> str:
         p = self.identity.profile
@@ -103,6 +105,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         ))
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "identity"):
+            await presence_ops.socket_closed(self)
         groups = list(getattr(self, "groups_joined", []))
         groups += [fanout.room_group(room) for room in getattr(self, "rooms", {})]
         await fanout.unsubscribe(self.channel_name, *groups)
@@ -130,6 +134,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                 {"retry_after_s": round(wait, 3)}))
             return
         handler = HANDLERS[type(request)]
+        if not isinstance(request, protocol.Ping):
+            self.active_since_ping = True  # folded into the next heartbeat's presence write
+            await presence_ops.frame_seen(self)
         try:
             data = await handler(self, request)
         except DomainError as exc:
@@ -160,5 +167,6 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=message["frame"])
 
 
+from presence import ops as presence_ops  # noqa: E402,I001  (ping, presence, offers)
 from rooms import ops  # noqa: E402,F401,I001  (registers the op handlers)
 from rooms import mod_ops  # noqa: E402,F401,I001  (registers the moderation op handlers)

@@ -58,11 +58,6 @@ def _check_body(body: str) -> None:
         raise ValidationFailed("The message is empty.", details={"field": "body"})
 
 
-@handles(protocol.Ping)
-async def ping(conn, request: protocol.Ping) -> protocol.PongData:
-    return protocol.PongData(server_time=time.time())
-
-
 def _join(conn, room_id: str, since: int | None) -> tuple[Joined, dict, selectors.Page]:
     room, member = services.room_join(room_id=room_id, user=conn.user)
     profile = conn.identity.profile

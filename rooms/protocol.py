@@ -12,7 +12,7 @@ PROTOCOL.md is the contract; docs/protocol.md the full, living list.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -518,4 +518,93 @@ REPLY_SCHEMAS.update({
     "mod.ban": ModMemberReply,
     "mod.unban": ModMemberReply,
     "report": ReportReply,
+})
+
+
+# --- Presence and urgent cases ---------------------------------------------------------------
+
+Status = Literal["available", "busy", "away"]
+OfferId = Annotated[str, msgspec.Meta(min_length=3, max_length=80)]
+
+
+class PresenceSet(Request, tag="presence.set"):
+    status: Status | None = None
+    on_call: bool | None = None
+
+
+class OfferAccept(Request, tag="offer.accept"):
+    offer: OfferId
+
+
+class OfferDecline(Request, tag="offer.decline"):
+    offer: OfferId
+
+
+class OnCallList(Request, tag="oncall.list"):
+    specialty: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+register_ops(PresenceSet, OfferAccept, OfferDecline, OnCallList)
+
+
+class CaseCard(msgspec.Struct):
+    id: str
+    specialty: str
+    urgency: str
+    language: str
+    summary: str
+    room: str
+    posted_at: str
+
+
+class OfferNew(msgspec.Struct):
+    offer: str
+    case: CaseCard
+    tier: int
+    expires_at: float
+
+
+class OfferClosed(msgspec.Struct):
+    offer: str
+    case: str
+    reason: str  # declined | expired | claimed | accepted | withdrawn
+
+
+class CaseRouting(msgspec.Struct):
+    case: str
+    step: str  # offered | declined | expired | escalated | lounge_called | waiting | accepted | withdrawn
+    tier: int | None = None
+    count: int | None = None
+    by: AuthorCard | None = None
+
+
+class CasePosted(msgspec.Struct):
+    case: CaseCard
+    offer: str | None = None  # set on a lounge call: any member may accept it
+
+
+class PresenceReply(msgspec.Struct):
+    status: str
+    on_call: bool
+
+
+class AcceptReply(msgspec.Struct):
+    case: str
+    room: str
+
+
+class OnCallEntry(msgspec.Struct):
+    pseudonym: str
+    status: str
+
+
+EVENT_SCHEMAS.update({
+    "offer.new": OfferNew,
+    "offer.closed": OfferClosed,
+    "case.routing": CaseRouting,
+    "case.posted": CasePosted,
+})
+REPLY_SCHEMAS.update({
+    "presence.set": PresenceReply,
+    "offer.accept": AcceptReply,
 })

@@ -62,3 +62,31 @@ async def _close_thread_connections():
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+# Routing tests run their own pair: a 1 s heartbeat (so a dead process's sockets vanish in
+# 3 s), a fast driver, and room for ten simultaneous offers per case.
+ROUTING_ENV = {
+    "CURBSIDE_HEARTBEAT_S": "1",
+    "CURBSIDE_DRIVER_TICK_S": "0.2",
+    "CURBSIDE_ROUTING_K": "10",
+    "CURBSIDE_MAX_OPEN_CONSULTS": "2",
+}
+
+
+def start_daphne(live_database_url: str, tmp_path_factory, **env: str) -> Daphne:
+    port = free_port()
+    return Daphne(
+        port=port,
+        env=server_env(live_database_url, CURBSIDE_WS_ORIGINS=f"http://127.0.0.1:{port}",
+                       **_redis_overrides(), **env),
+        log_path=tmp_path_factory.mktemp("daphne") / f"daphne-{port}.log",
+    ).start()
+
+
+@pytest.fixture(scope="session")
+def routing_pair(live_database_url, tmp_path_factory):
+    servers = [start_daphne(live_database_url, tmp_path_factory, **ROUTING_ENV) for _ in range(2)]
+    yield servers
+    for s in servers:
+        s.stop()

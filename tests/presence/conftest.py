@@ -72,3 +72,5 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+from tests.e2e.conftest import _close_thread_connections  # noqa: E402,F401  (async ORM tests)

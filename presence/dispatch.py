@@ -1,0 +1,146 @@
+"""The async side of presence and routing: reads live presence, then runs one durable step.
+
+Live presence lives in the presence store (async, Redis or memory); routing state lives in
+the database (sync, presence/services.py). Each entry point here gathers candidates from the
+store, runs the step in one thread hop, then does the store writes the actions imply
+(``mark_offered`` for offers, ``consult_started`` for a claim).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from channels.db import database_sync_to_async
+
+from presence import runtime, services
+from presence.routing import (
+    Candidate,
+    Claimed,
+    Offer,
+    RouteStatus,
+    RoutingState,
+    UrgentCase,
+    candidate_from_presence,
+    route_on_expiry,
+    route_on_online,
+    route_start,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def candidates(specialties: set[str], *, now: float) -> list[Candidate]:
+    """Online physicians of any of ``specialties``, as the router sees them."""
+    store = runtime.store()
+    seen: dict[str, Candidate] = {}
+    for slug in sorted(specialties):
+        for p in await store.online(specialty=slug, now=now):
+            seen.setdefault(p.user_id, candidate_from_presence(p))
+    return list(seen.values())
+
+
+def _reach(specialty: str) -> set[str]:
+    """Specialties whose physicians may be asked about a case of ``specialty`` (tiers 1–3)."""
+    tax = runtime.taxonomy()
+    return {specialty, *tax.children(specialty), *tax.wider(specialty)}
+
+
+async def _after(result: services.StepResult, now: float) -> None:
+    store = runtime.store()
+    for action in result.actions:
+        if isinstance(action, Offer):
+            await store.mark_offered(user_id=action.user_id, now=now)
+        elif isinstance(action, Claimed):
+            await store.consult_started(user_id=action.user_id)
+
+
+async def case_route_start(case: UrgentCase, *, now: float | None = None) -> RoutingState:
+    now = time.time() if now is None else now
+    pool = await candidates(_reach(case.specialty), now=now)
+    step = route_start(case, pool, runtime.taxonomy(), runtime.policy(), now)
+    result = await database_sync_to_async(services.routing_open)(case_id=case.case_id,
+                                                                 step=step, now=now)
+    await _after(result, now)
+    return result.state
+
+
+async def offer_accept(*, case_id: str, user, now: float | None = None) -> RoutingState:
+    now = time.time() if now is None else now
+    result = await database_sync_to_async(services.offer_accept)(case_id=case_id, user=user,
+                                                                 now=now)
+    await _after(result, now)
+    return result.state
+
+
+async def offer_decline(*, case_id: str, user_id: str, now: float | None = None) -> None:
+    from presence.routing import route_on_decline
+
+    now = time.time() if now is None else now
+    state = await _state(case_id)
+    if state is None:
+        return
+    pool = await candidates(_reach(state.specialty), now=now)
+    result = await database_sync_to_async(services.routing_step)(
+        case_id=case_id, now=now, transition=lambda s: route_on_decline(s, user_id, pool, now))
+    await _after(result, now)
+
+
+async def _state(case_id: str) -> RoutingState | None:
+    states = await database_sync_to_async(services.routings_open)()
+    return next((s for s in states if s.case_id == case_id), None)
+
+
+async def on_online(user_id: str, *, now: float | None = None) -> None:
+    """A physician came online or became available: offer them any waiting case they fit."""
+    now = time.time() if now is None else now
+    presence = await runtime.store().get(user_id, now=now)
+    if presence is None:
+        return
+    me = candidate_from_presence(presence)
+    for state in await database_sync_to_async(services.routings_open)():
+        if state.status is RouteStatus.CLAIMED or user_id in state.offered:
+            continue
+        result = await database_sync_to_async(services.routing_step)(
+            case_id=state.case_id, now=now,
+            transition=lambda s: route_on_online(s, me, now))
+        await _after(result, now)
+
+
+async def tick(*, now: float | None = None) -> int:
+    """One driver pass: sweep dead connections, then expire due offers. Returns the number
+    of cases stepped. Safe to run in every process at once (see presence/services.py)."""
+    now = time.time() if now is None else now
+    await runtime.store().expire(now=now)
+    stepped = 0
+    for case_id in await database_sync_to_async(services.routing_due)(now=now):
+        state = await _state(case_id)
+        if state is None:
+            continue
+        pool = await candidates(_reach(state.specialty), now=now)
+        result = await database_sync_to_async(services.routing_step)(
+            case_id=case_id, now=now, transition=lambda s, pool=pool: route_on_expiry(s, pool, now))
+        await _after(result, now)
+        stepped += bool(result.actions)
+    return stepped
+
+
+_driver: asyncio.Task | None = None
+
+
+def driver_ensure(tick_s: float) -> None:
+    """Start this process's routing driver once (daphne has no startup hook, so the first
+    socket starts it). Every process runs one; the row lock keeps them from double work."""
+    global _driver
+    if _driver is None or _driver.done():
+        _driver = asyncio.get_running_loop().create_task(_drive(tick_s), name="routing-driver")
+
+
+async def _drive(tick_s: float) -> None:
+    while True:
+        try:
+            await tick()
+        except Exception:  # keep driving: one bad pass must not stop escalations
+            log.exception("routing driver pass failed")
+        await asyncio.sleep(tick_s)

@@ -1,0 +1,147 @@
+"""Durable routing on the real database: driver expiries escalate, two drivers never double
+escalate, and a restarted process picks pending deadlines up from the database.
+
+Time is a number passed in (no sleeping); presence is the configured store (Redis in CI).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from consult import cases
+from presence import dispatch, runtime, services
+from presence.models import Routing
+from presence.routing import RouteStatus, UrgentCase, route_on_expiry
+from presence.store import PresenceProfile
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = 2_000_000_000.0  # a fixed "now", far from the wall clock on purpose
+
+
+@pytest.fixture(autouse=True)
+def fresh_presence(settings):
+    """Each test starts with nobody online: its own presence namespace."""
+    settings.CURBSIDE_PRESENCE_PREFIX = f"test-presence-{uuid.uuid4().hex}"
+    runtime.reset()
+    yield
+    runtime.reset()
+
+
+async def _online(user_id: str, *, on_call: bool, specialty: str = "cardiology", now=T0):
+    store = runtime.store()
+    await store.connect(user_id=user_id, conn_id=f"c-{uuid.uuid4().hex}", process_id="test",
+                        profile=PresenceProfile(specialties=[specialty], languages=["en"],
+                                                country="GB"), now=now)
+    await store.set_on_call(user_id=user_id, on_call=on_call, now=now)
+
+
+async def _heartbeat_all(until: float) -> None:
+    """What clients do: ping every heartbeat interval, keeping connections alive to ``until``."""
+    store = runtime.store()
+    step = runtime.connection_ttl_s() / 3
+    t = T0 + step
+    while t <= until:
+        for p in await store.online(now=t):
+            for c in p.connections:
+                await store.heartbeat(user_id=p.user_id, conn_id=c.conn_id, now=t)
+        t += step
+
+
+async def _post(make_physician) -> tuple[str, list[str]]:
+    poster, *_ = await sync_to_async(make_physician)(specialty="emergency-medicine")
+    on_call, *_ = await sync_to_async(make_physician)()
+    off_call, *_ = await sync_to_async(make_physician)()
+    await _online(str(on_call.user_id), on_call=True)
+    await _online(str(off_call.user_id), on_call=False)
+    case = await sync_to_async(cases.case_post)(poster=poster.user, specialty="cardiology",
+                                                summary="syncope, QT 520 ms", urgency="urgent")
+    state = await dispatch.case_route_start(
+        UrgentCase(case_id=str(case.pk), specialty="cardiology",
+                   poster_id=str(poster.user_id), language="en"), now=T0)
+    assert [o.user_id for o in state.outstanding] == [str(on_call.user_id)]
+    return str(case.pk), [str(on_call.user_id), str(off_call.user_id)]
+
+
+def _state(case_id: str):
+    from presence import codec
+    return codec.state_load(Routing.objects.get(pk=case_id).state)
+
+
+async def test_the_driver_expires_the_offer_and_escalates_to_tier_two(make_physician):
+    case_id, (on_call, off_call) = await _post(make_physician)
+    ttl = runtime.policy().offer_ttl_s
+    await _heartbeat_all(T0 + ttl)  # the specialists' clients keep pinging meanwhile
+    assert await dispatch.tick(now=T0 + ttl - 1) == 0  # not due yet: nothing happens
+    assert await dispatch.tick(now=T0 + ttl + 1) == 1
+    state = await sync_to_async(_state)(case_id)
+    assert state.tier == 2 and on_call in state.expired
+    assert [o.user_id for o in state.outstanding] == [off_call]
+
+
+async def test_a_restarted_process_finds_the_pending_escalation(make_physician):
+    case_id, (_, off_call) = await _post(make_physician)
+    # A new process: nothing cached but what the database and the store hold.
+    runtime.taxonomy.cache_clear()
+    ttl = runtime.policy().offer_ttl_s
+    due = await sync_to_async(services.routing_due)(now=T0 + ttl + 1)
+    assert due == [case_id]
+    await _heartbeat_all(T0 + ttl)
+    await dispatch.tick(now=T0 + ttl + 1)
+    assert [o.user_id for o in (await sync_to_async(_state)(case_id)).outstanding] == [off_call]
+
+
+async def test_two_drivers_at_once_escalate_once(make_physician):
+    case_id, _ = await _post(make_physician)
+    now = T0 + runtime.policy().offer_ttl_s + 1
+    results, barrier = [], threading.Barrier(2)
+
+    def driver():
+        from django.db import connection
+        barrier.wait()
+        try:
+            results.append(services.routing_step(
+                case_id=case_id, now=now, transition=lambda s: route_on_expiry(s, [], now)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=driver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2
+    acted = [r for r in results if r.actions]
+    assert len(acted) == 1  # the second saw the advanced state and did nothing
+    state = await sync_to_async(_state)(case_id)
+    assert state.tier >= 2 and state.status in (RouteStatus.OFFERING, RouteStatus.LOUNGE_CALLED)
+
+
+async def test_a_specialist_coming_online_gets_the_waiting_case(make_physician):
+    poster, *_ = await sync_to_async(make_physician)(specialty="emergency-medicine")
+    case = await sync_to_async(cases.case_post)(poster=poster.user, specialty="dermatology",
+                                                summary="rapidly spreading rash",
+                                                urgency="urgent")
+    state = await dispatch.case_route_start(
+        UrgentCase(case_id=str(case.pk), specialty="dermatology",
+                   poster_id=str(poster.user_id), language="en"), now=T0)
+    assert state.lounge_called and not state.outstanding  # nobody online: lounge, then wait
+    derm, *_ = await sync_to_async(make_physician)(specialty="dermatology")
+    await _online(str(derm.user_id), on_call=True, specialty="dermatology", now=T0 + 5)
+    await dispatch.on_online(str(derm.user_id), now=T0 + 5)
+    state = await sync_to_async(_state)(case_id=str(case.pk))
+    assert [o.user_id for o in state.outstanding] == [str(derm.user_id)]
+
+
+def test_routing_state_survives_the_database_round_trip():
+    from presence import codec
+    from presence.routing import RoutingPolicy, Taxonomy, route_start
+    state, _ = route_start(UrgentCase(case_id="c1", specialty="cardiology", poster_id="p",
+                                      language="es"), [], Taxonomy(parents={}),
+                           RoutingPolicy(), time.time())
+    assert codec.state_load(codec.state_dump(state)) == state
