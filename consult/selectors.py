@@ -36,8 +36,8 @@ class Profile:
 def physician_profile(*, physician: Physician) -> Profile:
     user = physician.user
     uid = str(user.pk)
-    if user.personal_key is None:  # erased: the key is gone, so are the fields
-        email = display = first = last = ""
+    if user.personal_key is None or physician.display_name_sealed is None:
+        email = display = first = last = ""  # erased: the key is gone, so are the fields
     else:
         key = personal.unwrap_personal_key(uid, bytes(user.personal_key))
         email = personal.open_field(key, uid, "email", bytes(user.email_sealed))
