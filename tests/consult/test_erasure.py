@@ -11,7 +11,8 @@ from consult.models import Physician, User
 from crypto import envelope
 from crypto.aead import DecryptError
 from crypto.personal import email_index
-from rooms import roster, selectors as room_selectors
+from rooms import roster
+from rooms import selectors as room_selectors
 from rooms import services as room_services
 from rooms.models import Message
 
@@ -27,7 +28,7 @@ def _post(user, room_id: str, body: str) -> int:
 
 
 def test_erasure_shreds_one_author_and_leaves_the_room_readable(make_physician):
-    (a, a_email, password), (b, _, _) = make_physician(), make_physician()
+    (a, a_email, _), (b, _, _) = make_physician(), make_physician()
     lounge = "lounge-cardiology"
     a_seq = _post(a.user, lounge, "from the erased doctor")
     b_seq = _post(b.user, lounge, "from the one who stays")
