@@ -687,7 +687,8 @@ function chooseLanguage(lang) {
   loadSpecialties();
 }
 
-function showLogin(message = "") {
+/** Back to the login form. `boot` keeps what the user may already have typed. */
+function showLogin(message = "", { keepInput = false } = {}) {
   conn.stop();
   state.rooms = new Map();
   state.current = null;
@@ -701,7 +702,7 @@ function showLogin(message = "") {
   $("chat-view").hidden = true;
   $("login-view").hidden = false;
   $("login-error").textContent = message;
-  $("login-password").value = "";
+  if (!keepInput) $("login-password").value = "";
   $("login-submit").disabled = false;
   renderRoomHead();
 }
@@ -802,11 +803,10 @@ async function boot() {
   try {
     const res = await fetch("/api/v1/me", { credentials: "same-origin" });
     if (res.ok) enterChat();
-    else showLogin();
+    else showLogin("", { keepInput: true });
   } catch {
-    showLogin();
+    showLogin("", { keepInput: true });
   }
-  document.body.dataset.ready = "true";
 }
 
 boot();
