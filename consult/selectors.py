@@ -137,3 +137,10 @@ def socket_identity(
     return SocketIdentity(user_id=str(user.pk), role=user.role,
                           profile=physician_profile(physician=physician),
                           session_key=used_session)
+
+
+def schedules_of(user_ids: list[str]) -> dict[str, tuple[list, str]]:
+    """user id → (on-call schedule, time zone), for those of ``user_ids`` who keep one."""
+    rows = (Physician.objects.filter(user_id__in=user_ids).exclude(on_call_schedule=[])
+            .values_list("user_id", "on_call_schedule", "time_zone"))
+    return {str(uid): (schedule, tz) for uid, schedule, tz in rows}

@@ -8,6 +8,7 @@ urlpatterns = [
     path("auth/logout", views.logout_view),
     path("auth/ws-ticket", views.ws_ticket),
     path("me", views.me),
+    path("me/on-call-schedule", views.on_call_schedule),
     path("specialties", views.specialties),
     path("verifications", views.verification_queue),
     path("verifications/<str:user_id>/<str:action>", views.verification_decide),

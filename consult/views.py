@@ -168,3 +168,15 @@ def case_withdraw(request: HttpRequest, case_id: str) -> JsonResponse:
 
     routing.case_withdraw(case_id=case_id, user=request.user, now=time.time())
     return JsonResponse({"case": case_id, "status": "withdrawn"})
+
+
+@api(("PUT",), auth="user")
+def on_call_schedule(request: HttpRequest) -> JsonResponse:
+    """Weekly on-call windows in the physician's time zone; the routing driver switches the
+    live on-call flag from them (docs/presence.md)."""
+    schedule = request.json.get("schedule")
+    time_zone = field(request.json, "time_zone")
+    services.physician_schedule_set(user_id=str(request.user.pk), schedule=schedule,
+                                    time_zone=time_zone)
+    return JsonResponse({"schedule": services.physician_get(
+        user_id=str(request.user.pk)).on_call_schedule, "time_zone": time_zone})

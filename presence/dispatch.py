@@ -126,6 +126,36 @@ async def tick(*, now: float | None = None) -> int:
     return stepped
 
 
+async def schedules_apply(*, now: float | None = None) -> int:
+    """Switch the live on-call flag of online physicians from their weekly schedules;
+    returns how many changed. Those who come on call are offered any waiting case."""
+    from datetime import UTC, datetime
+
+    from consult import selectors
+    from consult.services import physician_on_call_set
+    from presence.oncall import on_call_at, parse_schedule, parse_timezone
+
+    now = time.time() if now is None else now
+    store = runtime.store()
+    online = {p.user_id: p for p in await store.online(now=now)}
+    if not online:
+        return 0
+    schedules = await database_sync_to_async(selectors.schedules_of)(list(online))
+    changed = 0
+    for user_id, (schedule, tz) in schedules.items():
+        wanted = on_call_at(parse_schedule(schedule), parse_timezone(tz),
+                            datetime.fromtimestamp(now, tz=UTC))
+        if wanted != online[user_id].on_call:
+            await store.set_on_call(user_id=user_id, on_call=wanted, now=now)
+            await database_sync_to_async(physician_on_call_set)(user_id=user_id, on_call=wanted)
+            changed += 1
+            if wanted:
+                await on_online(user_id, now=now)
+    return changed
+
+
+# Schedules change on the minute; checking more often would only add queries.
+SCHEDULE_EVERY_S = 60.0
 _driver: asyncio.Task | None = None
 
 
@@ -138,9 +168,13 @@ def driver_ensure(tick_s: float) -> None:
 
 
 async def _drive(tick_s: float) -> None:
+    next_schedules = 0.0
     while True:
         try:
             await tick()
+            if time.monotonic() >= next_schedules:
+                next_schedules = time.monotonic() + SCHEDULE_EVERY_S
+                await schedules_apply()
         except Exception:  # keep driving: one bad pass must not stop escalations
             log.exception("routing driver pass failed")
         await asyncio.sleep(tick_s)

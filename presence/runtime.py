@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import weakref
 from functools import lru_cache
 
 from django.conf import settings
@@ -16,7 +17,9 @@ from presence.store import MemoryPresenceStore, PresenceStore, presence_store_fr
 PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 _memory: MemoryPresenceStore | None = None
-_redis: dict[int, PresenceStore] = {}
+# Keyed by the loop object (weakly), not id(): a new loop may reuse a dead loop's id.
+_redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceStore] = (
+    weakref.WeakKeyDictionary())
 
 
 def connection_ttl_s() -> float:
@@ -32,7 +35,7 @@ def store() -> PresenceStore:
         if _memory is None:
             _memory = MemoryPresenceStore(connection_ttl_s=connection_ttl_s())
         return _memory
-    loop = id(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
     if loop not in _redis:
         prefix = getattr(settings, "CURBSIDE_PRESENCE_PREFIX", "") or (
             settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":presence")

@@ -75,3 +75,17 @@ def make_physician(specialties):
         return physician, email, password
 
     return make
+
+
+@pytest.fixture
+def fresh_presence(settings):
+    """A presence namespace of this test's own: nobody is online until the test says so
+    (other tests and servers share the Redis database)."""
+    import uuid
+
+    from presence import runtime
+
+    settings.CURBSIDE_PRESENCE_PREFIX = f"test-presence-{uuid.uuid4().hex}"
+    runtime.reset()
+    yield
+    runtime.reset()

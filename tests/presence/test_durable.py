@@ -25,12 +25,8 @@ T0 = 2_000_000_000.0  # a fixed "now", far from the wall clock on purpose
 
 
 @pytest.fixture(autouse=True)
-def fresh_presence(settings):
-    """Each test starts with nobody online: its own presence namespace."""
-    settings.CURBSIDE_PRESENCE_PREFIX = f"test-presence-{uuid.uuid4().hex}"
-    runtime.reset()
-    yield
-    runtime.reset()
+def _fresh(fresh_presence):
+    """Each test starts with nobody online."""
 
 
 async def _online(user_id: str, *, on_call: bool, specialty: str = "cardiology", now=T0):
@@ -145,3 +141,28 @@ def test_routing_state_survives_the_database_round_trip():
                                       language="es"), [], Taxonomy(parents={}),
                            RoutingPolicy(), time.time())
     assert codec.state_load(codec.state_dump(state)) == state
+
+
+async def test_a_weekly_schedule_switches_on_call_for_online_physicians(make_physician):
+    from datetime import UTC, datetime
+
+    from consult import services as consult_services
+
+    doc, *_ = await sync_to_async(make_physician)()
+    await _online(str(doc.user_id), on_call=False, now=T0)
+    local = datetime.fromtimestamp(T0, tz=UTC)  # 2033-05-18, a Wednesday, 03:33 UTC
+    day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][local.weekday()]
+    await sync_to_async(consult_services.physician_schedule_set)(
+        user_id=str(doc.user_id), schedule=[[day, "03:00", "04:00"]], time_zone="UTC")
+    assert await dispatch.schedules_apply(now=T0) == 1
+    assert (await runtime.store().get(str(doc.user_id), now=T0)).on_call is True
+    assert await dispatch.schedules_apply(now=T0 + 1) == 0  # nothing to change
+    later = T0 + 3600  # 04:33: the window is over
+    await runtime.store().heartbeat(user_id=str(doc.user_id),
+                                    conn_id=(await runtime.store().get(str(doc.user_id), now=T0))
+                                    .connections[0].conn_id, now=T0 + 60)
+    for t in range(int(T0) + 120, int(later), 60):  # the client keeps pinging
+        p = await runtime.store().get(str(doc.user_id), now=t)
+        await runtime.store().heartbeat(user_id=p.user_id, conn_id=p.connections[0].conn_id, now=t)
+    assert await dispatch.schedules_apply(now=later) == 1
+    assert (await runtime.store().get(str(doc.user_id), now=later)).on_call is False

@@ -1,0 +1,72 @@
+"""Posting, reading and withdrawing cases over HTTP; the on-call schedule endpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from consult.models import Case
+from presence.models import Routing
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("fresh_presence")]
+
+
+def _client(client, email, password):
+    assert client.post("/api/v1/auth/login", {"email": email, "password": password},
+                       content_type="application/json").status_code == 200
+    return client
+
+
+def test_post_read_and_withdraw_a_case(client, make_physician, django_user_model):
+    _, email, password = make_physician(specialty="emergency-medicine")
+    c = _client(client, email, password)
+    bad = c.post("/api/v1/cases", {"specialty": "astrology", "summary": ""},
+                 content_type="application/json")
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]["fields"]) == {"specialty", "summary"}
+    r = c.post("/api/v1/cases", {"specialty": "cardiology", "summary": "new LBBB, chest pain",
+                                 "urgency": "urgent", "language": "es"},
+               content_type="application/json")
+    assert r.status_code == 201, r.json()
+    body = r.json()
+    case_id = body["case"]["id"]
+    assert body["case"]["summary"] == "new LBBB, chest pain" and body["case"]["language"] == "es"
+    assert body["routing"]["status"] == "lounge-called"  # nobody online: the lounge is called
+    assert Routing.objects.filter(pk=case_id, active=True).exists()
+    assert b"new LBBB" not in bytes(Case.objects.get(pk=case_id).summary_sealed)
+    assert c.get(f"/api/v1/cases/{case_id}").json()["case"]["status"] == "open"
+    withdrawn = c.post(f"/api/v1/cases/{case_id}/withdraw", content_type="application/json")
+    assert withdrawn.json()["status"] == "withdrawn"
+    assert not Routing.objects.get(pk=case_id).active
+    again = c.post(f"/api/v1/cases/{case_id}/withdraw", content_type="application/json")
+    assert again.status_code == 409
+
+
+def test_only_members_see_a_case_and_only_the_poster_withdraws(client, make_physician):
+    from django.test import Client
+
+    _, email, password = make_physician(specialty="emergency-medicine")
+    poster = _client(client, email, password)
+    case_id = poster.post("/api/v1/cases", {"specialty": "neurology", "summary": "aphasia"},
+                          content_type="application/json").json()["case"]["id"]
+    _, other_email, other_password = make_physician()
+    other = _client(Client(), other_email, other_password)
+    assert other.get(f"/api/v1/cases/{case_id}").status_code == 404
+    assert other.post(f"/api/v1/cases/{case_id}/withdraw", content_type="application/json").status_code == 403
+    assert Client().get(f"/api/v1/cases/{case_id}").status_code == 401
+
+
+def test_on_call_schedule_is_validated_and_stored(client, make_physician):
+    physician, email, password = make_physician()
+    c = _client(client, email, password)
+    ok = c.put("/api/v1/me/on-call-schedule",
+               {"schedule": [["mon", "18:00", "08:00"]], "time_zone": "Europe/Madrid"},
+               content_type="application/json")
+    assert ok.status_code == 200 and ok.json()["schedule"] == [["mon", "18:00", "08:00"]]
+    bad = c.put("/api/v1/me/on-call-schedule",
+                {"schedule": [["someday", "18:00", "08:00"]], "time_zone": "Europe/Madrid"},
+                content_type="application/json")
+    assert bad.status_code == 400 and "schedule" in bad.json()["error"]["fields"]
+    bad_tz = c.put("/api/v1/me/on-call-schedule",
+                   {"schedule": [], "time_zone": "Mars/Olympus"}, content_type="application/json")
+    assert bad_tz.status_code == 400
