@@ -6,6 +6,7 @@ closes; activity between pings is folded into the next heartbeat, never written 
 
 from __future__ import annotations
 
+import logging
 import time
 
 from channels.db import database_sync_to_async
@@ -20,6 +21,8 @@ from rooms import protocol, roster
 from rooms.consumers import handles
 from rooms.lounges import lounge_id
 
+log = logging.getLogger(__name__)
+
 
 def _profile(conn) -> PresenceProfile:
     p = conn.identity.profile
@@ -31,7 +34,10 @@ async def frame_seen(conn) -> None:
     """Any frame proves the socket alive: a busy client that forgets to ping stays online,
     still with at most one presence write per heartbeat interval."""
     if time.monotonic() - conn.last_heartbeat >= settings.CURBSIDE_HEARTBEAT_S:
-        await heartbeat(conn)
+        try:
+            await heartbeat(conn)
+        except Exception:  # presence is best effort here; the op itself must still run
+            log.exception("presence heartbeat failed")
 
 
 async def socket_opened(conn) -> None:

@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from consult.errors import DomainError, Forbidden, RateLimited, ValidationFailed
+from presence import runtime
 from rooms import events, fanout, protocol, roster, selectors, services
 from rooms.consumers import handles
 from rooms.limits import TokenBucket
@@ -89,6 +90,9 @@ async def room_join(conn, request: protocol.RoomJoin) -> dict:
         raise
     first_join = request.room not in conn.rooms
     conn.rooms[request.room] = joined
+    if summary["kind"] == "lounge":
+        summary["online"] = await runtime.store().online_count(specialty=summary["specialty"],
+                                                               now=time.time())
     if first_join and joined.author.moderator:
         await fanout.room_ephemeral(room_id=request.room, frame=events.moderator_presence(
             room_id=request.room, author=joined.author, present=True))

@@ -360,6 +360,7 @@ class RoomSummary(msgspec.Struct):
     last_seq: int
     last_read_seq: int
     members: int
+    online: int | None = None  # lounges: physicians of the specialty online now
 
 
 class JoinReply(msgspec.Struct):

@@ -271,6 +271,7 @@ async def test_edit_delete_typing_mention_and_read_events(daphne_pair, make_phys
     join_a = await request(a, "room.join", room=LOUNGE)
     join_b = await request(b, "room.join", room=LOUNGE)
     me_b = join_b["data"]["me"]
+    assert join_b["data"]["room"]["online"] >= 2  # a and b are both online cardiologists
     assert join_a["data"]["me"]["pseudonym"] != me_b["pseudonym"]
     assert me_b["name"].startswith("Dr. ") and me_b["verified"] is True
     sent = await _send(a, LOUNGE, "hello @b", mentions=[me_b["pseudonym"]])
