@@ -197,6 +197,7 @@ class Cluster:
         return {"elapsed_s": time.monotonic() - start,
                 "opened": sum(r["opened"] for r in results),
                 "failed": sum(r["failed"] for r in results),
+                "retries": sum(r.get("retries", 0) for r in results),
                 "errors": [e for r in results for e in r["errors"]][:5],
                 "per_socket_s": [t for r in results for t in r["per_socket_s"]]}
 

@@ -22,7 +22,7 @@ FANOUT_LOUNGES = {100: "lounge-cardiology", 1000: "lounge-dermatology"}
 RECONNECT_LOUNGE = "lounge-anesthesiology"
 SENDERS = 10
 QUIET_S = 1.5
-DRAIN_MAX_S = 20.0
+DRAIN_MAX_S = 30.0
 
 
 def _spec(cluster: Cluster, k: int, **kw) -> dict:
@@ -42,6 +42,7 @@ def idle(cluster: Cluster, sockets: int) -> dict:
     rest = (cluster.cpu() - cpu0) / (time.monotonic() - t0)
     cluster.close()
     return {"sockets": sockets, "opened": opened["opened"], "failed": opened["failed"],
+            "open_retries": opened.get("retries", 0),
             "open_s": round(opened["elapsed_s"], 2),
             "rss_before_mb": round(rss0 / 2**20, 1), "rss_after_mb": round(rss1 / 2**20, 1),
             "kb_per_socket": round((rss1 - rss0) / 1024 / max(1, opened["opened"]), 1),

@@ -79,12 +79,17 @@ class HttpPool:
     async def post(self, path: str, body: dict, cookie: str = "") -> tuple[int, dict]:
         conn = await self.free.get()
         try:
-            return await conn.post(path, body, cookie)
-        except Exception:
-            if conn.writer is not None:
-                conn.writer.close()
-            conn.writer = None
-            raise
+            for attempt in range(2):
+                try:
+                    return await conn.post(path, body, cookie)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    # The server closed an idle keep-alive connection: reconnect once.
+                    if conn.writer is not None:
+                        conn.writer.close()
+                    conn.writer = None
+                    if attempt:
+                        raise
+            raise AssertionError("unreachable")
         finally:
             self.free.put_nowait(conn)
 

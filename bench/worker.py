@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from bench import wire
 
 REPLY_TIMEOUT_S = 30.0
+# A socket whose ticket or handshake failed is tried again (counted in "retries").
+OPEN_ATTEMPTS = 3
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Worker:
         self.cookies: list[str] = cfg.get("cookies", [])
         self.socks: list[Sock] = []
         self.pools: dict[int, wire.HttpPool] = {}
+        self.open_retries = 0
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -142,15 +145,21 @@ class Worker:
         async def one(spec: dict) -> None:
             async with sem:
                 t = time.monotonic()
-                try:
-                    self.socks.append(await self.open_one(spec))
-                    times.append(time.monotonic() - t)
-                except Exception as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                for attempt in range(OPEN_ATTEMPTS):
+                    try:
+                        self.socks.append(await self.open_one(spec))
+                        times.append(time.monotonic() - t)
+                        return
+                    except Exception as exc:
+                        if attempt == OPEN_ATTEMPTS - 1:
+                            errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                        else:
+                            self.open_retries += 1
 
         start = time.monotonic()
         await asyncio.gather(*(one(s) for s in specs))
         return {"opened": len(specs) - len(errors), "failed": len(errors), "errors": errors[:5],
+                "retries": self.open_retries,
                 "elapsed_s": time.monotonic() - start, "per_socket_s": list(times)}
 
     async def cmd_close(self) -> dict:
