@@ -107,9 +107,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "identity"):
             await presence_ops.socket_closed(self)
-        groups = list(getattr(self, "groups_joined", []))
-        groups += [fanout.room_group(room) for room in getattr(self, "rooms", {})]
-        await fanout.unsubscribe(self.channel_name, *groups)
+        for room in getattr(self, "rooms", {}):
+            await fanout.room_unsubscribe(room, self)
+        await fanout.unsubscribe(self.channel_name, *getattr(self, "groups_joined", []))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -163,7 +163,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     async def room_evict(self, message: dict) -> None:
         """A kick or room ban (rooms.moderation): drop the room from this socket."""
         if self.rooms.pop(message["room"], None) is not None:
-            await fanout.unsubscribe(self.channel_name, fanout.room_group(message["room"]))
+            await fanout.room_unsubscribe(message["room"], self)
             await self.send(text_data=message["frame"])
 
 

@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from crypto.personal import blind_index
+from rooms.hub import hub
 
 # Channel-layer message types (Channels maps "session.close" to the handler session_close).
 SESSION_CLOSE = "session.close"
@@ -61,8 +62,10 @@ def room_evict(*, user_id: str, room_id: str, frame: str) -> None:
 
 def room_event(*, room_id: str, frame: str) -> None:
     """One event to everyone subscribed to the room, after the transaction commits. The
-    frame is already encoded; sockets forward the same text (no per-recipient encoding)."""
-    _send_on_commit(room_group(room_id), {"type": FRAME, "frame": frame})
+    frame is already encoded; it travels once per process (rooms/hub.py) and every local
+    socket gets the same text (no per-recipient encoding)."""
+    group = room_group(room_id)
+    _send_on_commit(group, {"type": FRAME, "group": group, "frame": frame})
 
 
 def users_event(*, user_ids: list[str], frame: str) -> None:
@@ -73,8 +76,17 @@ def users_event(*, user_ids: list[str], frame: str) -> None:
 
 async def room_ephemeral(*, room_id: str, frame: str) -> None:
     """Best-effort event with nothing to commit (typing, moderator presence)."""
-    layer = get_channel_layer()
-    await layer.group_send(room_group(room_id), {"type": FRAME, "frame": frame})
+    group = room_group(room_id)
+    await get_channel_layer().group_send(group, {"type": FRAME, "group": group, "frame": frame})
+
+
+async def room_subscribe(room_id: str, socket) -> None:
+    """Let ``socket`` receive the room's events (through this process's hub)."""
+    await hub.join(room_group(room_id), socket)
+
+
+async def room_unsubscribe(room_id: str, socket) -> None:
+    await hub.leave(room_group(room_id), socket)
 
 
 async def subscribe(channel_name: str, *groups: str) -> None:

@@ -80,13 +80,13 @@ async def room_join(conn, request: protocol.RoomJoin) -> dict:
                         details={"limit": "rooms_per_socket", "max": limit})
     # Subscribe before reading history: an event that lands in between arrives twice at
     # worst (the client drops seqs it has), never zero times.
-    await fanout.subscribe(conn.channel_name, fanout.room_group(request.room))
+    await fanout.room_subscribe(request.room, conn)
     try:
         joined, summary, page = await database_sync_to_async(_join)(conn, request.room,
                                                                     request.since)
     except Exception:
         if request.room not in conn.rooms:
-            await fanout.unsubscribe(conn.channel_name, fanout.room_group(request.room))
+            await fanout.room_unsubscribe(request.room, conn)
         raise
     first_join = request.room not in conn.rooms
     conn.rooms[request.room] = joined
@@ -103,7 +103,7 @@ async def room_join(conn, request: protocol.RoomJoin) -> dict:
 @handles(protocol.RoomLeave)
 async def room_leave(conn, request: protocol.RoomLeave) -> dict:
     joined = conn.rooms.pop(request.room, None)
-    await fanout.unsubscribe(conn.channel_name, fanout.room_group(request.room))
+    await fanout.room_unsubscribe(request.room, conn)
     if request.forget:
         await database_sync_to_async(services.membership_end)(room_id=request.room, user=conn.user)
     if joined and joined.author.moderator:

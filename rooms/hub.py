@@ -1,0 +1,112 @@
+"""Process-local room fan-out: one channel-layer subscription per process per room.
+
+Channels' plain pattern adds every socket to the room's group, so a message to a 1,000-member
+room becomes 1,000 copies in the channel layer — each serialized, encrypted and pushed
+through Redis, then popped one by one. Here each process joins the room's group once, with
+its own channel, and a single pump task writes the ready frame to every local socket of the
+room. A message costs one layer copy per process that has members in the room, whatever
+their number (PERFORMANCE.md, lever 3).
+
+Order is kept: one pump per process handles that process's room events in the order the
+layer delivers them. Loss is repaired as before: the layer may drop under overload, every
+event carries its seq, and clients re-join with ``since`` when they see a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+# channels-redis forgets group memberships after its group_expiry (a day by default); a
+# long-lived process refreshes its subscriptions well before that.
+REFRESH_S = 3600.0
+
+
+class Socket(Protocol):
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
+                   close: bool = False) -> None: ...
+
+
+class RoomHub:
+    """room id → this process's sockets in that room, fed by one layer channel."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, set[Socket]] = {}
+        self._subscribing: dict[str, asyncio.Future] = {}
+        self._channel: str | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def _ensure(self) -> str:
+        loop = asyncio.get_running_loop()
+        if self._channel is None or self._loop is not loop:
+            # A new event loop (tests run several) gets its own channel and pump.
+            self._rooms.clear()
+            self._subscribing.clear()
+            self._loop = loop
+            # The default prefix on purpose: channels-redis runs one receive loop per process
+            # for one non-local name ("specific.<client>!"), shared with the consumers.
+            self._channel = await get_channel_layer().new_channel()
+            self._tasks = [loop.create_task(self._pump(self._channel), name="room-hub"),
+                           loop.create_task(self._refresh(), name="room-hub-refresh")]
+        return self._channel
+
+    async def join(self, room_group: str, socket: Socket) -> None:
+        """Deliver the room's events to ``socket``. Returns once this process is subscribed,
+        so history read afterwards cannot miss an event."""
+        channel = await self._ensure()
+        members = self._rooms.setdefault(room_group, set())
+        members.add(socket)
+        pending = self._subscribing.get(room_group)
+        if pending is None:
+            pending = self._subscribing[room_group] = asyncio.ensure_future(
+                get_channel_layer().group_add(room_group, channel))
+        await asyncio.shield(pending)
+
+    async def leave(self, room_group: str, socket: Socket) -> None:
+        members = self._rooms.get(room_group)
+        if not members or socket not in members:
+            return
+        members.discard(socket)
+        if not members:
+            del self._rooms[room_group]
+            self._subscribing.pop(room_group, None)
+            if self._channel is not None:
+                await get_channel_layer().group_discard(room_group, self._channel)
+
+    def local_sockets(self, room_group: str) -> int:
+        return len(self._rooms.get(room_group, ()))
+
+    async def _pump(self, channel: str) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                message: dict[str, Any] = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis blip: keep pumping; clients repair gaps with since
+                log.exception("room hub receive failed")
+                await asyncio.sleep(0.5)
+                continue
+            frame = message.get("frame")
+            group = message.get("group")
+            for socket in tuple(self._rooms.get(group, ())):
+                try:
+                    await socket.send(text_data=frame)
+                except Exception:  # a socket closing mid-send must not stall the room
+                    log.debug("send to a closing socket failed", exc_info=True)
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            layer = get_channel_layer()
+            for group in list(self._rooms):
+                await layer.group_add(group, self._channel)
+
+
+hub = RoomHub()
