@@ -140,8 +140,8 @@ async function submitPost(ev) {
 
 // --- The case panel: summary, routing timeline, withdraw -------------------------------------
 
-function stepNode(step) {
-  const p = { tier: step.tier, n: step.count, specialty: specialtyName(step.specialty || "") };
+function stepNode(step, card) {
+  const p = { tier: step.tier, n: step.count, specialty: specialtyName(card.specialty) };
   const li = el("li", { "data-step": step.step });
   if (step.at) {
     li.append(el("time", { text: step.at.toLocaleTimeString(language(), { hour: "2-digit", minute: "2-digit", second: "2-digit" }) }));
@@ -176,8 +176,8 @@ function renderCasePanel() {
   $("case-summary").textContent = card.summary;
   $("case-timeline-wrap").hidden = !rec.mine;
   if (rec.mine) {
-    const posted = { step: "posted", urgency: card.urgency, specialty: card.specialty, at: new Date(card.posted_at) };
-    $("case-timeline").replaceChildren(stepNode(posted), ...rec.steps.map(stepNode));
+    const posted = { step: "posted", urgency: card.urgency, at: new Date(card.posted_at) };
+    $("case-timeline").replaceChildren(stepNode(posted, card), ...rec.steps.map((s) => stepNode(s, card)));
   }
   $("case-withdraw").hidden = !rec.mine || rec.status === "withdrawn" || rec.status === "resolved";
 }
