@@ -104,6 +104,7 @@ def test_urgent_case_offered_to_both_tabs_accepted_in_one(browser, daphne_server
         expect(poster.locator('#case-timeline li[data-step="offered"]')).to_have_text(
             re.compile(r"Offered to \d+ specialists? \(tier 1\)"))
         expect(poster.locator("#case-withdraw")).to_be_visible()
+        expect(poster.locator("#case-meta")).to_have_text(re.compile(r"^urgent\s*Cardiology\s*English$"))
 
         for tab in (tab1, tab2):
             alert = _offer(tab, summary)

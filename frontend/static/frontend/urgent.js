@@ -167,12 +167,13 @@ function renderCasePanel() {
   const card = rec.card;
   panel.dataset.case = rec.id;
   panel.dataset.status = rec.status || "";
-  $("case-meta").replaceChildren(
+  const meta = [
     el("span", { class: `badge ${card.urgency}`, text: t(`case.urgency.${card.urgency}`) }),
     el("span", { class: "specialty", text: specialtyName(card.specialty) }),
     el("span", { class: "muted", text: t(`langname.${card.language}`) }),
-    rec.status === "withdrawn" ? el("span", { class: "badge withdrawn", text: t("case.withdrawn") }) : null,
-  );
+  ];
+  if (rec.status === "withdrawn") meta.push(el("span", { class: "badge withdrawn", text: t("case.withdrawn") }));
+  $("case-meta").replaceChildren(...meta);
   $("case-summary").textContent = card.summary;
   $("case-timeline-wrap").hidden = !rec.mine;
   if (rec.mine) {
