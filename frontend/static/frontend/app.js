@@ -1,7 +1,8 @@
-// Curbside web client: login, one WebSocket (/ws/v1/, session cookie), lounges, messages.
+// Curbside web client: login, lounges, messages. The socket lives in connection.js, the
+// urgent-case and on-call parts in urgent.js.
 //
 // Safety rule: text from the server or the user is only ever put into the page with
-// textContent / Text nodes (el() below), never parsed as HTML.
+// textContent / Text nodes (el() in dom.js), never parsed as HTML.
 //
 // Ordering rule (PROTOCOL.md "Ordering and delivery"): each room keeps `lastSeq`, the seq up
 // to which it holds every message. A message.new with seq <= lastSeq is a duplicate and is
@@ -10,32 +11,18 @@
 // the same way, and sends still waiting for their reply are sent again with the same
 // client_id (the server stores a client_id once).
 
+import { Connection } from "./connection.js";
+import { $, el } from "./dom.js";
 import { has, initialLanguage, language, setLanguage, t, translatePage } from "./i18n.js";
+import * as urgent from "./urgent.js";
 
 const GENERAL = "lounge-general";
 const loungeId = (slug) => `lounge-${slug}`;
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_MAX_MS = 15000;
 const TYPING_SEND_EVERY_MS = 2500;
 const TYPING_SHOW_MS = 4000;
 const HISTORY_PAGE = 50;
 // Consecutive re-joins of one room that found nothing new before we stop chasing a gap.
 const MAX_FRUITLESS_RESUMES = 3;
-
-const $ = (id) => document.getElementById(id);
-
-/** Build an element; children are nodes or strings (strings become Text nodes). */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
 
 // --- State --------------------------------------------------------------------------------
 
@@ -89,144 +76,18 @@ const isModerator = () => (state.me?.roles || []).some((r) => r === "moderator" 
 
 // --- Connection ---------------------------------------------------------------------------
 
-class Connection {
-  constructor() {
-    this.ws = null;
-    this.nextRef = 1;
-    this.waiting = new Map(); // ref → resolve
-    this.attempt = 0;
-    this.stopped = true;
-    this.welcomed = false;
-    this.retryTimer = null;
-    this.heartbeat = null;
-  }
-
-  start() {
-    this.stopped = false;
-    this.attempt = 0;
-    this.open();
-  }
-
-  stop() {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    clearInterval(this.heartbeat);
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) ws.close(1000);
-    this.failWaiting();
-  }
-
-  open() {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/ws/v1/`);
-    this.ws = ws;
-    this.welcomed = false;
-    setStatus("conn.connecting");
-    ws.addEventListener("message", (ev) => this.receive(ev.data));
-    ws.addEventListener("close", (ev) => this.closed(ws, ev));
-  }
-
-  isOpen() {
-    return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.welcomed;
-  }
-
-  /** Send one op; resolves with its reply frame (a local `unavailable` one when offline). */
-  request(op, args = {}) {
-    if (!this.isOpen()) return Promise.resolve(offlineReply());
-    const ref = `c-${this.nextRef++}`;
-    return new Promise((resolve) => {
-      this.waiting.set(ref, resolve);
-      this.ws.send(JSON.stringify({ op, ref, ...args }));
-    });
-  }
-
-  receive(text) {
-    let frame;
-    try {
-      frame = JSON.parse(text);
-    } catch {
-      return;
-    }
-    if (frame.op === "reply") {
-      const resolve = this.waiting.get(frame.ref);
-      if (resolve) {
-        this.waiting.delete(frame.ref);
-        resolve(frame);
-      }
-      return;
-    }
-    if (frame.op !== "event") return;
-    if (frame.type === "session.welcome") {
-      this.welcomed = true;
-      this.attempt = 0;
-      clearInterval(this.heartbeat);
-      const every = Math.max(5, frame.data.heartbeat_s || 25) * 1000;
-      this.heartbeat = setInterval(() => this.request("ping"), every);
-    }
-    onEvent(frame);
-  }
-
-  failWaiting() {
-    for (const resolve of this.waiting.values()) resolve(offlineReply());
-    this.waiting.clear();
-  }
-
-  async closed(ws, ev) {
-    if (ws !== this.ws) return; // an old socket we already replaced or stopped
-    clearInterval(this.heartbeat);
-    this.ws = null;
-    const wasWelcomed = this.welcomed;
-    this.welcomed = false;
-    this.failWaiting();
-    onSocketDown();
-    if (this.stopped) return;
-    let code = ev.code;
-    if (!wasWelcomed && code !== 4401 && code !== 4403) {
-      // A refused handshake reaches the browser as a bare 1006: ask HTTP why.
-      code = await sessionRefusal();
-      if (this.stopped) return;
-    }
-    if (code === 4401 || code === 4403) {
-      this.stop();
-      sessionEnded(code);
-      return;
-    }
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
-    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2); // jitter: no herd
-    this.attempt += 1;
-    setStatus("conn.retry", { s: Math.ceil(delay / 1000) });
-    this.retryTimer = setTimeout(() => {
-      if (!this.stopped) this.open();
-    }, delay);
-  }
-}
-
-function offlineReply() {
-  return { op: "reply", ok: false, error: { code: "unavailable", message: t("error.offline"), local: true } };
-}
-
-/** 4401 when the session is gone, 4403 when the account may not connect, else 0. */
-async function sessionRefusal() {
-  try {
-    const res = await fetch("/api/v1/me", { credentials: "same-origin" });
-    if (res.status === 401) return 4401;
-    if (res.ok) {
-      const body = await res.json();
-      if (!body.physician?.verified) return 4403;
-    }
-  } catch {
-    // Network down: keep retrying with backoff.
-  }
-  return 0;
-}
-
-const conn = new Connection();
+const conn = new Connection({
+  onEvent: (frame) => onEvent(frame),
+  onDown: () => onSocketDown(),
+  onStatus: (key, params) => setStatus(key, params),
+  onEnded: (code) => sessionEnded(code),
+});
 
 // --- Server events ------------------------------------------------------------------------
 
 function onEvent(frame) {
   if (frame.type === "session.welcome") return onWelcome(frame.data);
+  if (urgent.onEvent(frame)) return undefined; // offers, case routing, lounge case cards
   const room = state.rooms.get(frame.room);
   if (!room) return;
   const data = frame.data || {};
@@ -267,6 +128,7 @@ function onWelcome(data) {
   $("who").hidden = false;
   setStatus("conn.online");
   renderSidebar();
+  urgent.onWelcome(data);
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
 }
@@ -328,6 +190,7 @@ function openRoom(id) {
   renderTyping();
   renderReplyBanner();
   renderSidebar();
+  urgent.onRoomShown(id);
   $("composer").hidden = false;
   $("composer-error").textContent = "";
   if (!room.joined && !room.joining) joinRoom(room);
@@ -591,6 +454,10 @@ function roomTitle(id, summary) {
     const name = state.specialtyNames.get(id.slice("lounge-".length));
     if (name) return name;
   }
+  if (id.startsWith("case-")) {
+    const slug = summary?.specialty || urgent.caseSpecialty(id);
+    if (slug) return t("case.roomTitle", { specialty: state.specialtyNames.get(slug) || slug });
+  }
   return summary?.title || id;
 }
 
@@ -658,6 +525,7 @@ function rerenderAll() {
   renderRoomHead();
   renderTyping();
   renderReplyBanner();
+  urgent.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -690,6 +558,7 @@ function chooseLanguage(lang) {
 /** Back to the login form. `boot` keeps what the user may already have typed. */
 function showLogin(message = "", { keepInput = false } = {}) {
   conn.stop();
+  urgent.reset();
   state.rooms = new Map();
   state.current = null;
   state.me = null;
@@ -785,6 +654,13 @@ async function boot() {
   }
   setLanguage(initialLanguage(stored, navigator.languages || [navigator.language]));
   rerenderAll();
+  urgent.install({
+    conn,
+    openRoom,
+    rooms: () => state.rooms,
+    specialties: () => state.specialties,
+    specialtyName: (slug) => state.specialtyNames.get(slug),
+  });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("composer").addEventListener("submit", (ev) => {
