@@ -127,7 +127,11 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'curbside.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Persistent connections: opening a PostgreSQL connection per socket op cost ~15 % of the
+# message path under load (docs/benchmarks.md); health checks drop broken ones.
+DATABASES = {"default": dj_database_url.parse(
+    DATABASE_URL, conn_max_age=int(os.environ.get("CURBSIDE_DB_CONN_MAX_AGE_S", 600)),
+    conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # WAL + a busy timeout: daphne's thread pool writes concurrently in embedded mode.
@@ -185,6 +189,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # one; under a burst of handshakes that surfaces as HTTP 500s, so the size is explicit.
 REDIS_POOL_SIZE = int(os.environ.get("CURBSIDE_REDIS_POOL_SIZE", 1000))
 REDIS_SOCKET_TIMEOUT_S = 30
+CHANNEL_CAPACITY = int(os.environ.get("CURBSIDE_CHANNEL_CAPACITY", 10000))
 if REDIS_URL:
     CHANNEL_LAYER_KEY = os.environ.get("CURBSIDE_CHANNEL_LAYER_KEY") or (
         _required("CURBSIDE_CHANNEL_LAYER_KEY") if PRODUCTION else SECRET_KEY
@@ -203,14 +208,17 @@ if REDIS_URL:
                 }],
                 "prefix": os.environ.get("CURBSIDE_REDIS_PREFIX", "curbside"),
                 "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],
-                "capacity": int(os.environ.get("CURBSIDE_CHANNEL_CAPACITY", 1000)),
+                # Each process's room hub takes every room event on one channel, so it needs
+                # more room than a per-socket channel did (rooms/hub.py).
+                "capacity": CHANNEL_CAPACITY,
                 "expiry": 60,
             },
         }
     }
     CHANNEL_LAYER_NAME = "redis"
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
+                                  "CONFIG": {"capacity": CHANNEL_CAPACITY}}}
     CHANNEL_LAYER_NAME = "in-memory"
 
 # --- Protocol limits (sent to every client in session.welcome) -------------------------------

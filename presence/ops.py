@@ -18,7 +18,7 @@ from presence import dispatch, runtime
 from presence import services as routing_services
 from presence.store import PresenceProfile, UnknownConnection
 from rooms import protocol, roster
-from rooms.consumers import handles
+from rooms.handlers import handles
 from rooms.lounges import lounge_id
 
 log = logging.getLogger(__name__)

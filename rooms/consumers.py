@@ -12,9 +12,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -24,7 +22,9 @@ from django.conf import settings
 from consult.errors import DomainError
 from consult.models import User
 from consult.selectors import SocketIdentity, socket_identity
-from rooms import fanout, protocol
+from presence import ops as presence_ops
+from rooms import fanout, mod_ops, ops, protocol  # noqa: F401  (ops modules register handlers)
+from rooms.handlers import HANDLERS
 from rooms.limits import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -33,21 +33,6 @@ log = logging.getLogger(__name__)
 # top of the per-user message rate): generous for a real client, cheap to enforce.
 FRAMES_PER_S = 30.0
 FRAME_BURST = 60.0
-
-Handler = Callable[["CurbsideConsumer", Any], Awaitable[Any]]
-HANDLERS: dict[type[protocol.Request], Handler] = {}
-
-
-def handles(op_type: type[protocol.Request]) -> Callable[[Handler], Handler]:
-    """Register the handler of one op; the op's schema joins the protocol's decoder."""
-
-    def register(fn: Handler) -> Handler:
-        protocol.register_ops(op_type)
-        HANDLERS[op_type] = fn
-        return fn
-
-    return register
-
 
 class CurbsideConsumer(AsyncWebsocketConsumer):
     identity: SocketIdentity
@@ -165,8 +150,3 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if self.rooms.pop(message["room"], None) is not None:
             await fanout.room_unsubscribe(message["room"], self)
             await self.send(text_data=message["frame"])
-
-
-from presence import ops as presence_ops  # noqa: E402,I001  (ping, presence, offers)
-from rooms import ops  # noqa: E402,F401,I001  (registers the op handlers)
-from rooms import mod_ops  # noqa: E402,F401,I001  (registers the moderation op handlers)

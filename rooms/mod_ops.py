@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 
 from consult.errors import Forbidden
 from rooms import moderation, protocol
-from rooms.consumers import handles
+from rooms.handlers import handles
 from rooms.ops import _joined
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from consult.errors import DomainError, Forbidden, RateLimited, ValidationFailed
 from presence import runtime
 from rooms import events, fanout, protocol, roster, selectors, services
-from rooms.consumers import handles
+from rooms.handlers import handles
 from rooms.limits import TokenBucket
 
 
