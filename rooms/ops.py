@@ -12,7 +12,7 @@ from django.conf import settings
 
 from consult.errors import DomainError, Forbidden, RateLimited, ValidationFailed
 from presence import runtime
-from rooms import events, fanout, protocol, roster, selectors, services
+from rooms import events, fanout, protocol, roster, selectors, services, writer
 from rooms.handlers import handles
 from rooms.limits import TokenBucket
 
@@ -133,10 +133,10 @@ async def message_send(conn, request: protocol.MessageSend) -> dict:
     wait = _message_bucket(conn.identity.user_id).take(time.monotonic())
     if wait:
         raise RateLimited("You are sending too fast.", details={"retry_after_s": round(wait, 3)})
-    posted = await database_sync_to_async(services.message_post)(
-        room_id=request.room, user=conn.user, author=joined.author, body=request.body,
-        client_id=request.client_id, reply_to=request.reply_to,
-        mentions=tuple(request.mentions), attachments=tuple(request.attachments))
+    posted = await writer.post(request.room, services.Draft(
+        user=conn.user, author=joined.author, body=request.body, client_id=request.client_id,
+        reply_to=request.reply_to, mentions=tuple(request.mentions),
+        attachments=tuple(request.attachments)))
     return {"seq": posted.seq, "id": posted.id, "sent_at": posted.sent_at.isoformat()}
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from consult.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from consult.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from consult.models import User
 from crypto import envelope, escrow
 from crypto.pseudonyms import pseudonym_id
@@ -164,19 +164,137 @@ def message_post(
     return Posted(seq=seq, id=str(message_id), sent_at=now, created=True)
 
 
+@dataclass(frozen=True)
+class Draft:
+    """One message.send waiting to be stored (rooms/writer.py batches them per room)."""
+
+    user: User
+    author: roster.Author
+    body: str
+    client_id: str
+    reply_to: int | None = None
+    mentions: tuple[str, ...] = ()
+    attachments: tuple[str, ...] = ()
+
+
+def messages_post(*, room_id: str, drafts: list[Draft],
+                  now: datetime | None = None) -> list[Posted | DomainError]:
+    """Store several messages of one room in one transaction: one seq UPDATE for all, one
+    INSERT, one commit — the room row's lock is taken once per batch instead of once per
+    message. Each draft is checked on its own first; one that fails gets its error in its
+    place and takes no seq, so the sequence stays gapless. The result list matches
+    ``drafts``. Events leave after commit, in seq order.
+
+    Should another process store one of these client_ids at the same moment (a retry on two
+    sockets), the batch falls back to ``message_post`` draft by draft.
+    """
+    now = now or timezone.now()
+    results: list[Posted | DomainError | None] = [None] * len(drafts)
+    users = {d.user.pk for d in drafts}
+    memberships = {m.user_id: m for m in Membership.objects.filter(room_id=room_id,
+                                                                   user_id__in=users)}
+    done = {(a, c): Posted(seq=s, id=str(i), sent_at=t, created=False)
+            for a, c, s, i, t in Message.objects.filter(
+                room_id=room_id, client_id__in={d.client_id for d in drafts})
+            .values_list("author", "client_id", "seq", "id", "sent_at")}
+    existing_replies = set(Message.objects.filter(
+        room_id=room_id, seq__in={d.reply_to for d in drafts if d.reply_to})
+        .values_list("seq", flat=True))
+    members = roster.roster(room_id)
+    accepted: list[int] = []
+    for i, d in enumerate(drafts):
+        key = (d.author.pseudonym, d.client_id)
+        if key in done:
+            results[i] = done[key]
+            continue
+        try:
+            _draft_check(room_id, d, memberships.get(d.user.pk), members, existing_replies, now)
+        except DomainError as exc:
+            results[i] = exc
+            continue
+        done[key] = None  # a duplicate inside the batch waits for this one's result
+        accepted.append(i)
+    if accepted:
+        try:
+            stored = _insert(room_id, [drafts[i] for i in accepted], members, now)
+        except IntegrityError:
+            stored = [_retry_one(room_id, drafts[i], now) for i in accepted]
+        for i, posted in zip(accepted, stored, strict=True):
+            results[i] = posted
+            done[(drafts[i].author.pseudonym, drafts[i].client_id)] = posted
+    for i, d in enumerate(drafts):
+        if results[i] is None:  # a duplicate of an accepted draft in the same batch
+            first = done[(d.author.pseudonym, d.client_id)]
+            results[i] = first if not isinstance(first, Posted) else Posted(
+                seq=first.seq, id=first.id, sent_at=first.sent_at, created=False)
+    return results
+
+
+def _draft_check(room_id: str, d: Draft, m: Membership | None, members: dict,
+                 existing_replies: set[int], now: datetime) -> None:
+    if m is not None and m.banned:
+        raise Forbidden("You are banned from this room.", details={"room": room_id})
+    if (m is None or not m.active) and not d.user.is_moderator:
+        raise Forbidden("You are not a member of this room.", details={"room": room_id})
+    if m is not None and m.muted_until and m.muted_until > now:
+        raise Forbidden("You are muted in this room.",
+                        details={"room": room_id, "muted_until": m.muted_until.isoformat()})
+    if unknown := [p for p in d.mentions if p not in members]:
+        raise ValidationFailed("Mentioned pseudonyms are not members of this room.",
+                               details={"field": "mentions", "unknown": unknown[:10]})
+    if d.reply_to is not None and d.reply_to not in existing_replies:
+        raise NotFound(f"No message {d.reply_to} to reply to.",
+                       details={"field": "reply_to", "seq": d.reply_to})
+    if d.attachments:
+        _attachments_check(room_id, d.author.pseudonym, d.attachments)
+
+
+def _insert(room_id: str, drafts: list[Draft], members: dict, now: datetime) -> list[Posted]:
+    with transaction.atomic():
+        last = _next_seq(room_id, count=len(drafts))
+        rows = []
+        for seq, d in enumerate(drafts, start=last - len(drafts) + 1):
+            message_id = uuid.uuid4()
+            sealed = envelope.message_seal(room_id=room_id, message_id=str(message_id), seq=seq,
+                                           author=d.author.pseudonym, body=d.body.encode())
+            rows.append(Message(
+                id=message_id, room_id=room_id, seq=seq, author=d.author.pseudonym,
+                client_id=d.client_id, epoch=sealed.epoch, key_id=sealed.key_id,
+                body_sealed=sealed.blob, reply_to=d.reply_to, mentions=list(d.mentions),
+                attachments=list(d.attachments), sent_at=now))
+        Message.objects.bulk_create(rows)
+        for msg, d in zip(rows, drafts, strict=True):
+            fanout.room_event(room_id=room_id, frame=events.message_new(
+                room_id=room_id, message=msg, author=d.author, body=d.body))
+            if d.mentions:
+                fanout.users_event(user_ids=[members[p].user_id for p in d.mentions],
+                                   frame=events.mention(room_id=room_id, seq=msg.seq,
+                                                        by=d.author))
+    return [Posted(seq=m.seq, id=str(m.id), sent_at=now, created=True) for m in rows]
+
+
+def _retry_one(room_id: str, d: Draft, now: datetime) -> Posted | DomainError:
+    try:
+        return message_post(room_id=room_id, user=d.user, author=d.author, body=d.body,
+                            client_id=d.client_id, reply_to=d.reply_to, mentions=d.mentions,
+                            attachments=d.attachments, now=now)
+    except DomainError as exc:
+        return exc
+
+
 def _posted(room_id: str, author: str, client_id: str) -> Posted | None:
     row = (Message.objects.filter(room_id=room_id, author=author, client_id=client_id)
            .values_list("seq", "id", "sent_at").first())
     return Posted(seq=row[0], id=str(row[1]), sent_at=row[2], created=False) if row else None
 
 
-def _next_seq(room_id: str) -> int:
-    """Take the room's next seq. The UPDATE locks the room row until commit, so concurrent
-    senders on any process queue here and seqs are gapless and unique. One round trip:
-    RETURNING works on PostgreSQL and on SQLite ≥ 3.35."""
+def _next_seq(room_id: str, count: int = 1) -> int:
+    """Take the room's next ``count`` seqs; returns the last. The UPDATE locks the room row
+    until commit, so concurrent senders on any process queue here and seqs are gapless and
+    unique. One round trip: RETURNING works on PostgreSQL and on SQLite ≥ 3.35."""
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {Room._meta.db_table} SET last_seq = last_seq + 1 "
-                       "WHERE id = %s RETURNING last_seq", [room_id])
+        cursor.execute(f"UPDATE {Room._meta.db_table} SET last_seq = last_seq + %s "
+                       "WHERE id = %s RETURNING last_seq", [count, room_id])
         row = cursor.fetchone()
     if row is None:
         raise NotFound(f"No room '{room_id[:64]}'.", details={"room": room_id[:64]})
