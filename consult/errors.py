@@ -44,3 +44,8 @@ class Conflict(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
     http_status = 429
+
+
+class TooLarge(DomainError):
+    code = "too_large"
+    http_status = 413

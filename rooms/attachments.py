@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import transaction
 from PIL import Image, ImageOps
 
-from consult.errors import DomainError, NotFound
+from consult.errors import DomainError, NotFound, TooLarge
 from crypto.aead import DecryptError
 from crypto.envelope import KeysDestroyed, Sealed, blob_open, blob_seal
 from crypto.pseudonyms import pseudonym_id
@@ -54,11 +54,6 @@ MAX_PIXELS = 40_000_000
 _MODES = {"JPEG": ("L", "RGB"), "PNG": ("L", "LA", "RGB", "RGBA"), "WEBP": ("RGB", "RGBA")}
 # Lossy re-encoding quality: visually lossless for clinical photos, much smaller than 100.
 QUALITY = 90
-
-
-class TooLarge(DomainError):
-    code = "too_large"
-    http_status = 413
 
 
 class UnsupportedImage(DomainError):

@@ -10,16 +10,11 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from consult.errors import DomainError, Forbidden, RateLimited, ValidationFailed
+from consult.errors import Forbidden, RateLimited, TooLarge, ValidationFailed
 from presence import runtime
 from rooms import events, fanout, protocol, roster, selectors, services, writer
 from rooms.handlers import handles
 from rooms.limits import TokenBucket
-
-
-class TooLarge(DomainError):
-    code = "too_large"
-    http_status = 413
 
 
 @dataclass
