@@ -7,6 +7,9 @@ keyed hash of the id.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -35,13 +38,57 @@ def session_group(session_key: str) -> str:
     return "s." + blind_index("session-group", session_key)[:40]
 
 
-def _send_on_commit(group: str, message: dict) -> None:
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(group, message)
+class _Outbox:
+    """The channel-layer sends of one atomic block, flushed together after commit: one
+    thread hop for all of them (a batch of 64 messages, or 500 offers, is one hop, not
+    hundreds), sent concurrently across groups and in order within each group."""
 
-    transaction.on_commit(send)
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict]] = []
+
+    def flush(self) -> None:
+        layer = get_channel_layer()
+        if layer is not None and self.items:
+            async_to_sync(_send_all)(layer, self.items)
+
+
+async def _send_all(layer, items: list[tuple[str, dict]]) -> None:
+    by_group: dict[str, list[dict]] = {}
+    for group, message in items:
+        by_group.setdefault(group, []).append(message)
+
+    async def in_order(group: str, messages: list[dict]) -> None:
+        for message in messages:
+            await layer.group_send(group, message)
+
+    await asyncio.gather(*(in_order(g, m) for g, m in by_group.items()))
+
+
+_local = threading.local()
+
+
+def _send_on_commit(group: str, message: dict) -> None:
+    """Queue a send for after the current transaction commits (now, outside one).
+
+    One outbox per atomic block: its flush is registered with that block's savepoints, so a
+    rolled-back savepoint drops its sends with it and nothing is announced that was not
+    stored."""
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        outbox = _Outbox()
+        outbox.items.append((group, message))
+        outbox.flush()
+        return
+    key = (id(conn), tuple(conn.savepoint_ids))
+    outboxes: dict = getattr(_local, "outboxes", None) or {}
+    outbox = outboxes.get(key)
+    if outbox is None or not any(func == outbox.flush for _, func, _ in conn.run_on_commit):
+        outbox = outboxes[key] = _Outbox()
+        # Forget outboxes whose blocks are gone (committed or rolled back).
+        live = {func for _, func, _ in conn.run_on_commit}
+        _local.outboxes = {k: o for k, o in outboxes.items() if o is outbox or o.flush in live}
+        transaction.on_commit(outbox.flush)
+    outbox.items.append((group, message))
 
 
 def close_user_sockets(*, user_id: str, code: int) -> None:

@@ -22,7 +22,24 @@ def pytest_report_header(config):
     ]
 
 
+def _forget_stale_presence() -> None:
+    """Presence keys left in the test Redis database by an earlier, interrupted run (a
+    killed server's connections, a fake clock far in the future) would make physicians look
+    online who do not exist in this run's database. Start every session without them."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    for pattern in (f"{prefix}:presence:*", "test-presence-*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i:i + 500])
+    client.close()
+
+
 def pytest_sessionstart(session):
+    if settings.REDIS_URL:
+        _forget_stale_presence()
     if os.environ.get("CI") == "true":
         engine = settings.DATABASES["default"]["ENGINE"]
         if "postgresql" not in engine or not settings.REDIS_URL:
