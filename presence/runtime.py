@@ -40,7 +40,8 @@ def store() -> PresenceStore:
         prefix = getattr(settings, "CURBSIDE_PRESENCE_PREFIX", "") or (
             settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":presence")
         _redis[loop] = presence_store_from_url(settings.REDIS_URL, prefix=prefix,
-                                               connection_ttl_s=connection_ttl_s())
+                                               connection_ttl_s=connection_ttl_s(),
+                                               max_connections=settings.REDIS_POOL_SIZE)
     return _redis[loop]
 
 

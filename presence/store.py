@@ -372,11 +372,13 @@ class MemoryPresenceStore:
 
 
 def presence_store_from_url(redis_url: str | None, *, prefix: str,
-                            connection_ttl_s: float = CONNECTION_TTL_S) -> PresenceStore:
+                            connection_ttl_s: float = CONNECTION_TTL_S,
+                            max_connections: int = 200) -> PresenceStore:
     """The Redis store when ``redis_url`` is set, else the in-memory one (embedded mode).
     ``connection_ttl_s`` is three heartbeat intervals of the deployment."""
     if not redis_url:
         return MemoryPresenceStore(connection_ttl_s=connection_ttl_s)
     from presence.store_redis import RedisPresenceStore
 
-    return RedisPresenceStore.from_url(redis_url, prefix=prefix, connection_ttl_s=connection_ttl_s)
+    return RedisPresenceStore.from_url(redis_url, prefix=prefix, connection_ttl_s=connection_ttl_s,
+                                       max_connections=max_connections)

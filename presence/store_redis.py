@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from presence.store import (
     CONNECTION_TTL_S,
@@ -267,10 +267,13 @@ class RedisPresenceStore:
         }
 
     @classmethod
-    def from_url(cls, redis_url: str, *, prefix: str,
-                 connection_ttl_s: float = CONNECTION_TTL_S) -> RedisPresenceStore:
-        return cls(Redis.from_url(redis_url, decode_responses=True), prefix=prefix,
-                   connection_ttl_s=connection_ttl_s)
+    def from_url(cls, redis_url: str, *, prefix: str, connection_ttl_s: float = CONNECTION_TTL_S,
+                 max_connections: int = 200) -> RedisPresenceStore:
+        # A blocking pool: under a burst (500 sockets setting presence at once) callers wait
+        # for a free connection instead of failing with redis-py's "Too many connections".
+        pool = BlockingConnectionPool.from_url(redis_url, max_connections=max_connections,
+                                               timeout=10, decode_responses=True)
+        return cls(Redis(connection_pool=pool), prefix=prefix, connection_ttl_s=connection_ttl_s)
 
     async def _run(self, name: str, user_id: str, now: float, *extra: str) -> Any:
         args = [self._prefix, repr(float(now)), repr(IDLE_AWAY_S), user_id, *extra]
