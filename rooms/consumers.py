@@ -15,6 +15,7 @@ import uuid
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -72,6 +73,20 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=self.welcome())
         self.active_since_ping = True
         await presence_ops.socket_opened(self)
+
+    async def dispatch(self, message: dict) -> None:
+        """Channels' dispatch without its per-message ``aclose_old_connections`` hop.
+
+        Channels ≥ 4.2 closes stale database connections on the sync thread before every
+        handler — for every delivered event and every frame. Nothing here touches the ORM
+        on the event loop: every database call goes through ``database_sync_to_async``, which
+        closes old connections in its own thread hop. The extra hop serialized each of 500
+        urgent offers on the one sync thread (docs/benchmarks.md), so it is skipped.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     def welcome(self) -> str:
         p = self.identity.profile
