@@ -69,6 +69,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if result.session_key:
             self.groups_joined.append(fanout.session_group(result.session_key))
         await fanout.subscribe(self.channel_name, *self.groups_joined)
+        await fanout.user_subscribe(result.user_id, self)
         await self.accept()
         await self.send(text_data=self.welcome())
         self.active_since_ping = True
@@ -107,6 +108,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "identity"):
             await presence_ops.socket_closed(self)
+        if hasattr(self, "identity"):
+            fanout.user_unsubscribe(self.identity.user_id, self)
         for room in getattr(self, "rooms", {}):
             await fanout.room_unsubscribe(room, self)
         await fanout.unsubscribe(self.channel_name, *getattr(self, "groups_joined", []))

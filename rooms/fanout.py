@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from crypto.personal import blind_index
-from rooms.hub import hub
+from rooms.hub import USERS_GROUP, USERS_TYPE, hub
 
 # Channel-layer message types (Channels maps "session.close" to the handler session_close).
 SESSION_CLOSE = "session.close"
@@ -54,8 +54,14 @@ class _Outbox:
 
 async def _send_all(layer, items: list[tuple[str, dict]]) -> None:
     by_group: dict[str, list[dict]] = {}
+    to_users: list[tuple[str, str]] = []
     for group, message in items:
-        by_group.setdefault(group, []).append(message)
+        if message["type"] == FRAME and group.startswith("u."):
+            to_users.append((group, message["frame"]))  # one batch for every process
+        else:
+            by_group.setdefault(group, []).append(message)
+    if to_users:
+        by_group.setdefault(USERS_GROUP, []).append({"type": USERS_TYPE, "frames": to_users})
 
     async def in_order(group: str, messages: list[dict]) -> None:
         for message in messages:
@@ -134,6 +140,15 @@ async def room_subscribe(room_id: str, socket) -> None:
 
 async def room_unsubscribe(room_id: str, socket) -> None:
     await hub.leave(room_group(room_id), socket)
+
+
+async def user_subscribe(user_id: str, socket) -> None:
+    """Let ``socket`` receive events addressed to its user (through this process's hub)."""
+    await hub.user_join(user_group(user_id), socket)
+
+
+def user_unsubscribe(user_id: str, socket) -> None:
+    hub.user_leave(user_group(user_id), socket)
 
 
 async def subscribe(channel_name: str, *groups: str) -> None:

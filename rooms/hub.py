@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 # channels-redis forgets group memberships after its group_expiry (a day by default); a
 # long-lived process refreshes its subscriptions well before that.
 REFRESH_S = 3600.0
+# Every process's hub joins this group: events for users (offers, mentions, routing steps)
+# travel as one batch per process — [(user group, frame), …] — instead of one channel-layer
+# send per user; each hub hands the frames of its local users to their sockets.
+USERS_GROUP = "hub.users"
+USERS_TYPE = "hub.users"
 
 
 class Socket(Protocol):
@@ -37,6 +42,7 @@ class RoomHub:
 
     def __init__(self) -> None:
         self._rooms: dict[str, set[Socket]] = {}
+        self._users: dict[str, set[Socket]] = {}
         self._subscribing: dict[str, asyncio.Future] = {}
         self._channel: str | None = None
         self._tasks: list[asyncio.Task] = []
@@ -47,6 +53,7 @@ class RoomHub:
         if self._channel is None or self._loop is not loop:
             # A new event loop (tests run several) gets its own channel and pump.
             self._rooms.clear()
+            self._users.clear()
             self._subscribing.clear()
             self._loop = loop
             # The default prefix on purpose: channels-redis runs one receive loop per process
@@ -54,7 +61,20 @@ class RoomHub:
             self._channel = await get_channel_layer().new_channel()
             self._tasks = [loop.create_task(self._pump(self._channel), name="room-hub"),
                            loop.create_task(self._refresh(), name="room-hub-refresh")]
+            await get_channel_layer().group_add(USERS_GROUP, self._channel)
         return self._channel
+
+    async def user_join(self, user_group: str, socket: Socket) -> None:
+        """Deliver user-addressed batches for ``user_group`` to ``socket``."""
+        await self._ensure()
+        self._users.setdefault(user_group, set()).add(socket)
+
+    def user_leave(self, user_group: str, socket: Socket) -> None:
+        sockets = self._users.get(user_group)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._users[user_group]
 
     async def join(self, room_group: str, socket: Socket) -> None:
         """Deliver the room's events to ``socket``. Returns once this process is subscribed,
@@ -93,19 +113,23 @@ class RoomHub:
                 log.exception("room hub receive failed")
                 await asyncio.sleep(0.5)
                 continue
-            frame = message.get("frame")
-            group = message.get("group")
-            for socket in tuple(self._rooms.get(group, ())):
-                try:
-                    await socket.send(text_data=frame)
-                except Exception:  # a socket closing mid-send must not stall the room
-                    log.debug("send to a closing socket failed", exc_info=True)
+            if message.get("type") == USERS_TYPE:
+                pairs = message.get("frames", ())
+            else:
+                pairs = ((message.get("group"), message.get("frame")),)
+            for group, frame in pairs:
+                targets = self._users if group.startswith("u.") else self._rooms
+                for socket in tuple(targets.get(group, ())):
+                    try:
+                        await socket.send(text_data=frame)
+                    except Exception:  # a socket closing mid-send must not stall the rest
+                        log.debug("send to a closing socket failed", exc_info=True)
 
     async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_S)
             layer = get_channel_layer()
-            for group in list(self._rooms):
+            for group in [USERS_GROUP, *self._rooms]:
                 await layer.group_add(group, self._channel)
 
 
