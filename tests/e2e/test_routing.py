@@ -155,3 +155,34 @@ async def test_a_killed_process_takes_its_sockets_offline_within_the_bound(
         assert await store.online_count(specialty="cardiology", now=time.time()) == 0
     finally:
         doomed.stop()
+
+
+async def test_cases_are_announced_in_the_lounge_and_a_lounge_call_can_be_accepted(
+        routing_pair, make_physician):
+    one, _ = routing_pair
+    poster = await _socket(one, make_physician, specialty="emergency-medicine")
+    member = await _socket(one, make_physician, specialty="rheumatology")
+    await _on_call(member, on_call=False)
+    await request(member, "presence.set", status="busy")  # not offerable: only the lounge
+    assert (await request(member, "room.join", room="lounge-rheumatology"))["ok"]
+
+    routine = await sync_to_async(_post)(poster.http, specialty="rheumatology",
+                                         summary="chronic polyarthritis, seronegative")
+    posted = await _next_event(member, "case.posted")  # validated against its schema
+    assert posted["data"]["case"]["id"] == routine["case"]["id"]
+    assert posted["data"]["offer"] is None and posted["room"] == "lounge-rheumatology"
+
+    urgent = await sync_to_async(_post)(poster.http, specialty="rheumatology", urgency="urgent",
+                                        summary="suspected giant cell arteritis, vision loss")
+    call = await _next_event(member, "case.posted")
+    while call["data"]["case"]["id"] != urgent["case"]["id"]:
+        call = await _next_event(member, "case.posted")
+    assert call["data"]["offer"] == f"{urgent['case']['id']}:lounge"
+    accepted = await request(member, "offer.accept", offer=call["data"]["offer"])
+    assert accepted["ok"], accepted
+    steps = []
+    while "accepted" not in steps:
+        steps.append((await _next_event(poster, "case.routing"))["data"]["step"])
+    assert "lounge_called" in steps
+    for ws in (poster, member):
+        await ws.close()
