@@ -72,14 +72,20 @@ def physicians_pending() -> list[Physician]:
     )
 
 
-def socket_refusal(user: User | None) -> tuple[int, str] | None:
+_NOT_READ = object()
+
+
+def socket_refusal(user: User | None, physician: Physician | None | object = _NOT_READ,
+                   ) -> tuple[int, str] | None:
     """Why ``user`` may not open a socket — (close code, reason) — or None when they may.
+    Pass ``physician`` when it has been read already (the handshake reads it once).
 
     Only verified physicians connect; suspended, rejected and pending ones are refused with
     4403, anonymous clients with 4401 (PROTOCOL.md, Connection)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return 4401, "unauthenticated"
-    physician = Physician.objects.filter(user_id=user.pk).only("licence_status").first()
+    if physician is _NOT_READ:
+        physician = Physician.objects.filter(user_id=user.pk).only("licence_status").first()
     if physician is None or physician.licence_status != LicenceStatus.VERIFIED:
         return 4403, "licence not verified"
     return None
@@ -129,11 +135,13 @@ def socket_identity(
         candidate = get_user(_Request)
         if candidate.is_authenticated:
             user, used_session = candidate, session_key
-    refusal = socket_refusal(user)
+    physician = None
+    if user is not None and user.is_authenticated:
+        physician = (Physician.objects.select_related("user", "primary_specialty")
+                     .prefetch_related("specialties").filter(user_id=user.pk).first())
+    refusal = socket_refusal(user, physician)
     if refusal is not None:
         return refusal
-    physician = (Physician.objects.select_related("user", "primary_specialty")
-                 .prefetch_related("specialties").get(user_id=user.pk))
     return SocketIdentity(user_id=str(user.pk), role=user.role,
                           profile=physician_profile(physician=physician),
                           session_key=used_session)

@@ -10,13 +10,13 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from consult import licences
@@ -209,15 +209,22 @@ def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> User | None
     """The ticket's user, or None when unknown, used or expired. Single use: the row is
     deleted in the same statement that finds it, so two redeemers cannot both win."""
     now = now or timezone.now()
-    digest = _ticket_digest(ticket)
-    with transaction.atomic():
-        row = WsTicket.objects.select_for_update().filter(digest=digest).first()
-        if row is None:
-            return None
-        deleted, _ = WsTicket.objects.filter(digest=digest).delete()
-        if not deleted or row.expires_at < now:
-            return None
-        return User.objects.filter(pk=row.user_id).first()
+    # One statement finds and deletes the row (PostgreSQL and SQLite ≥ 3.35 both return the
+    # deleted row), so two redeemers cannot both win and a handshake costs one round trip.
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {WsTicket._meta.db_table} WHERE digest = %s "
+                       "RETURNING user_id, expires_at", [_ticket_digest(ticket)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user_id, expires_at = row
+    if isinstance(expires_at, str):  # SQLite returns the raw column text
+        expires_at = datetime.fromisoformat(expires_at)
+    if timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, UTC)
+    if expires_at < now:
+        return None
+    return User.objects.filter(pk=user_id).first()
 
 
 def session_end(*, session_key: str | None) -> None:
