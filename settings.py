@@ -127,11 +127,17 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'curbside.sqlite3'}"
-# Persistent connections: opening a PostgreSQL connection per socket op cost ~15 % of the
-# message path under load (docs/benchmarks.md); health checks drop broken ones.
-DATABASES = {"default": dj_database_url.parse(
-    DATABASE_URL, conn_max_age=int(os.environ.get("CURBSIDE_DB_CONN_MAX_AGE_S", 600)),
-    conn_health_checks=True)}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A psycopg connection pool per process. Opening a PostgreSQL connection per socket op
+    # cost ~15 % of the message path (docs/benchmarks.md); persistent connections
+    # (CONN_MAX_AGE) are no fix under ASGI, where every request runs in a thread of its own
+    # and each would keep a connection open until the server ran out ("too many clients").
+    DATABASES["default"]["OPTIONS"] = {"pool": {
+        "min_size": 2,
+        "max_size": int(os.environ.get("CURBSIDE_DB_POOL_SIZE", 20)),
+        "timeout": 10,
+    }}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # WAL + a busy timeout: daphne's thread pool writes concurrently in embedded mode.
