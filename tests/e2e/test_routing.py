@@ -37,6 +37,12 @@ async def _second_socket(server, ws):
     return other
 
 
+async def _lounge_pseudonym(ws, lounge: str) -> str:
+    reply = await request(ws, "room.join", room=lounge)
+    assert reply["ok"], reply
+    return reply["data"]["me"]["pseudonym"]
+
+
 def _post(http: Http, **body) -> dict:
     status, reply = http.call("POST", "/api/v1/cases", body)
     assert status == 201, reply
@@ -57,6 +63,16 @@ async def test_urgent_case_reaches_the_right_cardiologist_on_both_sockets(routin
     store = runtime.store()
     for _ in range(2):
         await store.consult_started(user_id=str(cy.physician.user_id))
+
+    # Moderators (and only they) see who is on call, by lounge pseudonym.
+    mod = await _socket(two, make_physician, role="moderator", specialty="family-medicine")
+    listed = await request(mod, "oncall.list", specialty="cardiology")
+    pseudonyms = {e["pseudonym"] for e in listed["data"]["on_call"]}
+    ana_in_lounge = await _lounge_pseudonym(ana, "lounge-cardiology")
+    assert ana_in_lounge in pseudonyms and len(pseudonyms & {
+        await _lounge_pseudonym(bo, "lounge-cardiology")}) == 0
+    assert (await request(bo, "oncall.list", specialty="cardiology"))["error"]["code"] == "forbidden"
+    await mod.close()
 
     case = (await sync_to_async(_post)(poster.http, specialty="cardiology", urgency="urgent",
                                        summary="65M, wide-complex tachycardia, stable BP"))
