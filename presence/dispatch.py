@@ -88,8 +88,7 @@ async def offer_decline(*, case_id: str, user_id: str, now: float | None = None)
 
 
 async def _state(case_id: str) -> RoutingState | None:
-    states = await database_sync_to_async(services.routings_open)()
-    return next((s for s in states if s.case_id == case_id), None)
+    return await database_sync_to_async(services.routing_get)(case_id=case_id)
 
 
 async def on_online(user_id: str, *, now: float | None = None) -> None:

@@ -100,6 +100,12 @@ def routing_due(*, now: float, limit: int = 100) -> list[str]:
                 .order_by("next_deadline").values_list("case_id", flat=True)[:limit])
 
 
+def routing_get(*, case_id: str) -> RoutingState | None:
+    """The routing state of one case still being routed (None when claimed or unknown)."""
+    doc = Routing.objects.filter(pk=case_id, active=True).values_list("state", flat=True).first()
+    return codec.state_load(doc) if doc is not None else None
+
+
 def routings_open() -> list[RoutingState]:
     """Every case still looking for a specialist (the on-online path scans these)."""
     return [codec.state_load(doc) for doc in

@@ -159,10 +159,6 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     async def session_close(self, message: dict) -> None:
         await self.close(code=message.get("code", protocol.CLOSE_FORBIDDEN))
 
-    async def socket_frame(self, message: dict) -> None:
-        """A ready-made frame from fanout: forwarded as is (encoded once by the sender)."""
-        await self.send(text_data=message["frame"])
-
     async def room_evict(self, message: dict) -> None:
         """A kick or room ban (rooms.moderation): drop the room from this socket."""
         if self.rooms.pop(message["room"], None) is not None:

@@ -408,6 +408,19 @@ def register_events(schemas: dict[str, type[msgspec.Struct]]) -> None:
     EVENT_SCHEMAS.update(schemas)
 
 
+def validate_reply(op: str, frame: str | bytes) -> Any:
+    """Decode a successful reply to ``op`` and check its data against ``REPLY_SCHEMAS``
+    (tests use this on every reply they get; ops without a schema reply with plain dicts).
+
+    Raises:
+        msgspec.ValidationError: the reply does not match.
+    """
+    raw = _generic.decode(frame)
+    assert raw["op"] == "reply" and raw["ok"] is True, raw
+    schema = REPLY_SCHEMAS.get(op)
+    return msgspec.convert(raw["data"], schema) if schema else raw["data"]
+
+
 def validate_event(frame: str | bytes) -> Any:
     """Decode an event frame and check its data against its schema (tests use this).
 
