@@ -136,13 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", type=Path, default=ROOT / "var" / "bench",
                    help="bench state: SQLite, keyring, fixtures, logs")
     p.add_argument("--database-url", default=Options.database_url)
+    p.add_argument("--redis-curbside", default=Options.redis_curbside,
+                   help="Redis db for Curbside's channel layer and presence (flushed per cell)")
+    p.add_argument("--redis-baseline", default=Options.redis_baseline,
+                   help="Redis db for the tutorial's channel layer (flushed per cell)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
     if args.quick:
         args.idle_sizes, args.members, args.offered = [200], [20], [200]
         args.case_rooms, args.clients, args.missed = 20, 50, 20
         args.duration = min(args.duration, 3.0)
-    opts = Options(root=args.root.resolve(), database_url=args.database_url, workers=args.workers,
+    opts = Options(root=args.root.resolve(), database_url=args.database_url,
+                   redis_curbside=args.redis_curbside, redis_baseline=args.redis_baseline,
+                   workers=args.workers,
                    duration=args.duration, users=args.users, case_rooms=args.case_rooms,
                    profile_s=args.profile)
     args.out.mkdir(parents=True, exist_ok=True)

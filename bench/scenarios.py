@@ -50,12 +50,15 @@ def idle(cluster: Cluster, sockets: int) -> dict:
 
 
 def load(cluster: Cluster, *, sizes: dict[str, int], duration: float, rate: float | None,
-         count: int | None = None) -> dict:
+         count: int | None = None, profile: bool | None = None) -> dict:
     """One load phase over the open sockets, then the drain and the correctness check.
-    ``sizes`` is room → members; ``rate`` per sender (None = closed loop)."""
+    ``sizes`` is room → members; ``rate`` per sender (None = closed loop). ``profile``
+    (default: closed-loop phases only) samples the first server with py-spy."""
     start = time.monotonic() + 0.5
     cpu0, wcpu0 = cluster.cpu(), cluster.worker_cpu()
-    spy = _profile(cluster, duration) if rate is None and count is None else None
+    if profile is None:
+        profile = rate is None and count is None
+    spy = _profile(cluster, duration) if profile else None
     cluster.call("load", {"start": start, "duration": duration, "rate": rate, "count": count},
                  timeout=duration + 120)
     if spy is not None:
@@ -146,7 +149,7 @@ def many_rooms(cluster: Cluster, duration: float, rate: float = 1.0) -> dict:
     opened = cluster.open(specs)
     if opened["failed"]:
         raise RuntimeError(f"rooms: {opened['failed']} sockets failed: {opened['errors']}")
-    row = load(cluster, sizes=sizes, duration=duration, rate=rate)
+    row = load(cluster, sizes=sizes, duration=duration, rate=rate, profile=True)
     cluster.close()
     return {"rooms": len(rooms), "sockets": len(specs), "open_s": round(opened["elapsed_s"], 2),
             **row}
