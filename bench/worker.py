@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from bench import wire
 
 REPLY_TIMEOUT_S = 30.0
+# Curbside's default heartbeat (settings.CURBSIDE_HEARTBEAT_S, sent in session.welcome).
+HEARTBEAT_S = 25.0
+PING = json.dumps({"op": "ping", "ref": "hb"})
 # A socket whose ticket or handshake failed is tried again (counted in "retries").
 OPEN_ATTEMPTS = 3
 
@@ -40,6 +43,8 @@ class Worker:
         self.socks: list[Sock] = []
         self.pools: dict[int, wire.HttpPool] = {}
         self.open_retries = 0
+        self.pings: list[tuple[float, Sock]] = []  # (next ping due, socket), curbside only
+        self.pinger: asyncio.Task | None = None
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -100,7 +105,32 @@ class Worker:
 
     def start_reader(self, sock: Sock) -> None:
         read = self.read_curbside if self.app == "curbside" else self.read_baseline
-        sock.reader = asyncio.get_running_loop().create_task(self._guard(read(sock)))
+        loop = asyncio.get_running_loop()
+        sock.reader = loop.create_task(self._guard(read(sock)))
+        if self.app == "curbside":
+            # Like a real client, ping every heartbeat: presence stays fresh through long
+            # phases and its writes are part of the measured load. One task per worker walks
+            # the sockets in due order; a socket's first ping falls at a random point.
+            self.pings.append((time.monotonic() + random.uniform(0.1, 1.0) * HEARTBEAT_S, sock))
+            if self.pinger is None or self.pinger.done():
+                self.pinger = loop.create_task(self._guard(self.ping_loop()))
+
+    async def ping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            self.pings.sort(key=lambda p: p[0])
+            now, due = time.monotonic(), 0
+            while due < len(self.pings) and self.pings[due][0] <= now:
+                due += 1
+            batch, self.pings = self.pings[:due], self.pings[due:]
+            for _, sock in batch:
+                if sock.reader is None or sock.reader.done():
+                    continue  # closed: drop it
+                try:
+                    await sock.ws.send(PING)
+                except Exception:
+                    continue
+                self.pings.append((now + HEARTBEAT_S, sock))
 
     async def _guard(self, coro) -> None:
         try:
