@@ -245,6 +245,9 @@ CURBSIDE_LIMITS = {
 CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
 # Lifetime of a single-use WebSocket ticket (the protocol promises at most 30 s).
 CURBSIDE_TICKET_TTL_S = min(int(os.environ.get("CURBSIDE_TICKET_TTL_S", 30)), 30)
+# How long a process keeps a user's handshake profile (consult/socket_cache.py). Changes
+# that matter invalidate it on every process at once; this is the backstop. 0 turns it off.
+CURBSIDE_SOCKET_PROFILE_TTL_S = float(os.environ.get("CURBSIDE_SOCKET_PROFILE_TTL_S", 60))
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("CURBSIDE_LOG_LEVEL", "INFO").upper()

@@ -17,3 +17,46 @@ class ConsultConfig(AppConfig):
             owner=lambda row: str(row.pk),
             rewrap=personal.rewrap_personal_key,
         )
+        _forget_profiles_on_save()
+
+
+# User fields a socket's handshake profile is built from; a save touching one of them (or a
+# save without update_fields) makes every process forget the cached profile. A last_login
+# update does not.
+_PROFILE_USER_FIELDS = frozenset({"role", "is_active", "email_sealed", "personal_key"})
+
+
+def _forget_profiles_on_save() -> None:
+    """Role and profile edits made with ``save()`` (the admin, management commands, any
+    future edit service) invalidate the socket-profile cache without each having to
+    remember to; services that write with ``update()`` call ``fanout.profile_changed``."""
+    from django.db.models.signals import m2m_changed, post_save
+
+    from consult.models import Physician, User
+
+    def user_saved(sender, instance, created, update_fields=None, **kwargs) -> None:
+        if created or (update_fields is not None
+                       and not _PROFILE_USER_FIELDS.intersection(update_fields)):
+            return
+        _changed(str(instance.pk))
+
+    def physician_saved(sender, instance, created, **kwargs) -> None:
+        if not created:
+            _changed(str(instance.user_id))
+
+    def specialties_changed(sender, instance, action, **kwargs) -> None:
+        if action.startswith("post_") and isinstance(instance, Physician):
+            _changed(str(instance.user_id))
+
+    post_save.connect(user_saved, sender=User, weak=False,
+                      dispatch_uid="consult.socket_profile.user")
+    post_save.connect(physician_saved, sender=Physician, weak=False,
+                      dispatch_uid="consult.socket_profile.physician")
+    m2m_changed.connect(specialties_changed, sender=Physician.specialties.through, weak=False,
+                        dispatch_uid="consult.socket_profile.specialties")
+
+
+def _changed(user_id: str) -> None:
+    from rooms import fanout
+
+    fanout.profile_changed(user_id=user_id)

@@ -147,17 +147,6 @@ class RegistryEntry(models.Model):
         indexes = [models.Index(fields=["country", "licence_index"])]
 
 
-class WsTicket(models.Model):
-    """A single-use WebSocket ticket for non-browser clients (valid ≤ 30 s).
-
-    Only the SHA-256 of the ticket is stored: a database reader cannot replay one.
-    """
-
-    digest = models.CharField(max_length=64, primary_key=True)
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
-    expires_at = models.DateTimeField()
-
-
 class Urgency(models.TextChoices):
     ROUTINE = "routine", "Routine"
     URGENT = "urgent", "Urgent"

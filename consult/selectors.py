@@ -91,60 +91,62 @@ def socket_refusal(user: User | None, physician: Physician | None | object = _NO
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SocketIdentity:
-    """Who is behind a socket, as the consumer needs it for the socket's whole life."""
+    """Who is behind a socket, as the consumer needs it for the socket's whole life. One
+    object is shared by every socket of a user opened with a ticket (consult.socket_cache)."""
 
     user_id: str
     role: str
     profile: Profile
-    session_key: str | None  # set when the socket was opened with a browser session
+    session_key: str | None = None  # set when the socket was opened with a browser session
 
 
-def socket_identity(
-    *, ticket: str | None, session_key: str | None, origin: str | None,
-    allowed_origins: list[str],
-) -> SocketIdentity | tuple[int, str]:
-    """Authenticate a WebSocket handshake: a single-use ticket, or the session cookie from an
-    allowed ``Origin``. Returns the identity, or (close code, reason) to refuse with.
+def origin_refusal(*, origin: str | None, allowed_origins: list[str],
+                   has_ticket: bool) -> tuple[int, str] | None:
+    """Why a handshake is refused before its credentials are looked at, or None.
 
     A foreign ``Origin`` is refused whatever the credentials (cross-site WebSocket
     hijacking); a missing one is accepted only with a ticket, which a page on another
     origin cannot obtain without the user's credentials.
     """
+    if origin is not None and origin not in allowed_origins:
+        return 4403, "origin not allowed"
+    if not has_ticket and origin is None:
+        return 4401, "unauthenticated"
+    return None
+
+
+def session_user_id(*, session_key: str) -> str | None:
+    """The user a browser session is logged in as (Django's own checks: the session
+    exists, has not expired, and its auth hash still matches the password), or None."""
+    from django.conf import settings
     from django.contrib.auth import get_user
     from django.contrib.sessions.backends.base import SessionBase
     from django.utils.module_loading import import_string
 
-    from consult.services import ws_ticket_redeem
+    store_cls: type[SessionBase] = import_string(settings.SESSION_ENGINE + ".SessionStore")
 
-    if origin is not None and origin not in allowed_origins:
-        return 4403, "origin not allowed"
-    user = None
-    used_session = None
-    if ticket:
-        user = ws_ticket_redeem(ticket=ticket)
-    elif session_key and origin is not None:
-        from django.conf import settings
+    class _Request:  # get_user() reads only request.session
+        session = store_cls(session_key)
 
-        store_cls: type[SessionBase] = import_string(settings.SESSION_ENGINE + ".SessionStore")
+    user = get_user(_Request)
+    return str(user.pk) if user.is_authenticated and user.is_active else None
 
-        class _Request:  # get_user() reads only request.session
-            session = store_cls(session_key)
 
-        candidate = get_user(_Request)
-        if candidate.is_authenticated:
-            user, used_session = candidate, session_key
-    physician = None
-    if user is not None and user.is_authenticated:
-        physician = (Physician.objects.select_related("user", "primary_specialty")
-                     .prefetch_related("specialties").filter(user_id=user.pk).first())
+def socket_profile(*, user_id: str) -> SocketIdentity | tuple[int, str]:
+    """What a handshake needs about ``user_id`` (one query for user, physician and primary
+    specialty, one for the specialties, then the personal-field decryption), or (close
+    code, reason) when they may not open a socket (see ``socket_refusal``)."""
+    physician = (Physician.objects.select_related("user", "primary_specialty")
+                 .prefetch_related("specialties").filter(user_id=user_id).first())
+    user = (physician.user if physician is not None
+            else User.objects.filter(pk=user_id).first())
     refusal = socket_refusal(user, physician)
     if refusal is not None:
         return refusal
     return SocketIdentity(user_id=str(user.pk), role=user.role,
-                          profile=physician_profile(physician=physician),
-                          session_key=used_session)
+                          profile=physician_profile(physician=physician))
 
 
 def schedules_of(user_ids: list[str]) -> dict[str, tuple[list, str]]:

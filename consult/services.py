@@ -6,22 +6,21 @@ the transports translate. Side effects on live sockets go out only after commit.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from consult import licences
+from consult import licences, tickets
 from consult.errors import Conflict, NotFound, ValidationFailed
-from consult.models import LicenceDecision, Physician, Role, Specialty, User, WsTicket
+from consult.models import LicenceDecision, Physician, Role, Specialty, User
 from consult.states import IllegalTransition, LicenceStatus, transition
 from consult.verification import LicenceClaim, ManualReviewBackend, VerificationBackend
 from crypto import personal
@@ -177,6 +176,8 @@ def licence_decide(
         )
         if to_status == LicenceStatus.SUSPENDED:
             fanout.close_user_sockets(user_id=str(locked.user_id), code=CLOSE_FORBIDDEN)
+        # Every process forgets the cached handshake profile (licence status, badge).
+        fanout.profile_changed(user_id=str(locked.user_id))
     physician.licence_status = locked.licence_status
     physician.status_changed_at = locked.status_changed_at
     return decision
@@ -191,40 +192,26 @@ def physician_get(*, user_id: str) -> Physician:
 
 # --- WebSocket tickets ---------------------------------------------------------------------
 
-def _ticket_digest(ticket: str) -> str:
-    return hashlib.sha256(ticket.encode()).hexdigest()
-
-
 def ws_ticket_issue(*, user: User, now: datetime | None = None) -> tuple[str, datetime]:
-    """A single-use ticket for ``/ws/v1/?ticket=…``; only its digest is stored."""
+    """A single-use ticket for ``/ws/v1/?ticket=…``, valid for ``CURBSIDE_TICKET_TTL_S``.
+
+    Stateless (consult/tickets.py): sealed, not stored — issuing writes nothing."""
     now = now or timezone.now()
-    ticket = secrets.token_urlsafe(32)
     expires = now + timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
-    WsTicket.objects.filter(expires_at__lt=now).delete()
-    WsTicket.objects.create(digest=_ticket_digest(ticket), user=user, expires_at=expires)
-    return ticket, expires
+    return tickets.ticket_seal(user_id=str(user.pk), expires_at=expires.timestamp()), expires
 
 
-def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> User | None:
-    """The ticket's user, or None when unknown, used or expired. Single use: the row is
-    deleted in the same statement that finds it, so two redeemers cannot both win."""
-    now = now or timezone.now()
-    # One statement finds and deletes the row (PostgreSQL and SQLite ≥ 3.35 both return the
-    # deleted row), so two redeemers cannot both win and a handshake costs one round trip.
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {WsTicket._meta.db_table} WHERE digest = %s "
-                       "RETURNING user_id, expires_at", [_ticket_digest(ticket)])
-        row = cursor.fetchone()
-    if row is None:
+async def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> str | None:
+    """The ticket's user id, or None when it is malformed, tampered with, expired or spent.
+    Single use: the ticket's nonce is spent in one atomic write (Redis ``SET NX`` across
+    processes), so two redeemers cannot both win. No database access."""
+    at = (now or timezone.now()).timestamp()
+    opened = tickets.ticket_open(ticket, now=at)
+    if opened is None:
         return None
-    user_id, expires_at = row
-    if isinstance(expires_at, str):  # SQLite returns the raw column text
-        expires_at = datetime.fromisoformat(expires_at)
-    if timezone.is_naive(expires_at):
-        expires_at = timezone.make_aware(expires_at, UTC)
-    if expires_at < now:
+    if not await tickets.spent_nonces().spend(opened.nonce, expires_at=opened.expires_at, now=at):
         return None
-    return User.objects.filter(pk=user_id).first()
+    return opened.user_id
 
 
 def session_end(*, session_key: str | None) -> None:
@@ -246,6 +233,8 @@ def default_backend() -> VerificationBackend:
 def physician_on_call_set(*, user_id: str, on_call: bool) -> None:
     """Remember the on-call flag across sessions (live presence holds the current one)."""
     Physician.objects.filter(user_id=user_id).update(on_call=on_call)
+    # The next socket restores the flag from the cached profile: it must see this one.
+    fanout.profile_changed(user_id=user_id)
 
 
 def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> None:

@@ -44,7 +44,7 @@ async def socket_opened(conn) -> None:
     conn.last_heartbeat = time.monotonic()
     now = time.time()
     store = runtime.store()
-    change = await store.connect(user_id=conn.identity.user_id, conn_id=conn.channel_name,
+    change = await store.connect(user_id=conn.identity.user_id, conn_id=conn.conn_id,
                                  process_id=runtime.PROCESS_ID, profile=_profile(conn), now=now)
     if conn.identity.profile.on_call:
         change = await store.set_on_call(user_id=conn.identity.user_id, on_call=True,
@@ -55,7 +55,7 @@ async def socket_opened(conn) -> None:
 
 
 async def socket_closed(conn) -> None:
-    await runtime.store().disconnect(user_id=conn.identity.user_id, conn_id=conn.channel_name,
+    await runtime.store().disconnect(user_id=conn.identity.user_id, conn_id=conn.conn_id,
                                      now=time.time())
 
 
@@ -65,7 +65,7 @@ async def heartbeat(conn) -> None:
     conn.last_heartbeat = time.monotonic()
     try:
         await runtime.store().heartbeat(user_id=conn.identity.user_id,
-                                        conn_id=conn.channel_name, now=time.time(),
+                                        conn_id=conn.conn_id, now=time.time(),
                                         active=active)
     except UnknownConnection:
         # Swept as dead (a long stall): register again, as a new connection.

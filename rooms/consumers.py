@@ -1,13 +1,16 @@
 """The one WebSocket consumer of /ws/v1/: parse → call a handler → reply.
 
-No ORM calls here. The handshake asks ``consult.selectors.socket_identity`` (one thread
-hop), then every frame goes through ``rooms.protocol.parse_request`` and the handler
+No ORM calls here. The handshake redeems a ticket (``consult.services.ws_ticket_redeem``:
+a decryption and one spent-nonce write, no database) or reads the browser session, then
+takes the user's profile from ``consult.socket_cache`` (a database read only on a miss);
+then every frame goes through ``rooms.protocol.parse_request`` and the handler
 registered for its op in ``rooms.ops``; domain exceptions become error replies with stable
 codes, and a bad frame never closes the socket (except one over the size limit: 1009).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -20,9 +23,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from consult import selectors, socket_cache
 from consult.errors import DomainError
 from consult.models import User
-from consult.selectors import SocketIdentity, socket_identity
+from consult.selectors import SocketIdentity
+from consult.services import ws_ticket_redeem
 from presence import ops as presence_ops
 from rooms import fanout, mod_ops, ops, protocol  # noqa: F401  (ops modules register handlers)
 from rooms.handlers import HANDLERS
@@ -36,44 +41,79 @@ FRAMES_PER_S = 30.0
 FRAME_BURST = 60.0
 
 class CurbsideConsumer(AsyncWebsocketConsumer):
+    # Class-level defaults: most sockets never set these, so they cost no per-socket dict slot.
+    closed_early = False  # closed before or while the handshake finished
+    busy = False  # an op is being handled
+    deferred: list[dict] | None = None  # room evictions that arrived while busy
+    # No channel-layer channel per socket: Channels then creates no channel and runs no
+    # receive task for it (channels/consumer.py). Everything addressed to a socket arrives
+    # through this process's hub (rooms/hub.py): room events, user events, closes and room
+    # evictions.
+    channel_layer_alias = None
     identity: SocketIdentity
     session_id: str
 
     async def connect(self) -> None:
         headers = dict(self.scope.get("headers", []))
-        origin = headers.get(b"origin")
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        cookies = SimpleCookie()
-        cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
-        session = cookies.get(settings.SESSION_COOKIE_NAME)
-        result = await database_sync_to_async(socket_identity)(
-            ticket=(query.get("ticket") or [None])[0],
-            session_key=session.value if session else None,
-            origin=origin.decode("latin-1") if origin is not None else None,
-            allowed_origins=settings.CURBSIDE_WS_ORIGINS,
-        )
+        origin_raw = headers.get(b"origin")
+        origin = origin_raw.decode("latin-1") if origin_raw is not None else None
+        ticket = (parse_qs(self.scope.get("query_string", b"").decode()).get("ticket") or [""])[0]
+        refusal = selectors.origin_refusal(origin=origin, allowed_origins=settings.CURBSIDE_WS_ORIGINS,
+                                           has_ticket=bool(ticket))
+        if refusal is not None:
+            return await self.refuse(refusal)
+        session_key = None
+        if ticket:
+            user_id = await ws_ticket_redeem(ticket=ticket)
+        else:
+            cookies = SimpleCookie()
+            cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
+            morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+            session_key = morsel.value if morsel else None
+            user_id = session_key and await database_sync_to_async(selectors.session_user_id)(
+                session_key=session_key)
+        if not user_id:
+            return await self.refuse((4401, "unauthenticated"))
+        # Subscribe before the profile is read: a suspension committed after that read
+        # still finds this socket and closes it (the hub forgets the cached profile first).
+        self.groups_joined: tuple[str, ...] = (fanout.user_group(user_id),) + (
+            (fanout.session_group(session_key),) if session_key else ())
+        for group in self.groups_joined:
+            await fanout.user_subscribe(group, self)
+        result = await socket_cache.profiles().identity(
+            self.groups_joined[0],
+            lambda: database_sync_to_async(selectors.socket_profile)(user_id=user_id))
+        if self.closed_early:  # closed (suspended, logged out) while the profile was read
+            return self.unsubscribe_all()
         if isinstance(result, tuple):
-            # Closing before accept makes daphne answer the handshake with HTTP 403: the
-            # client is refused before any data is sent.
-            log.info("socket refused: %s", result[1])
-            await self.close(code=result[0])
-            return
+            self.unsubscribe_all()
+            return await self.refuse(result)
+        if session_key:
+            result = dataclasses.replace(result, session_key=session_key)
         self.identity = result
         # A detached user object: services need only its id and role, no query per op.
         self.user = User(id=uuid.UUID(result.user_id), role=result.role)
         self.rooms: dict = {}
         self.last_typing: dict[str, float] = {}
         self.session_id = secrets.token_hex(8)
+        # The socket's id in presence (it used to be the channel name).
+        self.conn_id = self.session_id
         self.frame_bucket = TokenBucket(rate=FRAMES_PER_S, burst=FRAME_BURST)
-        self.groups_joined: list[str] = [fanout.user_group(result.user_id)]
-        if result.session_key:
-            self.groups_joined.append(fanout.session_group(result.session_key))
-        await fanout.subscribe(self.channel_name, *self.groups_joined)
-        await fanout.user_subscribe(result.user_id, self)
         await self.accept()
         await self.send(text_data=self.welcome())
         self.active_since_ping = True
         await presence_ops.socket_opened(self)
+
+    async def refuse(self, refusal: tuple[int, str]) -> None:
+        # Closing before accept makes daphne answer the handshake with HTTP 403: the
+        # client is refused before any data is sent.
+        log.info("socket refused: %s", refusal[1])
+        self.closed_early = True
+        await self.close(code=refusal[0])
+
+    def unsubscribe_all(self) -> None:
+        for group in getattr(self, "groups_joined", ()):
+            fanout.user_unsubscribe(group, self)
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch without its per-message ``aclose_old_connections`` hop.
@@ -106,13 +146,12 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         ))
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "identity"):
-            await presence_ops.socket_closed(self)
-        if hasattr(self, "identity"):
-            fanout.user_unsubscribe(self.identity.user_id, self)
+        self.closed_early = True
+        self.unsubscribe_all()
         for room in getattr(self, "rooms", {}):
             await fanout.room_unsubscribe(room, self)
-        await fanout.unsubscribe(self.channel_name, *getattr(self, "groups_joined", []))
+        if hasattr(self, "identity"):
+            await presence_ops.socket_closed(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -140,6 +179,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if not isinstance(request, protocol.Ping):
             self.active_since_ping = True  # folded into the next heartbeat's presence write
             await presence_ops.frame_seen(self)
+        self.busy = True
         try:
             data = await handler(self, request)
         except DomainError as exc:
@@ -153,14 +193,37 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                                          "The server failed to handle this request.")
         else:
             reply = protocol.reply_ok(request.ref, data)
+        finally:
+            self.busy = False
         await self.send(text_data=reply)
+        while self.deferred:
+            await self.room_evict(self.deferred.pop(0))
 
-    # --- channel-layer messages (types are prefixed per Channels convention) ---------------
+    # --- what the hub hands over for this socket's user or session -------------------------
+    async def control(self, message: dict) -> None:
+        """Called by the hub, outside this consumer's own dispatch. A room eviction that
+        arrives while an op is in flight waits for it (a room.join between its membership
+        check and its subscription must not outlive a kick that committed meanwhile, as when
+        evictions queued behind ops on a per-socket channel); a close acts at once."""
+        kind = message.get("type")
+        if kind == fanout.SESSION_CLOSE:
+            await self.session_close(message)
+        elif kind == fanout.ROOM_EVICT:
+            if self.busy:
+                if self.deferred is None:
+                    self.deferred = []
+                self.deferred.append(message)
+            else:
+                await self.room_evict(message)
+
     async def session_close(self, message: dict) -> None:
+        """Suspension, ban, erasure or logout. Before accept (a handshake still reading the
+        profile) the close refuses the handshake instead."""
+        self.closed_early = True
         await self.close(code=message.get("code", protocol.CLOSE_FORBIDDEN))
 
     async def room_evict(self, message: dict) -> None:
         """A kick or room ban (rooms.moderation): drop the room from this socket."""
-        if self.rooms.pop(message["room"], None) is not None:
+        if getattr(self, "rooms", {}).pop(message["room"], None) is not None:
             await fanout.room_unsubscribe(message["room"], self)
             await self.send(text_data=message["frame"])

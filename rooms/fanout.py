@@ -17,12 +17,19 @@ from django.db import transaction
 from crypto.personal import blind_index
 from rooms.hub import USERS_GROUP, USERS_TYPE, hub
 
-# Channel-layer message types (Channels maps "session.close" to the handler session_close).
+# Message types. Everything addressed to a user ("u.…") or a browser session ("s.…") travels
+# in the one per-process batch of the hub's USERS_GROUP (rooms/hub.py), in the order it was
+# queued; sockets have no channel-layer channel of their own.
+# Closes the sockets of a user or a session (suspension, ban, erasure, logout).
 SESSION_CLOSE = "session.close"
 # Carries a ready frame (text) that every receiving socket sends as it is.
 FRAME = "socket.frame"
 # Drops one room from every socket of a user (kick, room ban); see CurbsideConsumer.room_evict.
 ROOM_EVICT = "room.evict"
+# Forgets a user's cached handshake profile on every process (consult/socket_cache.py).
+PROFILE_CHANGED = "profile.changed"
+# Types the hub hands to sockets (or, for PROFILE_CHANGED, to the profile cache) as they are.
+CONTROL_TYPES = (SESSION_CLOSE, ROOM_EVICT, PROFILE_CHANGED)
 
 
 def room_group(room_id: str) -> str:
@@ -47,17 +54,29 @@ class _Outbox:
         self.items: list[tuple[str, dict]] = []
 
     def flush(self) -> None:
+        # This process forgets at once (its own hub hears the batch a moment later): a
+        # handshake here right after the change must not use the old profile.
+        for group, message in self.items:
+            if message["type"] in (PROFILE_CHANGED, SESSION_CLOSE) and group.startswith("u."):
+                hub.forget_user(group)
         layer = get_channel_layer()
         if layer is not None and self.items:
             async_to_sync(_send_all)(layer, self.items)
 
 
+def _to_users(group: str, message: dict) -> bool:
+    return group.startswith(("u.", "s.")) and (message["type"] == FRAME
+                                               or message["type"] in CONTROL_TYPES)
+
+
 async def _send_all(layer, items: list[tuple[str, dict]]) -> None:
     by_group: dict[str, list[dict]] = {}
-    to_users: list[tuple[str, str]] = []
+    # One batch for every process, in queue order: a frame is (group, text), anything else
+    # (group, message) for the socket's control handler.
+    to_users: list[tuple[str, str | dict]] = []
     for group, message in items:
-        if message["type"] == FRAME and group.startswith("u."):
-            to_users.append((group, message["frame"]))  # one batch for every process
+        if _to_users(group, message):
+            to_users.append((group, message["frame"] if message["type"] == FRAME else message))
         else:
             by_group.setdefault(group, []).append(message)
     if to_users:
@@ -97,6 +116,13 @@ def _send_on_commit(group: str, message: dict) -> None:
     outbox.items.append((group, message))
 
 
+def _pending(conn) -> list[tuple[str, dict]]:
+    """The sends queued in the current atomic block."""
+    outbox = (getattr(_local, "outboxes", None) or {}).get((id(conn), tuple(conn.savepoint_ids)))
+    live = {func for _, func, _ in conn.run_on_commit}
+    return outbox.items if outbox is not None and outbox.flush in live else []
+
+
 def close_user_sockets(*, user_id: str, code: int) -> None:
     """Close every live socket of a user (suspension, ban), once the change is committed."""
     _send_on_commit(user_group(user_id), {"type": SESSION_CLOSE, "code": code})
@@ -105,6 +131,17 @@ def close_user_sockets(*, user_id: str, code: int) -> None:
 def close_session_sockets(*, session_key: str, code: int) -> None:
     """Close the sockets opened with one browser session (logout)."""
     _send_on_commit(session_group(session_key), {"type": SESSION_CLOSE, "code": code})
+
+
+def profile_changed(*, user_id: str) -> None:
+    """Forget the user's cached handshake profile on every process, once committed (a
+    licence decision, a role or profile change, the on-call flag)."""
+    group = user_group(user_id)
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and any(  # once per block is enough
+            g == group and m["type"] == PROFILE_CHANGED for g, m in _pending(conn)):
+        return
+    _send_on_commit(group, {"type": PROFILE_CHANGED})
 
 
 def room_evict(*, user_id: str, room_id: str, frame: str) -> None:
@@ -142,22 +179,12 @@ async def room_unsubscribe(room_id: str, socket) -> None:
     await hub.leave(room_group(room_id), socket)
 
 
-async def user_subscribe(user_id: str, socket) -> None:
-    """Let ``socket`` receive events addressed to its user (through this process's hub)."""
-    await hub.user_join(user_group(user_id), socket)
+async def user_subscribe(group: str, socket) -> None:
+    """Let ``socket`` receive what is addressed to ``group`` — its user's
+    (``user_group``) or its browser session's (``session_group``) — through this process's
+    hub: frames, closes, room evictions."""
+    await hub.user_join(group, socket)
 
 
-def user_unsubscribe(user_id: str, socket) -> None:
-    hub.user_leave(user_group(user_id), socket)
-
-
-async def subscribe(channel_name: str, *groups: str) -> None:
-    layer = get_channel_layer()
-    for group in groups:
-        await layer.group_add(group, channel_name)
-
-
-async def unsubscribe(channel_name: str, *groups: str) -> None:
-    layer = get_channel_layer()
-    for group in groups:
-        await layer.group_discard(group, channel_name)
+def user_unsubscribe(group: str, socket) -> None:
+    hub.user_leave(group, socket)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
@@ -27,14 +28,23 @@ log = logging.getLogger(__name__)
 REFRESH_S = 3600.0
 # Every process's hub joins this group: events for users (offers, mentions, routing steps)
 # travel as one batch per process — [(user group, frame), …] — instead of one channel-layer
-# send per user; each hub hands the frames of its local users to their sockets.
+# send per user; each hub hands the frames of its local users to their sockets. The same
+# batch carries what used to need a channel per socket: closes (user and browser-session
+# groups), room evictions and profile-cache invalidations — [(group, message dict), …] —
+# so a socket costs no channel, no receive task and no group membership in the layer.
 USERS_GROUP = "hub.users"
 USERS_TYPE = "hub.users"
+# The one message type of a batch entry the hub handles itself instead of a socket.
+PROFILE_CHANGED = "profile.changed"
+SESSION_CLOSE = "session.close"
 
 
 class Socket(Protocol):
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
                    close: bool = False) -> None: ...
+
+    async def control(self, message: dict) -> None:
+        """A session.close or room.evict addressed to the socket's user or session."""
 
 
 class RoomHub:
@@ -47,27 +57,52 @@ class RoomHub:
         self._channel: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready: asyncio.Future | None = None
+        # Called with a user group whose cached handshake profile must go (the profile
+        # cache registers itself; rooms imports nothing from it).
+        self.forget_listeners: list[Callable[[str], None]] = []
 
     async def _ensure(self) -> str:
         loop = asyncio.get_running_loop()
-        if self._channel is None or self._loop is not loop:
-            # A new event loop (tests run several) gets its own channel and pump.
+        if self._ready is None or self._loop is not loop:
+            # A new event loop (tests run several) gets its own channel and pump. The first
+            # caller starts it; everyone else (a burst of handshakes) waits for the same one.
             self._rooms.clear()
             self._users.clear()
             self._subscribing.clear()
             self._loop = loop
-            # The default prefix on purpose: channels-redis runs one receive loop per process
-            # for one non-local name ("specific.<client>!"), shared with the consumers.
-            self._channel = await get_channel_layer().new_channel()
-            self._tasks = [loop.create_task(self._pump(self._channel), name="room-hub"),
-                           loop.create_task(self._refresh(), name="room-hub-refresh")]
-            await get_channel_layer().group_add(USERS_GROUP, self._channel)
-        return self._channel
+            self._channel = None
+            self._ready = loop.create_future()
+            try:
+                # The default prefix on purpose: channels-redis runs one receive loop per
+                # process for one non-local name ("specific.<client>!").
+                channel = await get_channel_layer().new_channel()
+                self._tasks = [loop.create_task(self._pump(channel), name="room-hub"),
+                               loop.create_task(self._refresh(), name="room-hub-refresh")]
+                await get_channel_layer().group_add(USERS_GROUP, channel)
+            except BaseException as exc:
+                ready, self._ready = self._ready, None
+                ready.set_exception(exc)
+                ready.exception()
+                raise
+            self._channel = channel
+            self._ready.set_result(channel)
+        return await asyncio.shield(self._ready)
 
     async def user_join(self, user_group: str, socket: Socket) -> None:
-        """Deliver user-addressed batches for ``user_group`` to ``socket``."""
+        """Deliver what is addressed to ``user_group`` (a user's or a browser session's
+        group) to ``socket``. Returns once this process receives the batches, so a close
+        sent after this returns reaches the socket."""
         await self._ensure()
         self._users.setdefault(user_group, set()).add(socket)
+
+    def forget_user(self, user_group: str) -> None:
+        """Tell the profile cache of this process to forget ``user_group``'s entry."""
+        for listener in self.forget_listeners:
+            try:
+                listener(user_group)
+            except Exception:
+                log.exception("profile forget failed")
 
     def user_leave(self, user_group: str, socket: Socket) -> None:
         sockets = self._users.get(user_group)
@@ -118,12 +153,29 @@ class RoomHub:
             else:
                 pairs = ((message.get("group"), message.get("frame")),)
             for group, frame in pairs:
-                targets = self._users if group.startswith("u.") else self._rooms
+                if isinstance(frame, dict):
+                    await self._control(group, frame)
+                    continue
+                targets = self._rooms if group.startswith("r.") else self._users
                 for socket in tuple(targets.get(group, ())):
                     try:
                         await socket.send(text_data=frame)
                     except Exception:  # a socket closing mid-send must not stall the rest
                         log.debug("send to a closing socket failed", exc_info=True)
+
+    async def _control(self, group: str, message: dict) -> None:
+        kind = message.get("type")
+        # The cache forgets before any socket closes: a client that reconnects as soon as
+        # its socket drops must meet the new state.
+        if kind == PROFILE_CHANGED or (kind == SESSION_CLOSE and group.startswith("u.")):
+            self.forget_user(group)
+        if kind == PROFILE_CHANGED:
+            return
+        for socket in tuple(self._users.get(group, ())):
+            try:
+                await socket.control(message)
+            except Exception:
+                log.debug("control to a closing socket failed", exc_info=True)
 
     async def _refresh(self) -> None:
         while True:

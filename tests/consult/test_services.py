@@ -1,4 +1,5 @@
-"""Registration, licence decisions through a registry, and WebSocket tickets (consult.services).
+"""Registration and licence decisions through a registry (consult.services); tickets are in
+test_tickets.py.
 
 The "no plaintext" check reads the database the way someone holding a dump would: every row
 of every table, as raw values, with the e-mail, names and licence number searched for.
@@ -6,17 +7,15 @@ of every table, as raw values, with the e-mail, names and licence number searche
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import connection
 
 from consult import selectors, services
 from consult.errors import Conflict
-from consult.models import LicenceDecision, User, WsTicket
+from consult.models import LicenceDecision, User
 from consult.states import LicenceStatus
 from consult.verification import ManualReviewBackend, RegistryFileBackend, registry_import
 from crypto import personal
@@ -177,50 +176,3 @@ def test_registry_of_one_country_does_not_judge_another(registry):
 
 
 # --- WebSocket tickets --------------------------------------------------------------------------
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def user(specialties) -> User:
-    return services.physician_register(data=registration()).user
-
-
-def test_ticket_redeems_once(user):
-    ticket, expires = services.ws_ticket_issue(user=user, now=T0)
-    assert expires == T0 + timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
-    assert services.ws_ticket_redeem(ticket=ticket, now=T0 + timedelta(seconds=1)).pk == user.pk
-    assert services.ws_ticket_redeem(ticket=ticket, now=T0 + timedelta(seconds=2)) is None
-
-
-def test_ticket_is_valid_for_its_ttl_and_no_longer(user):
-    ttl = timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
-    assert ttl <= timedelta(seconds=30)
-    ticket, _ = services.ws_ticket_issue(user=user, now=T0)
-    assert services.ws_ticket_redeem(ticket=ticket, now=T0 + ttl).pk == user.pk
-    late, _ = services.ws_ticket_issue(user=user, now=T0)
-    assert services.ws_ticket_redeem(ticket=late, now=T0 + ttl + timedelta(milliseconds=1)) is None
-    # An expired ticket is spent by the failed attempt: it does not work later with an
-    # earlier clock either.
-    assert services.ws_ticket_redeem(ticket=late, now=T0) is None
-
-
-def test_unknown_ticket_is_refused(user):
-    services.ws_ticket_issue(user=user, now=T0)
-    assert services.ws_ticket_redeem(ticket="not-a-ticket", now=T0) is None
-    assert services.ws_ticket_redeem(ticket="", now=T0) is None
-
-
-def test_only_the_tickets_digest_is_stored(user):
-    ticket, _ = services.ws_ticket_issue(user=user, now=T0)
-    assert len(ticket) >= 40
-    assert not WsTicket.objects.filter(digest=ticket).exists()
-    assert ticket.encode() not in database_dump()
-
-
-def test_issuing_purges_expired_tickets(user):
-    stale, _ = services.ws_ticket_issue(user=user, now=T0)
-    fresh, _ = services.ws_ticket_issue(user=user, now=T0 + timedelta(minutes=5))
-    assert WsTicket.objects.count() == 1
-    assert services.ws_ticket_redeem(ticket=stale, now=T0) is None
-    assert services.ws_ticket_redeem(ticket=fresh, now=T0 + timedelta(minutes=5)).pk == user.pk

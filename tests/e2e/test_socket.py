@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+import time
 
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from consult.models import WsTicket
+from consult import tickets
 from consult.states import LicenceStatus
 from rooms import protocol
 from tests.support.clients import Http, connect, recv_json, request
@@ -97,7 +97,7 @@ async def test_foreign_origin_is_refused_even_with_a_ticket(daphne_server, verif
 
 
 async def test_ticket_is_single_use_and_expires(daphne_server, verified):
-    _, email, password = verified
+    physician, email, password = verified
     client = await sync_to_async(_login)(daphne_server, email, password)
     ticket = await sync_to_async(client.ticket)()
     ws = await connect(daphne_server.ws, ticket)
@@ -105,13 +105,8 @@ async def test_ticket_is_single_use_and_expires(daphne_server, verified):
     await ws.close()
     assert await _refused(f"{daphne_server.ws}?ticket={ticket}") == 403  # reused
 
-    stale = await sync_to_async(client.ticket)()
-
-    def age_all_tickets():
-        from django.utils import timezone
-        WsTicket.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-
-    await sync_to_async(age_all_tickets)()
+    # A ticket the server sealed, expired a second ago (the test shares the server's keyring).
+    stale = tickets.ticket_seal(user_id=str(physician.user_id), expires_at=time.time() - 1)
     assert await _refused(f"{daphne_server.ws}?ticket={stale}") == 403  # expired
 
 

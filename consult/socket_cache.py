@@ -1,0 +1,161 @@
+"""What a socket handshake needs about a user, cached in this process's memory.
+
+A handshake used to read the user, the physician with its specialties and unwrap the
+personal key to open three fields — on Django's one sync thread, ~1 ms each, serializing
+every open (docs/benchmarks.md). Physicians reconnect far more often than their profile
+changes, so the result is kept here for ``CURBSIDE_SOCKET_PROFILE_TTL_S`` seconds.
+
+Only users who *may* connect are cached: a refusal (pending, suspended, banned, unknown) is
+read again at every attempt, so lifting one (reinstatement, unban) needs no invalidation.
+Everything that revokes access or changes the profile forgets the entry on **every**
+process: ``rooms.fanout.profile_changed`` (and every ``close_user_sockets``: suspension,
+network ban, erasure) goes out after commit through the hub's ``hub.users`` group, which
+every process's hub receives (rooms/hub.py); the hub calls ``forget`` before it closes any
+socket. The TTL is the backstop for a change made outside the services (a SQL console).
+
+Decrypted personal fields (the welcome's display name, e-mail, names) stay in this
+process's memory; they are never written to Redis or the database.
+
+Entries are keyed by the user's socket group name (``rooms.fanout.user_group``, a keyed hash
+of the id) — the name the invalidation carries, so no user id travels in the channel layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+from consult.selectors import SocketIdentity
+
+# Bound on cached users per process: enough for every user a process serves at once; the
+# least recently used go first.
+MAX_ENTRIES = 20_000
+
+Loaded = SocketIdentity | tuple[int, str]
+
+
+class SocketProfiles:
+    """user group → (SocketIdentity, monotonic deadline), LRU-bounded, TTL-limited.
+
+    ``get`` runs on the event loop; ``forget`` may also run on a sync thread (the outbox
+    flush after commit), so changes take a lock. A load that started before a ``forget``
+    is used for its own handshake but not stored (``epoch``): a stale read cannot outlive
+    the invalidation that raced it.
+    """
+
+    def __init__(self, *, ttl_s: float, max_entries: int = MAX_ENTRIES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[SocketIdentity, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self._loading: dict[str, asyncio.Future] = {}
+
+    def get(self, key: str) -> SocketIdentity | None:
+        hit = self._entries.get(key)
+        if hit is None:
+            return None
+        if hit[1] <= self._clock():
+            with self._lock:
+                if self._entries.get(key) is hit:
+                    del self._entries[key]
+            return None
+        return hit[0]
+
+    def put(self, key: str, identity: SocketIdentity, *, epoch: int) -> bool:
+        """Store unless something was forgotten since ``epoch`` (a racing invalidation)."""
+        if self.ttl_s <= 0:
+            return False
+        with self._lock:
+            if epoch != self._epoch:
+                return False
+            self._entries[key] = (identity, self._clock() + self.ttl_s)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return True
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._epoch += 1
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._epoch += 1
+            self._entries.clear()
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def identity(self, key: str, load: Callable[[], Awaitable[Loaded]]) -> Loaded:
+        """The cached identity, else ``load()``'s result (stored when it is one). Concurrent
+        handshakes of one user share a single load."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        epoch = self._epoch
+        future = self._loading[key] = asyncio.get_running_loop().create_future()
+        try:
+            result = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            self._loading.pop(key, None)
+        if isinstance(result, SocketIdentity):
+            self.put(key, result, epoch=epoch)
+        future.set_result(result)
+        return result
+
+
+_profiles: SocketProfiles | None = None
+
+
+def profiles() -> SocketProfiles:
+    """This process's cache (built from settings on first use)."""
+    global _profiles
+    if _profiles is None:
+        from django.conf import settings
+
+        _profiles = SocketProfiles(ttl_s=settings.CURBSIDE_SOCKET_PROFILE_TTL_S)
+    return _profiles
+
+
+def forget(key: str) -> None:
+    """Drop one user's entry (``key`` is their socket group name); called by the hub."""
+    if _profiles is not None:
+        _profiles.forget(key)
+
+
+def reset() -> None:
+    """Forget everything (tests)."""
+    global _profiles
+    _profiles = None
+
+
+def _listen() -> None:
+    # The hub hears every process's invalidations (rooms/hub.py) and hands them here.
+    from rooms.hub import hub
+
+    if forget not in hub.forget_listeners:
+        hub.forget_listeners.append(forget)
+
+
+_listen()

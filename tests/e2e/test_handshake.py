@@ -1,0 +1,117 @@
+"""The handshake on two daphne processes: stateless tickets spent once across processes, and
+the per-process socket-profile cache forgotten everywhere when a licence changes
+(consult/tickets.py, consult/socket_cache.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.support.clients import Http, connect, recv_json
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    # Two processes share tickets' spent nonces and invalidations only through Redis.
+    pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (two processes)"),
+]
+
+
+async def _login(server, email: str, password: str) -> Http:
+    client = Http(server.http)
+    await sync_to_async(client.login)(email, password)
+    return client
+
+
+async def _welcomed(server, ticket: str):
+    ws = await connect(server.ws, ticket)
+    assert (await recv_json(ws))["type"] == "session.welcome"
+    return ws
+
+
+async def _refused(server, ticket: str) -> int:
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(f"{server.ws}?ticket={ticket}"):
+            pass
+    return info.value.response.status_code
+
+
+async def _closed_with(ws) -> int:
+    with pytest.raises(ConnectionClosed) as info:
+        while True:  # presence or other events may come first
+            await asyncio.wait_for(ws.recv(), 10)
+    return info.value.rcvd.code
+
+
+async def test_a_ticket_is_spent_once_across_processes(daphne_pair, make_physician):
+    a, b = daphne_pair
+    _, email, password = await sync_to_async(make_physician)()
+    client = await _login(a, email, password)
+    ticket = await sync_to_async(client.ticket)()
+    ws = await _welcomed(b, ticket)  # issued by one process, redeemed by the other
+    assert await _refused(a, ticket) == 403
+    assert await _refused(b, ticket) == 403
+    await ws.close()
+
+
+async def test_a_suspended_physician_is_refused_at_the_next_handshake_on_every_process(
+        daphne_pair, make_physician):
+    a, b = daphne_pair
+    physician, email, password = await sync_to_async(make_physician)()
+    _, v_email, v_password = await sync_to_async(make_physician)(role="verifier")
+    doctor = await _login(a, email, password)
+    verifier = await _login(b, v_email, v_password)
+    # A socket on each process: both now hold the physician's profile in their cache.
+    on_a = await _welcomed(a, await sync_to_async(doctor.ticket)())
+    on_b = await _welcomed(b, await sync_to_async(doctor.ticket)())
+    # Tickets issued while still verified, redeemed after the suspension.
+    early = [await sync_to_async(doctor.ticket)() for _ in range(2)]
+
+    status, body = await sync_to_async(verifier.call)(
+        "POST", f"/api/v1/verifications/{physician.user_id}/suspend", {"reason": "board action"})
+    assert status == 200, body
+    # The invalidation and the close travel together; once both sockets are closed, both
+    # processes have forgotten the profile.
+    assert await _closed_with(on_a) == 4403
+    assert await _closed_with(on_b) == 4403
+    assert await _refused(a, early[0]) == 403
+    assert await _refused(b, early[1]) == 403
+    assert await _refused(a, await sync_to_async(doctor.ticket)()) == 403
+    assert await _refused(b, await sync_to_async(doctor.ticket)()) == 403
+
+    # Refusals are never cached: reinstated, the physician connects again everywhere.
+    status, body = await sync_to_async(verifier.call)(
+        "POST", f"/api/v1/verifications/{physician.user_id}/reinstate", {})
+    assert status == 200, body
+    for server in (a, b):
+        ws = await _welcomed(server, await sync_to_async(doctor.ticket)())
+        await ws.close()
+
+
+async def test_a_network_ban_is_refused_on_the_process_that_cached_the_profile(
+        daphne_pair, make_physician):
+    """The ban is written with update() by a moderator's op on one process; its close
+    reaches the other process's hub, which forgets the cached profile before closing."""
+    from tests.e2e.test_rooms import _socket
+    from tests.support.clients import request
+
+    a, b = daphne_pair
+    lounge = "lounge-cardiology"
+    member = await _socket(a, make_physician)
+    mod = await _socket(a, make_physician, role="moderator")
+    on_b = await _welcomed(b, await sync_to_async(member.http.ticket)())  # cached on b
+    spare = await sync_to_async(member.http.ticket)()
+    me = (await request(member, "room.join", room=lounge))["data"]["me"]
+    assert (await request(mod, "room.join", room=lounge))["ok"]
+    ban = await request(mod, "mod.ban", room=lounge, pseudonym=me["pseudonym"],
+                        scope="network", reason="not a physician")
+    assert ban["ok"], ban
+    assert await _closed_with(on_b) == 4403
+    assert await _closed_with(member) == 4403
+    assert await _refused(b, spare) == 403
+    await mod.close()
