@@ -1,0 +1,65 @@
+"""How long the PHI guard takes per message: ``python -m bench.phi``.
+
+``consult.phi.phi_scan`` runs on the event loop for every message.send / message.edit and
+case post, so its cost is paid inline. This prints microseconds per message for realistic
+English and Spanish case texts of about 200 characters (clean ones, the common case, and ones
+carrying identifiers), best of several rounds. Not a test: no threshold is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from consult.phi import phi_scan
+
+# Clean clinical messages: numbers everywhere, no identifiers (what the guard must pass).
+CLEAN = [
+    "68M, 3 days of pleuritic chest pain, BP 128/82, HR 104, RR 22, SpO2 93% on RA. D-dimer "
+    "1.8, troponin 0.04 then 0.12. Started enoxaparin 1 mg/kg bid. CTPA or V/Q first given Cr 1.9?",
+    "Varón de 72 años, FA con RVR 140 lpm, TA 95/60 mmHg. Amiodarona 300 mg en 1 h y luego 900 mg "
+    "en 24 h. K 3.4, Mg 1.6. ¿Cardioversión eléctrica o seguimos con control de frecuencia?",
+    "Kid 6 yo, 2 weeks of fever, CRP 150 mg/L, plt 650 000, Hb 9.8, ESR 90. Echo: LAD 3.8 mm "
+    "(z 2.6). IVIG 2 g/kg given day 9 in 2024. Second dose, or infliximab 5 mg/kg?",
+    "Mujer de 45 años, 32+4 semanas, TA 160/105, proteinuria 3+, plaquetas 98.000, GOT 120. "
+    "Sulfato de magnesio 4 g en 20 min y 1 g/h. ¿Terminar la gestación hoy o esperar 48 h?",
+]
+# Messages with identifiers (what the guard must catch).
+DIRTY = [
+    "Mr. John Smith, 92-year-old, MRN 00123456, seen 03/04/2024: BP 150/90, HR 88. Call his "
+    "daughter on (555) 123-4567 or jane.doe@example.com before the 10 mg dose tomorrow please.",
+    "La Sra. García, de 93 años, historia clínica nº 445566, ingresó el 3 de marzo de 2024. "
+    "Vive en Calle Mayor 5, Madrid; teléfono 612 345 678. DNI 12345678Z. ¿Anticoagulamos?",
+]
+
+
+def _per_message_us(texts: list[str], rounds: int, repeat: int) -> tuple[float, float]:
+    """Best round's wall time and CPU time per message, in µs. CPU time is what the event
+    loop spends; on a shared, loaded machine the wall time also counts waiting for a core."""
+    best_wall = best_cpu = float("inf")
+    count = repeat * len(texts)
+    for _ in range(rounds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(repeat):
+            for text in texts:
+                phi_scan(text)
+        best_wall = min(best_wall, (time.perf_counter() - wall) / count)
+        best_cpu = min(best_cpu, (time.process_time() - cpu) / count)
+    return best_wall * 1e6, best_cpu * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=2000)
+    args = parser.parse_args()
+    for label, texts in (("clean (en+es)", CLEAN), ("with identifiers (en+es)", DIRTY)):
+        chars = sum(len(t) for t in texts) / len(texts)
+        wall, cpu = _per_message_us(texts, args.rounds, args.repeat)
+        print(f"{label:26s} {chars:4.0f} chars/msg  {cpu:6.1f} µs CPU/msg  ({wall:.1f} µs wall)")
+    for text in CLEAN:
+        assert not phi_scan(text), text  # a clean text flagged is a false positive to fix
+
+
+if __name__ == "__main__":
+    main()
