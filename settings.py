@@ -211,6 +211,8 @@ if REDIS_URL:
                     # BZPOPMIN timeout: an idle receive loop then times out the socket
                     # and the consumer dies with 1011. Read timeout must exceed 5 s.
                     "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+                    # No per-connection package-metadata read and CLIENT SETINFO (redis-py 8).
+                    "driver_info": None,
                 }],
                 "prefix": os.environ.get("CURBSIDE_REDIS_PREFIX", "curbside"),
                 "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],

@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 
 from crypto import aead
@@ -83,6 +83,81 @@ def message_seal(*, room_id: str, message_id: str, seq: int, author: str, body: 
     content_key = _derive(b"message", epoch_key, author_key, room_id, author, epoch, key_id)
     aad = _message_aad(room_id, message_id, seq, epoch, author, key_id)
     return Sealed(epoch, key_id, bytes([BLOB_FORMAT]) + aead.seal(content_key, body, aad))
+
+
+@dataclass(frozen=True)
+class Plain:
+    """One message body to seal with ``messages_seal``."""
+
+    room_id: str
+    message_id: str
+    seq: int
+    author: str
+    body: bytes
+
+
+def messages_seal(items: list[Plain]) -> list[Sealed]:
+    """``message_seal`` for a batch (any rooms): each room's epoch is charged for all its
+    items at once — one UPDATE for every room whose current epoch this process knows and that
+    has room left, instead of one per message — and each author's content key is derived once.
+    A room whose epoch is unknown here or would overflow takes the one-by-one path, which
+    starts the next epoch exactly at the limit. Call it inside the storing transaction.
+    """
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.room_id] = counts.get(item.room_id, 0) + 1
+    claimed = _claim_epochs(counts)
+    content_keys: dict[tuple[str, str], tuple[int, int, bytes]] = {}
+    out = []
+    for item in items:
+        room, author = item.room_id, item.author
+        if room not in claimed:
+            out.append(message_seal(room_id=room, message_id=item.message_id, seq=item.seq,
+                                    author=author, body=item.body))
+            continue
+        ck = content_keys.get((room, author))
+        if ck is None:
+            key_id, epoch, epoch_key = claimed[room]
+            author_key = _author_key(room, author, create=True)
+            ck = content_keys[(room, author)] = (key_id, epoch, _derive(
+                b"message", epoch_key, author_key, room, author, epoch, key_id))
+        key_id, epoch, content_key = ck
+        aad = _message_aad(room, item.message_id, item.seq, epoch, author, key_id)
+        out.append(Sealed(epoch, key_id, bytes([BLOB_FORMAT]) + aead.seal(content_key, item.body, aad)))
+    return out
+
+
+def _claim_epochs(counts: dict[str, int]) -> dict[str, tuple[int, int, bytes]]:
+    """Charge ``counts[room]`` messages to each room's cached current epoch in one UPDATE
+    that also checks each epoch is still current and has room; returns the rooms it charged
+    (room → key id, epoch, epoch key)."""
+    limit = epoch_limit()
+    known: dict[int, str] = {}
+    for room, n in counts.items():
+        key_id = _current.get(room)
+        if key_id is not None and n <= limit:
+            known[key_id] = room  # type: ignore[index]
+    if not known:
+        return {}
+    ids = sorted(known)
+    table, current = RoomKey._meta.db_table, connection.ops.quote_name("current")
+    marks = ", ".join(["%s"] * len(ids))
+    case = " ".join(["WHEN %s THEN %s"] * len(ids))
+    adds = [x for key_id in ids for x in (key_id, counts[known[key_id]])]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET message_count = message_count + CASE id {case} END "
+            f"WHERE id IN ({marks}) AND {current} AND message_count + CASE id {case} END <= %s "
+            "RETURNING id, room_id", [*adds, *ids, *adds, limit])
+        charged = cursor.fetchall()
+    out = {}
+    for key_id, room in charged:
+        if known.get(key_id) != room:
+            continue
+        cached_room, epoch, key = _epoch_key(key_id)
+        if cached_room == room:
+            out[room] = (key_id, epoch, key)
+    return out
 
 
 def message_open(*, room_id: str, message_id: str, seq: int, author: str, sealed: Sealed) -> bytes:

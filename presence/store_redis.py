@@ -271,8 +271,12 @@ class RedisPresenceStore:
                  max_connections: int = 200) -> RedisPresenceStore:
         # A blocking pool: under a burst (500 sockets setting presence at once) callers wait
         # for a free connection instead of failing with redis-py's "Too many connections".
+        # driver_info=None: redis-py 8 otherwise reads its own package metadata from disk
+        # (importlib.metadata) for every new connection and sends CLIENT SETINFO — 7 % of a
+        # profile under a burst of new connections (docs/benchmarks.md).
         pool = BlockingConnectionPool.from_url(redis_url, max_connections=max_connections,
-                                               timeout=10, decode_responses=True)
+                                               timeout=10, decode_responses=True,
+                                               driver_info=None)
         return cls(Redis(connection_pool=pool), prefix=prefix, connection_ttl_s=connection_ttl_s)
 
     async def _run(self, name: str, user_id: str, now: float, *extra: str) -> Any:

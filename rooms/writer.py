@@ -1,15 +1,17 @@
-"""Per-room batching of message.send within one process.
+"""Group commit of message.send within one process.
 
-While one batch of a room is being stored (one transaction, one lock on the room row),
-the sends that arrive for that room queue up and become the next batch: under load many
-messages share one commit; at rest a batch is a single message and nothing waits. No timer
-holds a message back.
+While one batch is being stored (one transaction), the sends that arrive — for any room —
+queue up and become the next batch: under load many messages, of one room or of hundreds,
+share one thread hop, a handful of statements and one commit (``services.messages_post_rooms``);
+at rest a batch is a single message and nothing waits. No timer holds a message back.
+
+Order: a room's messages keep their arrival order inside a batch, and batches are stored one
+after the other, so seqs follow arrival within this process.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 
@@ -17,50 +19,56 @@ from consult.errors import DomainError
 from rooms import services
 
 # Largest batch: bounds one transaction's size and the wait of the last message in it.
-MAX_BATCH = 64
+MAX_BATCH = 256
 
-
-@dataclass
-class _Room:
-    queue: list[tuple[services.Draft, asyncio.Future]] = field(default_factory=list)
-    task: asyncio.Task | None = None
-
-
-_rooms: dict[str, _Room] = {}
+_queue: list[tuple[str, services.Draft, asyncio.Future]] = []
+_task: asyncio.Task | None = None
 
 
 async def post(room_id: str, draft: services.Draft) -> services.Posted:
-    """Store ``draft`` (batched with others for the same room); returns its Posted.
+    """Store ``draft`` (group-committed with the other sends of this process); returns its
+    Posted.
 
     Raises:
         DomainError: the draft was refused (not a member, muted, bad reply_to, …).
     """
-    room = _rooms.setdefault(room_id, _Room())
-    future = asyncio.get_running_loop().create_future()
-    room.queue.append((draft, future))
-    if room.task is None or room.task.done():
-        room.task = asyncio.ensure_future(_drain(room_id, room))
+    global _task
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    if _task is not None and _task.get_loop() is not loop:
+        _task, _queue[:] = None, []  # a new event loop (tests run several): start afresh
+    _queue.append((room_id, draft, future))
+    if _task is None or _task.done():
+        _task = loop.create_task(_drain())
     result = await future
     if isinstance(result, DomainError):
         raise result
     return result
 
 
-async def _drain(room_id: str, room: _Room) -> None:
-    try:
-        while room.queue:
-            batch, room.queue = room.queue[:MAX_BATCH], room.queue[MAX_BATCH:]
+async def _drain() -> None:
+    while _queue:
+        batch = _queue[:MAX_BATCH]
+        del _queue[:MAX_BATCH]
+        by_room: dict[str, list[tuple[services.Draft, asyncio.Future]]] = {}
+        for room_id, draft, future in batch:
+            by_room.setdefault(room_id, []).append((draft, future))
+        groups = [by_room]
+        while groups:
+            group = groups.pop()
             try:
-                results = await database_sync_to_async(services.messages_post)(
-                    room_id=room_id, drafts=[d for d, _ in batch])
-            except Exception as exc:  # the whole batch failed: every sender hears it
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                results = await database_sync_to_async(services.messages_post_rooms)(
+                    batches={room: [d for d, _ in items] for room, items in group.items()})
+            except Exception as exc:
+                if len(group) > 1:  # one room's trouble must not fail the others: one by one
+                    groups.extend({room: items} for room, items in group.items())
+                    continue
+                for items in group.values():  # the room's batch failed: its senders hear it
+                    for _, future in items:
+                        if not future.done():
+                            future.set_exception(exc)
                 continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-    finally:
-        if not room.queue:
-            _rooms.pop(room_id, None)
+            for room, items in group.items():
+                for (_, future), result in zip(items, results[room], strict=True):
+                    if not future.done():
+                        future.set_result(result)
