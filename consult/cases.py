@@ -11,7 +11,10 @@ from django.utils import timezone
 
 from consult.errors import NotFound, ValidationFailed
 from consult.models import Case, Specialty, Urgency, User
+from consult.phi import phi_guard
+from consult.phi_audit import phi_confirmation_record
 from crypto import envelope
+from crypto.pseudonyms import pseudonym_id
 from rooms import fanout, protocol
 from rooms.lounges import lounge_id
 
@@ -21,13 +24,18 @@ LANGUAGES = ("en", "es", "fr", "pt", "de", "it")
 
 
 def case_post(*, poster: User, specialty: str, summary: str, urgency: str = Urgency.ROUTINE,
-              language: str = "en", subspecialty: str | None = None,
+              language: str = "en", subspecialty: str | None = None, confirm_phi: bool = False,
               now: datetime | None = None) -> Case:
     """Create the case and its room, and announce it in the specialty lounge (after commit).
     Routing an urgent case is the caller's next step (presence.dispatch.case_route_start).
 
+    The summary passes the PHI guard first (consult/phi.py). With ``confirm_phi`` the poster
+    says its findings are not patient data: the case is stored and the confirmation audited
+    (the poster's pseudonym in the new case room, the finding kinds; never the text).
+
     Raises:
         ValidationFailed: unknown specialty, empty or over-long summary, bad urgency/language.
+        PhiDetected: the summary looks like it carries patient identifiers (spans in details).
     """
     from rooms.services import case_room_create
 
@@ -51,6 +59,7 @@ def case_post(*, poster: User, specialty: str, summary: str, urgency: str = Urge
             fields["subspecialty"] = f"'{subspecialty}' is not a subspecialty of '{specialty}'."
     if fields:
         raise ValidationFailed("Some fields are invalid.", fields=fields)
+    findings = phi_guard(summary, field="summary", confirmed=confirm_phi, lang=language)
     now = now or timezone.now()
     with transaction.atomic():
         room = case_room_create(title=f"{spec.name_en} case", specialty_id=spec.pk,
@@ -63,6 +72,10 @@ def case_post(*, poster: User, specialty: str, summary: str, urgency: str = Urge
         case.summary_epoch, case.summary_key_id, case.summary_sealed = (
             sealed.epoch, sealed.key_id, sealed.blob)
         case.save(force_insert=True)
+        if findings:
+            phi_confirmation_record(actor=pseudonym_id(user_id=str(poster.pk), room_id=room.id),
+                                    subject=f"case:{case.pk}", op="case.post",
+                                    findings=findings)
         if urgency == Urgency.ROUTINE:
             card = protocol.CaseCard(id=str(case.pk), specialty=spec.slug, urgency=urgency,
                                      language=language, summary=summary, room=room.id,

@@ -1,6 +1,7 @@
 """JSON plumbing for the HTTP API: parse bodies, map domain errors, require roles.
 
-Errors are always ``{"error": {"code", "message", "fields"}}`` with the matching status.
+Errors are always ``{"error": {"code", "message", "fields"}}`` with the matching status, plus
+``details`` when the domain error carries some (``phi_detected``: the findings' spans).
 State-changing endpoints accept only ``application/json`` bodies: a cross-site form cannot
 send that without a CORS preflight, which (with SameSite=Lax cookies) is the CSRF defence of
 this JSON API, so the views are exempt from Django's form-token check.
@@ -24,9 +25,12 @@ log = logging.getLogger(__name__)
 MAX_JSON_BYTES = 64 * 1024
 
 
-def error(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}},
-                        status=status)
+def error(status: int, code: str, message: str, fields: dict | None = None,
+          details: dict | None = None) -> JsonResponse:
+    body = {"code": code, "message": message, "fields": fields or {}}
+    if details:
+        body["details"] = details
+    return JsonResponse({"error": body}, status=status)
 
 
 def api(methods: tuple[str, ...], *, auth: str | None = None) -> Callable:
@@ -63,7 +67,7 @@ def api(methods: tuple[str, ...], *, auth: str | None = None) -> Callable:
             try:
                 return view(request, *args, **kwargs)
             except DomainError as exc:
-                return error(exc.http_status, exc.code, exc.message, exc.fields)
+                return error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
             except IllegalTransition as exc:
                 return error(409, "conflict", str(exc))
 
@@ -87,6 +91,8 @@ def field(body: dict, name: str, kind: type = str, *, required: bool = True, def
     value = body[name]
     if kind is list:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif kind is bool:
+        ok = isinstance(value, bool)
     else:
         ok = isinstance(value, kind) and not isinstance(value, bool)
     if not ok:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from consult.errors import DomainError
 from consult.identifiers import (
     curp_ok,
     dni_ok,
@@ -553,6 +554,33 @@ def _merge(found: list[Finding]) -> list[Finding]:
         else:
             out.append(f)
     return out
+
+
+class PhiDetected(DomainError):
+    """The text looks like it carries patient identifiers; ``details`` has the spans."""
+
+    code = "phi_detected"
+    http_status = 422
+
+
+def phi_guard(text: str, *, field: str, confirmed: bool = False,
+              lang: str | None = None) -> list[Finding]:
+    """Scan ``text`` before it is stored. Clean text returns ``[]``; text with findings is
+    refused unless the author ``confirmed`` that they are not patient data, in which case the
+    findings are returned for the caller to record in the audit log (``phi_audit``).
+
+    Raises:
+        PhiDetected: findings and no confirmation. ``details`` is ``{"field", "findings":
+            [{"kind", "start", "end"}]}``: spans only, never the matched text.
+    """
+    findings = phi_scan(text, lang=lang if lang in ("en", "es") else None)
+    if findings and not confirmed:
+        kinds = ", ".join(k.replace("_", " ") for k in phi_kinds(findings))
+        raise PhiDetected(
+            f"This looks like it contains patient identifiers ({kinds}). Remove them, or send "
+            "it again with confirm_phi if they are not patient data.",
+            details={"field": field, "findings": [f.as_dict() for f in findings]})
+    return findings
 
 
 def phi_kinds(findings: list[Finding]) -> list[str]:

@@ -131,6 +131,7 @@ def case_create(request: HttpRequest) -> JsonResponse:
         urgency=field(body, "urgency", required=False, default="routine"),
         language=field(body, "language", required=False, default="en"),
         subspecialty=field(body, "subspecialty", required=False, default=None),
+        confirm_phi=field(body, "confirm_phi", bool, required=False, default=False),
     )
     out = {"case": _case_json(case, routing)}
     if case.urgency == "urgent":

@@ -11,6 +11,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from consult.errors import Forbidden, RateLimited, TooLarge, ValidationFailed
+from consult.phi import phi_guard
+from consult.phi_audit import phi_confirmation_record
 from presence import runtime
 from rooms import events, fanout, protocol, roster, selectors, services, writer
 from rooms.handlers import handles
@@ -121,6 +123,12 @@ async def room_history(conn, request: protocol.RoomHistory) -> dict:
                                                   request.limit, joined.moderator_view)
 
 
+def _phi_confirmed(*, author: roster.Author, room_id: str, seq: int, op: str,
+                   findings: list) -> None:
+    phi_confirmation_record(actor=author.pseudonym, subject=f"room:{room_id}/seq:{seq}", op=op,
+                            findings=findings)
+
+
 @handles(protocol.MessageSend)
 async def message_send(conn, request: protocol.MessageSend) -> dict:
     joined = _joined(conn, request.room)
@@ -128,20 +136,37 @@ async def message_send(conn, request: protocol.MessageSend) -> dict:
     wait = _message_bucket(conn.identity.user_id).take(time.monotonic())
     if wait:
         raise RateLimited("You are sending too fast.", details={"retry_after_s": round(wait, 3)})
+    # The PHI guard runs here, on the loop, before the writer sees the message: a refused
+    # body is never stored (it is not even queued).
+    findings = phi_guard(request.body, field="body", confirmed=request.confirm_phi)
     posted = await writer.post(request.room, services.Draft(
         user=conn.user, author=joined.author, body=request.body, client_id=request.client_id,
         reply_to=request.reply_to, mentions=tuple(request.mentions),
         attachments=tuple(request.attachments)))
+    if findings and posted.created:
+        # After the store, so the entry names the seq. (Ideally the same transaction: that
+        # needs the writer to carry it; see docs/security.md.)
+        await database_sync_to_async(_phi_confirmed)(
+            author=joined.author, room_id=request.room, seq=posted.seq, op="message.send",
+            findings=findings)
     return {"seq": posted.seq, "id": posted.id, "sent_at": posted.sent_at.isoformat()}
+
+
+def _edit(conn, request: protocol.MessageEdit, author: roster.Author, findings: list):
+    msg = services.message_edit(room_id=request.room, seq=request.seq, user=conn.user,
+                                author=author, body=request.body)
+    if findings:
+        _phi_confirmed(author=author, room_id=request.room, seq=msg.seq, op="message.edit",
+                       findings=findings)
+    return msg
 
 
 @handles(protocol.MessageEdit)
 async def message_edit(conn, request: protocol.MessageEdit) -> dict:
     joined = _joined(conn, request.room)
     _check_body(request.body)
-    msg = await database_sync_to_async(services.message_edit)(
-        room_id=request.room, seq=request.seq, user=conn.user, author=joined.author,
-        body=request.body)
+    findings = phi_guard(request.body, field="body", confirmed=request.confirm_phi)
+    msg = await database_sync_to_async(_edit)(conn, request, joined.author, findings)
     return {"seq": msg.seq, "edited_at": msg.edited_at.isoformat()}
 
 

@@ -90,12 +90,15 @@ class MessageSend(Request, tag="message.send"):
     mentions: Annotated[list[Pseudonym], msgspec.Meta(max_length=50)] = []
     attachments: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]],
                            msgspec.Meta(max_length=10)] = []
+    # The author says the PHI guard's findings are not patient data (stored, and audited).
+    confirm_phi: bool = False
 
 
 class MessageEdit(Request, tag="message.edit"):
     room: RoomId
     seq: Annotated[int, msgspec.Meta(ge=1)]
     body: str
+    confirm_phi: bool = False
 
 
 class MessageDelete(Request, tag="message.delete"):
@@ -381,6 +384,27 @@ class SendReply(msgspec.Struct):
     sent_at: str
 
 
+class EditReply(msgspec.Struct):
+    seq: int
+    edited_at: str
+
+
+class DeleteReply(msgspec.Struct):
+    seq: int
+    deleted_at: str
+
+
+class PhiFinding(msgspec.Struct):
+    kind: str  # consult.phi.KINDS
+    start: int  # character offsets into the refused text: text[start:end]
+    end: int
+
+
+class PhiDetectedDetails(msgspec.Struct):
+    field: str  # "body" (message.send / message.edit), "summary" (case API)
+    findings: list[PhiFinding]
+
+
 # Every event type the server emits → the schema of its ``data``. tests/rooms check each
 # emitted event against this table.
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
@@ -400,6 +424,12 @@ REPLY_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "room.join": JoinReply,
     "room.history": PageReply,
     "message.send": SendReply,
+    "message.edit": EditReply,
+    "message.delete": DeleteReply,
+}
+# Error ``details`` schemas, per error code (codes without one carry free-form details).
+ERROR_DETAIL_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    PHI_DETECTED: PhiDetectedDetails,
 }
 
 
@@ -419,6 +449,21 @@ def validate_reply(op: str, frame: str | bytes) -> Any:
     assert raw["op"] == "reply" and raw["ok"] is True, raw
     schema = REPLY_SCHEMAS.get(op)
     return msgspec.convert(raw["data"], schema) if schema else raw["data"]
+
+
+def validate_error(frame: str | bytes) -> Any:
+    """Decode an error reply and check its details against ``ERROR_DETAIL_SCHEMAS`` (tests
+    use this); returns the typed details, or the raw dict for codes without a schema.
+
+    Raises:
+        msgspec.ValidationError: the details do not match.
+    """
+    raw = _generic.decode(frame)
+    assert raw["op"] == "reply" and raw["ok"] is False, raw
+    assert raw["error"]["code"] in ERROR_CODES, raw
+    schema = ERROR_DETAIL_SCHEMAS.get(raw["error"]["code"])
+    details = raw["error"].get("details", {})
+    return msgspec.convert(details, schema) if schema else details
 
 
 def validate_event(frame: str | bytes) -> Any:
