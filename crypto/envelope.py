@@ -107,6 +107,7 @@ def messages_seal(items: list[Plain]) -> list[Sealed]:
     for item in items:
         counts[item.room_id] = counts.get(item.room_id, 0) + 1
     claimed = _claim_epochs(counts)
+    author_keys = _author_keys_load({(i.room_id, i.author) for i in items if i.room_id in claimed})
     content_keys: dict[tuple[str, str], tuple[int, int, bytes]] = {}
     out = []
     for item in items:
@@ -118,7 +119,7 @@ def messages_seal(items: list[Plain]) -> list[Sealed]:
         ck = content_keys.get((room, author))
         if ck is None:
             key_id, epoch, epoch_key = claimed[room]
-            author_key = _author_key(room, author, create=True)
+            author_key = author_keys.get((room, author)) or _author_key(room, author, create=True)
             ck = content_keys[(room, author)] = (key_id, epoch, _derive(
                 b"message", epoch_key, author_key, room, author, epoch, key_id))
         key_id, epoch, content_key = ck
@@ -128,15 +129,27 @@ def messages_seal(items: list[Plain]) -> list[Sealed]:
 
 
 def _claim_epochs(counts: dict[str, int]) -> dict[str, tuple[int, int, bytes]]:
-    """Charge ``counts[room]`` messages to each room's cached current epoch in one UPDATE
-    that also checks each epoch is still current and has room; returns the rooms it charged
-    (room → key id, epoch, epoch key)."""
+    """Charge ``counts[room]`` messages to each room's current epoch in one UPDATE that also
+    checks each epoch is still current and has room; returns the rooms it charged (room →
+    key id, epoch, epoch key). Current epochs this process does not know yet are read in
+    one query first."""
     limit = epoch_limit()
     known: dict[int, str] = {}
+    keys: dict[int, tuple[str, int, bytes]] = {}
+    unknown = []
     for room, n in counts.items():
+        if n > limit:
+            continue
         key_id = _current.get(room)
-        if key_id is not None and n <= limit:
+        if key_id is None:
+            unknown.append(room)
+        else:
             known[key_id] = room  # type: ignore[index]
+    if unknown:
+        for row in RoomKey.objects.filter(room_id__in=unknown, current=True):
+            known[row.pk] = row.room_id
+            keys[row.pk] = _epoch_key(row.pk, row)
+            _remember(_current, row.room_id, row.pk)
     if not known:
         return {}
     ids = sorted(known)
@@ -154,9 +167,35 @@ def _claim_epochs(counts: dict[str, int]) -> dict[str, tuple[int, int, bytes]]:
     for key_id, room in charged:
         if known.get(key_id) != room:
             continue
-        cached_room, epoch, key = _epoch_key(key_id)
+        cached_room, epoch, key = keys.get(key_id) or _epoch_key(key_id)
         if cached_room == room:
             out[room] = (key_id, epoch, key)
+    return out
+
+
+def _author_keys_load(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+    """The author keys of these (room, pseudonym) pairs that exist: cached ones, the rest
+    read in one query. Missing ones are left to ``_author_key(create=True)``."""
+    out: dict[tuple[str, str], bytes] = {}
+    missing = []
+    for pair in pairs:
+        cached = _author_keys.get(pair)
+        if cached is None:
+            missing.append(pair)
+        else:
+            out[pair] = cached  # type: ignore[assignment]
+    if missing:
+        rows = AuthorKey.objects.filter(room_id__in={r for r, _ in missing},
+                                        pseudonym__in={p for _, p in missing})
+        wanted = set(missing)
+        for row in rows:
+            pair = (row.room_id, row.pseudonym)
+            if pair not in wanted:
+                continue
+            wrapped = bytes(row.wrapped)
+            kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
+            out[pair] = aead.unwrap_key(kek, wrapped, author_key_aad(*pair))
+            _remember(_author_keys, pair, out[pair])
     return out
 
 
