@@ -368,3 +368,66 @@ def test_logout_elsewhere_closes_the_socket_and_returns_to_login(browser, daphne
         _close(page)
 
     browser.run(steps)
+
+
+def test_the_phi_guard_shows_the_flagged_span_and_sends_only_when_confirmed(
+        browser, daphne_server, make_physician):
+    _, email_a, password = make_physician()
+    _, email_b, _ = make_physician(languages=("es",))
+    phone = "(555) 123-4567"
+    body = f"Her daughter asks for a call on {phone} after the echo."
+    spanish = "Llamar a la familia al 612 345 678 tras el ecocardiograma."
+
+    def steps(chromium: Browser) -> None:
+        a, b = _page(chromium), _page(chromium, locale="es-ES")
+        _login(a, daphne_server, email_a, password)
+        _login(b, daphne_server, email_b, password)
+        _join(a)
+        _join(b)
+
+        _send(a, body)
+        warning = a.locator("#phi-warning")
+        expect(warning).to_be_visible()
+        expect(warning.locator(".phi-title")).to_have_text(
+            "This message may contain patient identifiers")
+        expect(warning.locator("mark.phi-span")).to_have_text([phone])
+        expect(warning.locator(".phi-kinds")).to_contain_text("phone number")
+        expect(a.locator("#composer-input")).to_have_value(body)  # given back to fix
+        expect(a.locator("#messages .msg", has_text=phone)).to_have_count(0)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        a.screenshot(path=str(SCREENSHOT.with_name("phi-warning.png")))
+
+        # "Edit" goes back to the composer with the flagged span selected.
+        a.locator("#phi-edit").click()
+        expect(warning).to_be_hidden()
+        selected = a.evaluate("() => { const i = document.getElementById('composer-input');"
+                              " return i.value.slice(i.selectionStart, i.selectionEnd); }")
+        assert selected == phone
+
+        # Sent unchanged: flagged again; "Send anyway" stores it and everyone sees it.
+        a.locator("#composer-input").press("Enter")
+        expect(warning).to_be_visible()
+        warning.get_by_role("button", name="Send anyway (not patient data)").click()
+        expect(warning).to_be_hidden()
+        mine = a.locator("#messages .msg", has_text=phone)
+        expect(mine).to_have_count(1)
+        expect(mine).to_have_attribute("data-state", "delivered")
+        expect(a.locator("#composer-input")).to_have_value("")
+        expect(b.locator("#messages .msg", has_text=phone)).to_have_count(1)
+
+        # The same in Spanish.
+        _send(b, spanish)
+        aviso = b.locator("#phi-warning")
+        expect(aviso.locator(".phi-title")).to_have_text(
+            "Este mensaje puede contener datos identificativos de un paciente")
+        expect(aviso.locator("mark.phi-span")).to_have_text(["612 345 678"])
+        expect(aviso.locator(".phi-kinds")).to_contain_text("número de teléfono")
+        expect(aviso.get_by_role("button", name="Editar")).to_be_visible()
+        aviso.get_by_role("button", name="Enviar de todos modos (no son datos de un paciente)").click()
+        expect(b.locator("#messages .msg", has_text="612 345 678")).to_have_attribute(
+            "data-state", "delivered")
+        expect(a.locator("#messages .msg", has_text="612 345 678")).to_have_count(1)
+        assert a.dialogs == [] and b.dialogs == []
+        _close(a, b)
+
+    browser.run(steps)

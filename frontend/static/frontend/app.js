@@ -35,6 +35,7 @@ const state = {
   replyTo: null, // {room, seq} the next message answers
   status: null, // [key, params] of the connection line, kept to re-translate it
   lastTypingSent: 0,
+  phi: null, // {roomId, entry, findings}: a send the PHI guard refused, awaiting the author
 };
 
 class Room {
@@ -193,6 +194,7 @@ function openRoom(id) {
   urgent.onRoomShown(id);
   $("composer").hidden = false;
   $("composer-error").textContent = "";
+  renderPhiWarning();
   if (!room.joined && !room.joining) joinRoom(room);
   $("composer-input").focus();
 }
@@ -267,6 +269,7 @@ function submitComposer() {
   state.replyTo = null;
   renderReplyBanner();
   $("composer-error").textContent = "";
+  hidePhiWarning();
   sendEntry(room, entry);
 }
 
@@ -275,6 +278,7 @@ async function sendEntry(room, entry) {
   entry.inflight = true;
   const args = { room: room.id, body: entry.body, client_id: entry.clientId };
   if (entry.replyTo) args.reply_to = entry.replyTo;
+  if (entry.confirmPhi) args.confirm_phi = true;
   const reply = await conn.request("message.send", args);
   if (!room.pending.has(entry.clientId)) return; // already delivered through its event
   if (reply.ok) return deliver(room, entry, reply.data);
@@ -285,8 +289,86 @@ async function sendEntry(room, entry) {
   entry.el.remove();
   const input = $("composer-input");
   if (room === state.current && !input.value) input.value = entry.body;
+  if (reply.error.code === "phi_detected") return showPhiWarning(room, entry, reply.error.details || {});
   if (room === state.current) showComposerError(reply.error);
   return undefined;
+}
+
+// --- The PHI guard ------------------------------------------------------------------------
+// A refused send comes back with the spans of what looked like patient identifiers
+// (offsets in Unicode code points, hence Array.from). The author either edits the text or
+// says it is not patient data, which sends it again with confirm_phi (audited server-side).
+
+function showPhiWarning(room, entry, details) {
+  state.phi = { roomId: room.id, entry, findings: details.findings || [] };
+  $("composer-error").textContent = "";
+  renderPhiWarning();
+}
+
+function hidePhiWarning() {
+  state.phi = null;
+  $("phi-warning").hidden = true;
+  $("phi-warning").replaceChildren();
+}
+
+function renderPhiWarning() {
+  const box = $("phi-warning");
+  const phi = state.phi;
+  if (!phi || phi.roomId !== state.current?.id) {
+    box.hidden = true;
+    return;
+  }
+  const chars = Array.from(phi.entry.body);
+  const preview = el("p", { class: "phi-preview" });
+  let at = 0;
+  for (const f of phi.findings) {
+    if (f.start > at) preview.append(chars.slice(at, f.start).join(""));
+    const kind = has(`phi.kind.${f.kind}`) ? t(`phi.kind.${f.kind}`) : f.kind;
+    preview.append(el("mark", { class: "phi-span", "data-kind": f.kind, title: kind, text: chars.slice(f.start, f.end).join("") }));
+    at = Math.max(at, f.end);
+  }
+  if (at < chars.length) preview.append(chars.slice(at).join(""));
+  const kinds = [...new Set(phi.findings.map((f) => f.kind))]
+    .map((k) => (has(`phi.kind.${k}`) ? t(`phi.kind.${k}`) : k));
+  const edit = el("button", { type: "button", id: "phi-edit", class: "link-btn", text: t("phi.edit") });
+  edit.addEventListener("click", phiEdit);
+  const send = el("button", { type: "button", id: "phi-send-anyway", text: t("phi.sendAnyway") });
+  send.addEventListener("click", phiSendAnyway);
+  box.replaceChildren(
+    el("p", { class: "phi-title", text: t("phi.title") }),
+    el("p", { class: "phi-kinds", text: t("phi.found", { kinds: kinds.join(", ") }) }),
+    preview,
+    el("div", { class: "phi-actions" }, edit, send),
+  );
+  box.hidden = false;
+}
+
+/** Back to the composer with the first flagged span selected. */
+function phiEdit() {
+  const phi = state.phi;
+  hidePhiWarning();
+  const input = $("composer-input");
+  input.focus();
+  if (!phi || input.value !== phi.entry.body || !phi.findings.length) return;
+  const chars = Array.from(phi.entry.body);
+  const first = phi.findings[0];
+  input.setSelectionRange(chars.slice(0, first.start).join("").length, chars.slice(0, first.end).join("").length);
+}
+
+/** The author says the flagged text is not patient data: send it again, confirmed. */
+function phiSendAnyway() {
+  const phi = state.phi;
+  const room = phi && state.rooms.get(phi.roomId);
+  hidePhiWarning();
+  if (!room) return;
+  const input = $("composer-input");
+  if (room === state.current && input.value === phi.entry.body) input.value = "";
+  const entry = { ...phi.entry, el: el("li", { class: "msg own" }), inflight: false, confirmPhi: true };
+  room.pending.set(entry.clientId, entry);
+  renderPending(room, entry);
+  room.list.append(entry.el);
+  scrollToEnd(room);
+  sendEntry(room, entry);
 }
 
 /** The server holds the message under `data.seq`: the pending bubble becomes that message. */
@@ -525,6 +607,7 @@ function rerenderAll() {
   renderRoomHead();
   renderTyping();
   renderReplyBanner();
+  renderPhiWarning();
   urgent.rerender();
 }
 
@@ -563,6 +646,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   state.current = null;
   state.me = null;
   state.status = null;
+  hidePhiWarning();
   $("conn-status").textContent = "";
   $("messages").replaceChildren();
   $("composer").hidden = true;
