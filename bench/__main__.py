@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--missed", type=int, default=100)
     p.add_argument("--profile", type=float, default=0.0,
                    help="py-spy the first Curbside server for N s of each closed-loop phase")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="runs per cell: the table shows the median (failure counts: the worst)")
     p.add_argument("--quick", action="store_true", help="small sizes: a first look in ~2 min")
     p.add_argument("--root", type=Path, default=ROOT / "var" / "bench",
                    help="bench state: SQLite, keyring, fixtures, logs")
@@ -164,20 +166,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n## alerts: SKIPPED — {rows[0]['skipped']}", flush=True)
         else:
             for topology in args.topologies.split(","):
+                runs: dict[str, list[list[dict]]] = {app: [] for app in apps}
+                # Runs of the two apps alternate, so a slow stretch of the machine hits both.
+                for rep in range(args.repeat):
+                    for app in apps:
+                        print(f"... {name} / {topology} / {app} (run {rep + 1}/{args.repeat})",
+                              file=sys.stderr, flush=True)
+                        try:
+                            with Cluster(opts, app, topology) as cluster:
+                                runs[app].append(run_one(name, cluster, args))
+                        except Exception as exc:  # keep going: one broken cell must not hide the rest
+                            failures += 1
+                            rows.append({"topology": topology, "app": app,
+                                         "error": f"{type(exc).__name__}: {exc}"[:500]})
+                            print(f"!!! {name}/{topology}/{app}: {exc}", file=sys.stderr,
+                                  flush=True)
                 for app in apps:
-                    print(f"... {name} / {topology} / {app}", file=sys.stderr, flush=True)
-                    try:
-                        with Cluster(opts, app, topology) as cluster:
-                            for row in run_one(name, cluster, args):
-                                rows.append({"topology": topology, "app": app, **row})
-                    except Exception as exc:  # keep going: one broken cell must not hide the rest
-                        failures += 1
-                        rows.append({"topology": topology, "app": app,
-                                     "error": f"{type(exc).__name__}: {exc}"[:500]})
-                        print(f"!!! {name}/{topology}/{app}: {exc}", file=sys.stderr, flush=True)
+                    if runs[app]:
+                        rows += [{"topology": topology, "app": app, **row} for row in
+                                 report.combine_runs(runs[app], tuple(RATIOS.get(name, {})))]
             rows += ratio_rows(name, rows)
+            columns = COLUMNS[name] + (["runs"] if args.repeat > 1 else [])
             print(f"\n## {name}\n" + report.table([r for r in rows if "error" not in r],
-                                                  COLUMNS[name]), flush=True)
+                                                  columns), flush=True)
         (args.out / f"{name}.json").write_text(json.dumps(
             {"scenario": name, "started": started, "machine": info, "argv": sys.argv,
              "duration_s": args.duration, "rows": rows}, indent=1, default=str))

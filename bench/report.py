@@ -43,3 +43,34 @@ def table(rows: list[dict], columns: list[str]) -> str:
     lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
               for row in cells]
     return "\n".join(lines)
+
+
+# Counts of failures: a cell reports the worst of its runs, never a median that hides one.
+WORST = {"lost", "dup", "failed", "unacked_delivered", "out_of_order", "open_retries",
+         "rate_limited_retries"}
+
+
+def combine_runs(runs: list[list[dict]], spread: tuple[str, ...] = ()) -> list[dict]:
+    """Rows of repeated runs of one cell (each run the same rows in the same order) → one
+    row each: the median of every number, the maximum of every failure count (``WORST``),
+    and for the metrics in ``spread`` every run's value (``<metric>_runs``)."""
+    if len(runs) == 1:
+        return runs[0]
+    out = []
+    for rows in zip(*runs, strict=True):
+        row = dict(rows[0])
+        for key, value in rows[0].items():
+            values = [r.get(key) for r in rows]
+            if isinstance(value, bool) or not all(isinstance(v, int | float) for v in values):
+                continue
+            if key in WORST:
+                row[key] = max(values)
+            else:
+                mid = sorted(values)[len(values) // 2] if len(values) % 2 else (
+                    sum(sorted(values)[len(values) // 2 - 1:len(values) // 2 + 1]) / 2)
+                row[key] = round(mid, 2) if isinstance(mid, float) else mid
+            if key in spread:
+                row[f"{key}_runs"] = values
+        row["runs"] = len(rows)
+        out.append(row)
+    return out
