@@ -234,3 +234,32 @@ def test_lounge_call_card_can_be_accepted(browser, quiet_server, make_physician)
         _close(poster, cardio)
 
     browser.run(steps)
+
+
+def test_a_case_summary_with_an_mrn_is_flagged_then_posted_when_confirmed(browser, daphne_server,
+                                                                         make_physician):
+    _, email, password = make_physician(specialty="emergency-medicine", languages=("es",))
+    summary = "Varón de 58 años, NHC 7788990, BRIHH nuevo y dolor torácico de 2 h. ¿Cateterismo?"
+
+    def steps(chromium: Browser) -> None:
+        page = _page(chromium, locale="es-ES")
+        _login(page, daphne_server, email, password)
+        page.click("#post-open")
+        page.locator("#post-specialty").select_option("cardiology")
+        page.locator("#post-summary").fill(summary)
+        page.click("#post-submit")
+        warning = page.locator("#post-phi")
+        expect(warning.locator(".phi-title")).to_have_text(
+            "Este resumen puede contener datos identificativos de un paciente")
+        expect(warning.locator("mark.phi-span")).to_have_text(["7788990"])
+        expect(warning.locator(".phi-kinds")).to_contain_text("número de historia o expediente")
+        expect(page.locator("#post-dialog")).to_be_visible()  # nothing was posted
+
+        warning.get_by_role("button",
+                            name="Publicar de todos modos (no son datos de un paciente)").click()
+        expect(page.locator("#post-dialog")).to_be_hidden()
+        expect(page.locator("#case-summary")).to_have_text(summary)
+        expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))  # in the room
+        _close(page)
+
+    browser.run(steps)

@@ -12,8 +12,8 @@
 // client_id (the server stores a client_id once).
 
 import { Connection } from "./connection.js";
-import { $, el } from "./dom.js";
-import { has, initialLanguage, language, setLanguage, t, translatePage } from "./i18n.js";
+import { $, el, markSpans, utf16Index } from "./dom.js";
+import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
 import * as urgent from "./urgent.js";
 
 const GENERAL = "lounge-general";
@@ -318,18 +318,8 @@ function renderPhiWarning() {
     box.hidden = true;
     return;
   }
-  const chars = Array.from(phi.entry.body);
-  const preview = el("p", { class: "phi-preview" });
-  let at = 0;
-  for (const f of phi.findings) {
-    if (f.start > at) preview.append(chars.slice(at, f.start).join(""));
-    const kind = has(`phi.kind.${f.kind}`) ? t(`phi.kind.${f.kind}`) : f.kind;
-    preview.append(el("mark", { class: "phi-span", "data-kind": f.kind, title: kind, text: chars.slice(f.start, f.end).join("") }));
-    at = Math.max(at, f.end);
-  }
-  if (at < chars.length) preview.append(chars.slice(at).join(""));
-  const kinds = [...new Set(phi.findings.map((f) => f.kind))]
-    .map((k) => (has(`phi.kind.${k}`) ? t(`phi.kind.${k}`) : k));
+  const preview = markSpans(phi.entry.body, phi.findings, phiKindName);
+  const kinds = [...new Set(phi.findings.map((f) => f.kind))].map(phiKindName);
   const edit = el("button", { type: "button", id: "phi-edit", class: "link-btn", text: t("phi.edit") });
   edit.addEventListener("click", phiEdit);
   const send = el("button", { type: "button", id: "phi-send-anyway", text: t("phi.sendAnyway") });
@@ -350,9 +340,8 @@ function phiEdit() {
   const input = $("composer-input");
   input.focus();
   if (!phi || input.value !== phi.entry.body || !phi.findings.length) return;
-  const chars = Array.from(phi.entry.body);
   const first = phi.findings[0];
-  input.setSelectionRange(chars.slice(0, first.start).join("").length, chars.slice(0, first.end).join("").length);
+  input.setSelectionRange(utf16Index(input.value, first.start), utf16Index(input.value, first.end));
 }
 
 /** The author says the flagged text is not patient data: send it again, confirmed. */

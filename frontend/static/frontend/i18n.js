@@ -106,6 +106,9 @@ const STRINGS = {
     "post.submit": "Post the case",
     "post.missing": "Choose a specialty and write a summary.",
     "post.failed": "Could not reach the server. Try again.",
+    "post.phiTitle": "This summary may contain patient identifiers",
+    "post.phiFound": "Flagged: {kinds}. Edit them out, or post anyway if they are not patient data.",
+    "post.postAnyway": "Post anyway (not patient data)",
     "cases.mine": "Your cases",
     "case.panel": "The case",
     "case.roomTitle": "{specialty} case",
@@ -238,6 +241,9 @@ const STRINGS = {
     "post.submit": "Publicar el caso",
     "post.missing": "Elige una especialidad y escribe un resumen.",
     "post.failed": "No se pudo contactar con el servidor. Inténtalo de nuevo.",
+    "post.phiTitle": "Este resumen puede contener datos identificativos de un paciente",
+    "post.phiFound": "Marcado: {kinds}. Quítalos, o publícalo de todos modos si no son datos de un paciente.",
+    "post.postAnyway": "Publicar de todos modos (no son datos de un paciente)",
     "cases.mine": "Tus casos",
     "case.panel": "El caso",
     "case.roomTitle": "Caso de {specialty}",
@@ -295,6 +301,9 @@ export function t(key, params = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
 }
+
+/** A PHI-guard finding kind ("phone", "record_number", …) in words, in the current language. */
+export const phiKindName = (kind) => t(`phi.kind.${kind}`) === `phi.kind.${kind}` ? kind : t(`phi.kind.${kind}`);
 
 /** Translate the static page: data-i18n (text), data-i18n-placeholder, data-i18n-aria-label. */
 export function translatePage(root = document) {

@@ -5,8 +5,8 @@
 // reset, caseSpecialty); this module never reaches into app.js's state otherwise.
 // Same safety rule as everywhere: server and user text only through el() / textContent.
 
-import { $, el } from "./dom.js";
-import { has, language, t } from "./i18n.js";
+import { $, el, markSpans } from "./dom.js";
+import { has, language, phiKindName, t } from "./i18n.js";
 
 const SUMMARY_MAX = 2000; // consult/cases.py SUMMARY_MAX_CHARS
 const CASE_LANGUAGES = ["en", "es", "fr", "pt", "de", "it"]; // consult/cases.py LANGUAGES
@@ -96,6 +96,7 @@ function renderCounter() {
 
 function openPostForm() {
   renderPostOptions();
+  hidePostPhi();
   $("post-error").textContent = "";
   $("post-dialog").showModal();
   $("post-specialty").focus();
@@ -109,6 +110,8 @@ async function submitPost(ev) {
     urgency: $("post-urgent").checked ? "urgent" : "routine",
     language: $("post-language").value,
   };
+  // "Post anyway" confirms exactly the summary that was flagged, not a later edit of it.
+  if (postPhi?.confirmed && postPhi.summary === body.summary) body.confirm_phi = true;
   if (!body.specialty || !body.summary) {
     $("post-error").textContent = t("post.missing");
     return;
@@ -121,6 +124,10 @@ async function submitPost(ev) {
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     const answer = await res.json().catch(() => ({}));
+    if (res.status === 422 && answer.error?.code === "phi_detected") {
+      showPostPhi(body.summary, answer.error.details?.findings || []);
+      return;
+    }
     if (res.status !== 201) {
       const fields = Object.values(answer.error?.fields || {}).join(" ");
       $("post-error").textContent = has(`error.${answer.error?.code}`) ? errorText(answer.error)
@@ -128,6 +135,7 @@ async function submitPost(ev) {
       return;
     }
     knowCase(answer.case, { mine: true, status: answer.case.status });
+    hidePostPhi();
     $("post-form").reset();
     $("post-dialog").close();
     ctx.openRoom(answer.case.room);
@@ -378,6 +386,40 @@ function onCasePosted(roomId, data) {
 
 // --- Hooks called by app.js -----------------------------------------------------------------
 
+// --- The PHI guard on a case summary ---------------------------------------------------------
+// A 422 phi_detected shows the summary with its flagged spans and "Post anyway", which posts
+// the same summary again with confirm_phi (audited server-side). Editing the summary hides it.
+
+let postPhi = null; // {summary, findings, confirmed}
+
+function showPostPhi(summary, findings) {
+  postPhi = { summary, findings, confirmed: false };
+  renderPostPhi();
+}
+
+function hidePostPhi() {
+  postPhi = null;
+  $("post-phi").hidden = true;
+  $("post-phi").replaceChildren();
+}
+
+function renderPostPhi() {
+  if (!postPhi) return;
+  const kinds = [...new Set(postPhi.findings.map((f) => f.kind))].map(phiKindName);
+  const anyway = el("button", { type: "button", id: "post-anyway", text: t("post.postAnyway") });
+  anyway.addEventListener("click", () => {
+    postPhi.confirmed = true;
+    $("post-form").requestSubmit();
+  });
+  $("post-phi").replaceChildren(
+    el("p", { class: "phi-title", text: t("post.phiTitle") }),
+    el("p", { class: "phi-kinds", text: t("post.phiFound", { kinds: kinds.join(", ") }) }),
+    markSpans(postPhi.summary, postPhi.findings, phiKindName),
+    el("div", { class: "phi-actions" }, anyway),
+  );
+  $("post-phi").hidden = false;
+}
+
 /** Wire the controls once, at boot. */
 export function install(context) {
   ctx = context;
@@ -386,7 +428,10 @@ export function install(context) {
   $("post-open").addEventListener("click", openPostForm);
   $("post-form").addEventListener("submit", submitPost);
   $("post-cancel").addEventListener("click", () => $("post-dialog").close());
-  $("post-summary").addEventListener("input", renderCounter);
+  $("post-summary").addEventListener("input", () => {
+    renderCounter();
+    if (postPhi && $("post-summary").value.trim() !== postPhi.summary) hidePostPhi();
+  });
   $("case-withdraw").addEventListener("click", withdrawShown);
   $("urgent-notice-close").addEventListener("click", () => {
     $("urgent-notice").hidden = true;
@@ -442,6 +487,7 @@ export function caseSpecialty(roomId) {
 export function rerender() {
   if (!ctx) return;
   renderPostOptions();
+  renderPostPhi();
   renderPresence();
   for (const o of offers.values()) renderOffer(o);
   for (const rec of loungeCards.values()) renderLoungeCard(rec);
