@@ -57,6 +57,12 @@ def main() -> None:
         chars = sum(len(t) for t in texts) / len(texts)
         wall, cpu = _per_message_us(texts, args.rounds, args.repeat)
         print(f"{label:26s} {chars:4.0f} chars/msg  {cpu:6.1f} µs CPU/msg  ({wall:.1f} µs wall)")
+    # The worst inputs found so far, at the longest message allowed (8000 characters): the
+    # guard stays linear, and the per-user message rate bounds how often anyone can send one.
+    for label, text in (("8000 chars '1 1 1 …'", "1 " * 4000), ("8000 chars 'a1a1…'", "a1" * 4000),
+                        ("8000 chars 'March 3 …'", ("March 3 " * 1000)[:8000])):
+        wall, cpu = _per_message_us([text], 3, 5)
+        print(f"{label:26s} {len(text):4d} chars      {cpu / 1000:6.1f} ms CPU/msg  (worst case)")
     for text in CLEAN:
         assert not phi_scan(text), text  # a clean text flagged is a false positive to fix
 

@@ -292,10 +292,16 @@ def _date_numeric_ok(m: re.Match) -> bool:
     return not (len(year) == 2 and m.group(2) == ".")
 
 
+# How far a window may grow to reach a word boundary. The longest identifier (a CURP) has 18
+# characters; the bound keeps a pathological "a1a1a1…" message linear instead of quadratic.
+_MAX_REACH = 24
+
+
 def _left(text: str, i: int) -> int:
     """``i`` moved left to the start of the word it is in (windows never cut a token)."""
     i = max(i, 0)
-    while i > 0 and text[i - 1].isalnum():
+    stop = max(i - _MAX_REACH, 0)
+    while i > stop and text[i - 1].isalnum():
         i -= 1
     return i
 
@@ -303,7 +309,8 @@ def _left(text: str, i: int) -> int:
 def _right(text: str, i: int) -> int:
     n = len(text)
     i = min(i, n)
-    while i < n and text[i].isalnum():
+    stop = min(i + _MAX_REACH, n)
+    while i < stop and text[i].isalnum():
         i += 1
     return i
 
@@ -356,6 +363,7 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
     one run (keyword-introduced identifiers need at least four)."""
     longest = 0
     size = len(text)
+    token_end = 0  # runs inside a word already looked at are not looked at again
     for run in _RUN.finditer(text):
         s = run.start()
         e = run.end()
@@ -365,7 +373,8 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
             # The common case (a dose, a vital, a count): only a digit inside a word or a
             # possible age over 89 needs a closer look.
             if (s and text[s - 1].isalpha()) or (e < size and text[e].isalpha()):
-                _alphanumeric(text, s, e, add)
+                if s >= token_end:
+                    token_end = _alphanumeric(text, s, e, add)
             elif e - s >= 2 and (text[s] == "9" or (e - s == 3 and text[s] == "1"
                                                     and text[s + 1] in "012")):
                 if _AGE_CONTEXT.match(text, e) or _AGE_BEFORE.search(text, max(0, s - 8), s):
@@ -382,8 +391,8 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
             m = _IPV4.match(text, s)
             if m:
                 add(Finding(IP_ADDRESS, m.start(), m.end()))
-        if (s and text[s - 1].isalpha()) or (e < size and text[e].isalpha()):
-            _alphanumeric(text, s, e, add)
+        if ((s and text[s - 1].isalpha()) or (e < size and text[e].isalpha())) and s >= token_end:
+            token_end = _alphanumeric(text, s, e, add)
         if not pure and 3 <= n <= 8:
             lo, hi = _left(text, s - 5), _right(text, e + 1)
             for m in _DATE_NUMERIC.finditer(text, lo, hi):
@@ -450,8 +459,9 @@ def _sin_in_context(text: str, m: re.Match) -> bool:
     return digits[0] not in "679" and sin_ok(digits)
 
 
-def _alphanumeric(text: str, s: int, e: int, add) -> None:
-    """Digits inside a word: the letter-and-digit identifiers and UK/Canadian postcodes."""
+def _alphanumeric(text: str, s: int, e: int, add) -> int:
+    """Digits inside a word: the letter-and-digit identifiers and UK/Canadian postcodes.
+    Returns where the word ends."""
     lo, hi = _left(text, s), _right(text, e)
     size = hi - lo
     token = text[lo:hi]
@@ -467,13 +477,14 @@ def _alphanumeric(text: str, s: int, e: int, add) -> None:
     for pattern, valid in checks:
         if pattern.fullmatch(token) and valid(token):
             add(Finding(NATIONAL_ID, lo, hi))
-            return
+            return hi
     if 2 <= size <= 4 and hi < len(text) and text[hi] == " ":
         m = _POSTCODE_UK.match(text, lo) or (size == 3 and _POSTCODE_CA.match(text, lo))
         if m:
             add(Finding(ADDRESS, m.start(), m.end()))
     elif size == 6 and _POSTCODE_CA.fullmatch(token):
         add(Finding(ADDRESS, lo, hi))
+    return hi
 
 
 def _keyword(text: str, word: str, start: int, end: int, longest: int, add, english: bool,
