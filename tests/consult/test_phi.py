@@ -224,3 +224,19 @@ def test_checksums(check, good, bad):
 def test_a_number_that_fails_its_checksum_is_not_an_identifier():
     assert phi_scan("ratio 12345678A") == []
     assert phi_scan("lot 9434765918 of the vaccine") == []
+
+
+def test_the_guard_refuses_with_spans_only_and_passes_a_confirmed_text():
+    from consult.phi import PhiDetected, phi_guard
+
+    text = "Call her daughter on (555) 123-4567 tomorrow."
+    assert phi_guard("BP 120/80, HR 88, furosemide 40 mg", field="body") == []
+    with pytest.raises(PhiDetected) as refused:
+        phi_guard(text, field="body")
+    assert refused.value.code == "phi_detected" and refused.value.http_status == 422
+    assert refused.value.details == {"field": "body",
+                                     "findings": [{"kind": "phone", "start": 21, "end": 35}]}
+    assert "555" not in refused.value.message and "phone" in refused.value.message
+    assert phi_guard(text, field="body", confirmed=True) == [Finding(phi.PHONE, 21, 35)]
+    assert phi.phi_kinds(phi_scan("MRN 1234567 on 03/04/2024, MRN 7654321")) == [
+        phi.DATE, phi.RECORD_NUMBER]
