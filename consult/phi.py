@@ -8,8 +8,13 @@ one), postal addresses, ages over 89 and names introduced by a title or label. E
 Spanish are both covered; ``lang`` only narrows the word-based patterns.
 
 Why plain regular expressions: this runs on every message, on the event loop, before the
-message is stored. Every pattern is compiled once at import; the fast path (a message with no
-digit, no "@", no title word) costs a few microseconds. ``python -m bench.phi`` measures it.
+message is stored. Every pattern is compiled once at import, and most run only in a small
+window around a run of digits or a keyword (see "Scanning" below), so a clean 200-character
+clinical message costs a few tens of microseconds. ``python -m bench.phi`` measures it.
+
+``phi_guard`` is the entry point for callers that store text: it raises ``PhiDetected``
+(error code ``phi_detected``) unless the author confirmed, and returns the findings so the
+confirmation can be audited (consult/phi_audit.py).
 
 What it is not: a de-identification engine. It favours precision on clinical text (doses,
 vitals, lab values, durations, years and ages ≤ 89 are not flagged) over recall, and a name
@@ -17,7 +22,7 @@ with no title or label, a month and year ("March 2024"), a bare five-digit ZIP c
 free-text description of a face or a tattoo all pass. It is one layer among several
 (docs/security.md).
 
-No Django imports: it is a plain library.
+No Django imports: it is a plain library (consult.errors is plain too).
 """
 
 from __future__ import annotations
