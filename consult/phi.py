@@ -222,11 +222,11 @@ _NAME_TITLE = re.compile(
     # Titles are matched case-sensitively: "MS" (multiple sclerosis) is not "Ms".
     r"\b(?:Mr|Mrs|Ms|Mx|Miss|Sr|Sra|Srta|Dña|Doña|Don)\.?\s+" + _NAME_CHARS
     + r"(?:\s+(?:(?:de|del|de\s+la|y)\s+)?" + _NAME_CHARS + r"){0,3}")
+# "name:" needs its colon ("brand name Lasix" is a drug); "named", "se llama" do not.
 _NAME_LABEL = re.compile(
-    r"(?i:name|surname|nombre(?:\s+(?:del\s+paciente|completo))?|apellidos?|named|llamad[oa]|"
-    r"llama)\s*:?\s*(?P<name>" + _NAME_CHARS + r"(?:\s+(?:(?:de|del|de\s+la|y)\s+)?"
+    r"(?i:(?:name|surname|nombre(?:\s+(?:del\s+paciente|completo))?|apellidos?)\s*:\s*|"
+    r"(?:named|llamad[oa]|llama)\s+)(?P<name>" + _NAME_CHARS + r"(?:\s+(?:(?:de|del|de\s+la|y)\s+)?"
     + _NAME_CHARS + r"){0,3})")
-
 _YEAR_ONLY = re.compile(_YEAR)
 
 

@@ -107,6 +107,8 @@ POSITIVES = [
     ("el Sr. José Luis de la Fuente", phi.NAME, "Sr. José Luis de la Fuente"),
     ("Patient name: Jane Doe", phi.NAME, "Jane Doe"),
     ("Nombre: Juan Pérez García", phi.NAME, "Juan Pérez García"),
+    ("el paciente se llama Pedro Ruiz", phi.NAME, "Pedro Ruiz"),
+    ("a man named Tom Jones", phi.NAME, "Tom Jones"),
 ]
 
 NEGATIVES = [
@@ -143,6 +145,8 @@ NEGATIVES = [
     "MRN pending; record unavailable",
     "Admission 2024: three admissions since",
     "She was seen by Dr. Chen in cardiology",
+    "brand name Lasix, generic name: furosemide",
+    "Don gloves and gown; MS flare; the Miss-Ex trial",
     # Spanish clinical text
     "TA 120/80 mmHg, FC 88 lpm, SatO2 97%, temperatura 38,5 ºC",
     "Paciente varón de 67 años con fiebre de 3 días, PCR 150 mg/L",
