@@ -151,6 +151,7 @@ _SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?
 _LABELLED_ID = re.compile(
     r"(?i:\b(?P<label>"
     r"mrn|medical\s+record|record|chart|hospital(?:\s+number)?|hosp|patient\s+id|pt\s+id|"
+    r"patient|pt|"
     r"account|acct|encounter|admission|case\s+number|"
     r"nhc|historia(?:\s+cl[ií]nica)?|h\.?\s?c|expediente|n[uú]mero\s+de\s+(?:historia|expediente)|"
     r"ssn|social\s+security|n\.?s\.?s|nuss|seguro\s+social|afiliaci[oó]n|"
@@ -171,6 +172,7 @@ _LABEL_KIND = (
 _WEAK_LABELS = frozenset({"record", "chart", "hospital", "hosp", "account", "acct", "encounter",
                           "admission", "member", "policy", "id", "ine", "hc", "h.c", "h.c.",
                           "h. c.", "serial", "device", "plate", "chi", "insurance", "licence",
+                          "patient", "pt",
                           "license", "licencia", "historia", "cip"})
 
 # National identifiers validated by checksum (or, for the NI number, strict structure).
@@ -248,8 +250,11 @@ _DROP_SEPARATORS = str.maketrans("", "", " .()/-")
 _POSTCODE_UK = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?\s\d[ABD-HJLNP-UW-Z]{2}(?![\w])")
 _POSTCODE_CA = re.compile(r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d(?![\w])")
 
-_MONTH_WORDS = frozenset((_MONTHS_EN + "|" + _MONTHS_ES).split("|")) | frozenset(
-    w.lower() for w in (_MONTHS_EN_ABBR + "|" + _MONTHS_ES_ABBR + "|sep|sept|mar").split("|"))
+_MONTH_WORDS_EN = frozenset(_MONTHS_EN.split("|")) | frozenset(
+    w.lower() for w in (_MONTHS_EN_ABBR + "|sep|sept").split("|"))
+_MONTH_WORDS_ES = frozenset(_MONTHS_ES.split("|")) | frozenset(
+    (_MONTHS_ES_ABBR + "|sep|sept|mar").split("|"))
+_MONTH_WORDS = _MONTH_WORDS_EN | _MONTH_WORDS_ES
 _TITLE_WORDS = frozenset({"mr", "mrs", "ms", "mx", "miss", "sr", "sra", "srta", "dña", "doña",
                           "don"})
 _NAME_LABEL_WORDS = frozenset({"name", "surname", "nombre", "apellido", "apellidos", "named",
@@ -279,14 +284,15 @@ _KEYWORDS = (_MONTH_WORDS | _TITLE_WORDS | _NAME_LABEL_WORDS | _ID_LABEL_WORDS
 # non-ASCII bytes, the accented letters of "teléfono", stay).
 _ASCII_NOT_LETTERS = bytes.maketrans(bytes(range(128)), bytes(
     c if 65 <= c <= 90 or 97 <= c <= 122 else 32 for c in range(128)))
-_KEYWORD_AT: dict[str, re.Pattern] = {}
-
-
 def _keyword_positions(low: str, word: str):
-    pattern = _KEYWORD_AT.get(word)
-    if pattern is None:
-        pattern = _KEYWORD_AT[word] = re.compile(r"(?<![^\W\d_])" + re.escape(word) + r"(?![^\W\d_])")
-    return pattern.finditer(low)
+    """(start, end) of each occurrence of ``word`` as a whole word (str.find: C speed)."""
+    size = len(word)
+    at = low.find(word)
+    while at >= 0:
+        end = at + size
+        if (at == 0 or not low[at - 1].isalpha()) and (end == len(low) or not low[end].isalpha()):
+            yield at, end
+        at = low.find(word, at + 1)
 
 
 def _date_numeric_ok(m: re.Match) -> bool:
@@ -351,8 +357,8 @@ def phi_scan(text: str, *, lang: str | None = None) -> list[Finding]:
     hits = _KEYWORDS.intersection(
         low.encode().translate(_ASCII_NOT_LETTERS).decode().split())
     for word in hits:
-        for m in _keyword_positions(low, word):
-            _keyword(text, word, m.start(), m.end(), longest, add, english, spanish)
+        for start, end in _keyword_positions(low, word):
+            _keyword(text, word, start, end, longest, add, english, spanish)
     if spanish and "c/" in low:
         at = low.find("c/")
         while at >= 0:
@@ -498,7 +504,8 @@ def _keyword(text: str, word: str, start: int, end: int, longest: int, add, engl
     if word in _MONTH_WORDS:
         if longest:
             lo, hi = _left(text, start - 12), _right(text, end + 16)
-            for pattern, on in ((_DATE_EN, english), (_DATE_ES, spanish)):
+            for pattern, on in ((_DATE_EN, english and word in _MONTH_WORDS_EN),
+                                (_DATE_ES, spanish and word in _MONTH_WORDS_ES)):
                 if on:
                     for m in pattern.finditer(text, lo, hi):
                         add(Finding(DATE, m.start(), m.end()))

@@ -63,6 +63,7 @@ POSITIVES = [
     ("Historia clínica nº 123456", phi.RECORD_NUMBER, "123456"),
     ("NHC 7788990", phi.RECORD_NUMBER, "7788990"),
     ("número de expediente: 2024-0012345", phi.RECORD_NUMBER, "2024-0012345"),
+    ("Patient #4471023 again", phi.RECORD_NUMBER, "4471023"),
     ("NSS 12345678901", phi.SSN, "12345678901"),
     # national identifiers, checked by checksum
     ("NHS number 943 476 5919", phi.NATIONAL_ID, "943 476 5919"),
@@ -160,6 +161,20 @@ NEGATIVES = [
     "Amiodarona 300 mg en 1 h y luego 900 mg en 24 h; K 3,4, Mg 1,6",
     "desde marzo empeora; ingresó en 2022",
     "FEVI 35%, BNP 1200 pg/ml, NYHA III, furosemida 40 mg/12 h",
+    # whole consult questions, as physicians write them
+    "67F with HFrEF (EF 25%), NYHA III, on sacubitril/valsartan 49/51 mg bid, bisoprolol 5 mg, "
+    "spironolactone 25 mg. K 5.4, Cr 1.6 (baseline 1.2). Stop MRA or reduce ARNI?",
+    "Post-op day 2 after CABG x3, new AF 150 bpm, BP 100/60. Amio bolus 150 mg over 10 min then "
+    "1 mg/min x 6 h, 0.5 mg/min x 18 h. Anticoagulate at CHA2DS2-VASc 4?",
+    "Pt is a 34 yo G2P1 at 28+3 wks with BP 150/100 x2, 4 h apart, UPCR 0.45, plt 140k.",
+    "Room 12, bed 4: HR 130, lactate 4.1, MAP 58 after 30 mL/kg; norepi 0.05 mcg/kg/min?",
+    "Weight 82 kg, height 175 cm, BMI 26.8, BSA 1.98 m2; vanc 25 mg/kg load = 2000 mg.",
+    "Patient 2 of 3 in our series; ECOG 0; CEA 12.3 ng/mL; KRAS G12C positive; MSI stable.",
+    "Paciente de 78 años, EPOC GOLD 3, pH 7,28, pCO2 68, pO2 55 con FiO2 0,28. ¿VMNI con IPAP 14?",
+    "Niña de 7 años con fiebre de 5 días, PCR 120 mg/L, plaquetas 450.000. Eco: Z-score 2,1.",
+    "Varón 55 a., DM2 (HbA1c 9,1 %), FG 45 ml/min/1,73 m2, albuminuria 350 mg/g.",
+    "Ingresa por IAMCEST inferior, Killip I, puerta-balón 45 min. Troponina pico 12.000 ng/L.",
+    "Seguimiento en 3 meses con TAC; si progresión, 2ª línea con docetaxel 75 mg/m2 cada 21 días.",
 ]
 
 
