@@ -398,13 +398,13 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
             longest = n
         if n >= 6:
             _long_number(text, s, e, n, add)
-        if not pure and r.count(".") == 3:
-            m = _IPV4.match(text, s)
-            if m:
+        if not pure and r.count(".") >= 3:
+            for m in _IPV4.finditer(text, s, _right(text, e)):
                 add(Finding(IP_ADDRESS, m.start(), m.end()))
         if ((s and text[s - 1].isalpha()) or (e < size and text[e].isalpha())) and s >= token_end:
             token_end = _alphanumeric(text, s, e, add)
-        if not pure and 3 <= n <= 8:
+        # A numeric date has two of the same separator ("3/4/24"); "128/82" and "0.04" do not.
+        if not pure and (r.count("/") > 1 or r.count("-") > 1 or r.count(".") > 1):
             lo, hi = _left(text, s - 5), _right(text, e + 1)
             for m in _DATE_NUMERIC.finditer(text, lo, hi):
                 if _date_numeric_ok(m):

@@ -29,6 +29,8 @@ POSITIVES = [
     ("nació el 12-dic-2019", phi.DATE, "12-dic-2019"),
     ("ingreso marzo 3 de 2024 (uso mexicano)", phi.DATE, "marzo 3 de 2024"),
     ("fecha 03.04.2024", phi.DATE, "03.04.2024"),
+    ("seen 03/04/2024 10:30 in ED", phi.DATE, "03/04/2024"),
+    ("dose 2 03/04/2024 ok", phi.DATE, "03/04/2024"),
     # phones and faxes of the nine countries
     ("Call me at (555) 123-4567", phi.PHONE, "(555) 123-4567"),
     ("her cell is 555-123-4567", phi.PHONE, "555-123-4567"),
@@ -52,6 +54,7 @@ POSITIVES = [
     ("see https://example.org/patient/123.", phi.URL, "https://example.org/patient/123"),
     ("foto en www.example.com/fotos/juan", phi.URL, "www.example.com/fotos/juan"),
     ("server at 192.168.1.20 logged it", phi.IP_ADDRESS, "192.168.1.20"),
+    ("port 8 10.0.0.1 seen", phi.IP_ADDRESS, "10.0.0.1"),
     ("from fe80::1ff:fe23:4567:890a", phi.IP_ADDRESS, "fe80::1ff:fe23:4567:890a"),
     # SSN and record numbers introduced by a label
     ("SSN 123-45-6789", phi.SSN, "123-45-6789"),
