@@ -1,8 +1,8 @@
 """The single ASGI entry: HTTP → Django, WebSocket /ws/v1/ → the one consumer.
 
 Origin and authentication checks happen in the consumer's handshake
-(``consult.selectors.socket_identity``): it needs to tell ticket clients, which may send no
-Origin, from browser sessions, which must come from an allowed one.
+(``rooms.consumers.CurbsideConsumer.connect``): it needs to tell ticket clients, which may
+send no Origin, from browser sessions, which must come from an allowed one.
 """
 
 import os
@@ -16,11 +16,14 @@ django_asgi = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from consult.ticket_endpoint import TicketEndpoint  # noqa: E402
 from rooms.consumers import CurbsideConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi,
+        # The session case of POST /api/v1/auth/ws-ticket is answered without Django's
+        # per-request thread; everything else goes to Django as before.
+        "http": TicketEndpoint(django_asgi),
         "websocket": URLRouter([path("ws/v1/", CurbsideConsumer.as_asgi())]),
     }
 )

@@ -23,7 +23,10 @@ class ConsultConfig(AppConfig):
 # User fields a socket's handshake profile is built from; a save touching one of them (or a
 # save without update_fields) makes every process forget the cached profile. A last_login
 # update does not.
-_PROFILE_USER_FIELDS = frozenset({"role", "is_active", "email_sealed", "personal_key"})
+# "password": a new password ends the user's sessions (Django's session auth hash), so the
+# cached sessions go too.
+_PROFILE_USER_FIELDS = frozenset({"role", "is_active", "email_sealed", "personal_key",
+                                  "password"})
 
 
 def _forget_profiles_on_save() -> None:

@@ -117,9 +117,10 @@ def origin_refusal(*, origin: str | None, allowed_origins: list[str],
     return None
 
 
-def session_user_id(*, session_key: str) -> str | None:
-    """The user a browser session is logged in as (Django's own checks: the session
-    exists, has not expired, and its auth hash still matches the password), or None."""
+def session_user(*, session_key: str) -> tuple[str, float] | None:
+    """(user id, session expiry as a timestamp) for a browser session logged in as an
+    active user — Django's own checks: the session exists, has not expired, and its auth
+    hash still matches the password — or None."""
     from django.conf import settings
     from django.contrib.auth import get_user
     from django.contrib.sessions.backends.base import SessionBase
@@ -131,7 +132,9 @@ def session_user_id(*, session_key: str) -> str | None:
         session = store_cls(session_key)
 
     user = get_user(_Request)
-    return str(user.pk) if user.is_authenticated and user.is_active else None
+    if not (user.is_authenticated and user.is_active):
+        return None
+    return str(user.pk), _Request.session.get_expiry_date().timestamp()
 
 
 def socket_profile(*, user_id: str) -> SocketIdentity | tuple[int, str]:

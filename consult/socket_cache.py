@@ -125,7 +125,65 @@ class SocketProfiles:
         return result
 
 
+class Sessions:
+    """Browser session → its user, so a ticket request or a cookie handshake need not read
+    the session and the user again: session group → (user id, user group, deadline).
+
+    Only sessions that are logged in as an active user are kept, until the session itself
+    expires or ``ttl_s`` passes. Logout (a ``session.close`` for the session's group), and
+    anything that forgets the user's profile (ban, erasure, a password or activity change),
+    forgets them on every process.
+    """
+
+    def __init__(self, *, ttl_s: float, max_entries: int = MAX_ENTRIES,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._epoch = 0
+
+    def get(self, key: str) -> str | None:
+        hit = self._entries.get(key)
+        if hit is None or hit[2] <= self._clock():
+            return None
+        return hit[0]
+
+    def put(self, key: str, *, user_id: str, user_group: str, expires_at: float,
+            epoch: int) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if epoch != self._epoch:
+                return
+            self._entries[key] = (user_id, user_group,
+                                  min(expires_at, self._clock() + self.ttl_s))
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._epoch += 1
+            self._entries.pop(key, None)
+
+    def forget_user(self, user_group: str) -> None:
+        with self._lock:
+            self._epoch += 1
+            for key in [k for k, v in self._entries.items() if v[1] == user_group]:
+                del self._entries[key]
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 _profiles: SocketProfiles | None = None
+_sessions: Sessions | None = None
 
 
 def profiles() -> SocketProfiles:
@@ -138,16 +196,55 @@ def profiles() -> SocketProfiles:
     return _profiles
 
 
+def sessions() -> Sessions:
+    global _sessions
+    if _sessions is None:
+        from django.conf import settings
+
+        _sessions = Sessions(ttl_s=settings.CURBSIDE_SOCKET_PROFILE_TTL_S)
+    return _sessions
+
+
+async def session_user_id(session_key: str) -> str | None:
+    """The user a browser session is logged in as (cached), or None."""
+    from channels.db import database_sync_to_async
+
+    from consult.selectors import session_user
+    from rooms.fanout import session_group, user_group
+
+    key = session_group(session_key)
+    cache = sessions()
+    user_id = cache.get(key)
+    if user_id is not None:
+        return user_id
+    epoch = cache.epoch
+    found = await database_sync_to_async(session_user)(session_key=session_key)
+    if found is None:
+        return None
+    user_id, expires_at = found
+    cache.put(key, user_id=user_id, user_group=user_group(user_id), expires_at=expires_at,
+              epoch=epoch)
+    return user_id
+
+
 def forget(key: str) -> None:
-    """Drop one user's entry (``key`` is their socket group name); called by the hub."""
+    """Drop what is cached for a user (``key`` is their socket group, ``u.…``: profile and
+    sessions) or for one browser session (``s.…``); called by the hub."""
+    if key.startswith("s."):
+        if _sessions is not None:
+            _sessions.forget(key)
+        return
     if _profiles is not None:
         _profiles.forget(key)
+    if _sessions is not None:
+        _sessions.forget_user(key)
 
 
 def reset() -> None:
     """Forget everything (tests)."""
-    global _profiles
+    global _profiles, _sessions
     _profiles = None
+    _sessions = None
 
 
 def _listen() -> None:

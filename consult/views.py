@@ -61,7 +61,8 @@ def me(request: HttpRequest) -> JsonResponse:
 
 @api(("POST",))
 def ws_ticket(request: HttpRequest) -> JsonResponse:
-    """A single-use socket ticket, for the logged-in session or for credentials in the body."""
+    """A single-use socket ticket, for the logged-in session or for credentials in the body.
+    The session case is usually answered before Django (consult/ticket_endpoint.py)."""
     user = request.user if request.user.is_authenticated else None
     if user is None:
         email = field(request.json, "email", required=False)
@@ -69,7 +70,7 @@ def ws_ticket(request: HttpRequest) -> JsonResponse:
         user = authenticate(request, email=email, password=password) if email and password else None
     if user is None:
         raise Unauthorized("Log in, or send e-mail and password.")
-    ticket, expires = services.ws_ticket_issue(user=user)
+    ticket, expires = services.ws_ticket_issue(user_id=str(user.pk))
     return JsonResponse({"ticket": ticket, "expires_at": expires.isoformat(), "url": "/ws/v1/"})
 
 

@@ -57,7 +57,7 @@ class _Outbox:
         # This process forgets at once (its own hub hears the batch a moment later): a
         # handshake here right after the change must not use the old profile.
         for group, message in self.items:
-            if message["type"] in (PROFILE_CHANGED, SESSION_CLOSE) and group.startswith("u."):
+            if message["type"] in (PROFILE_CHANGED, SESSION_CLOSE):
                 hub.forget_user(group)
         layer = get_channel_layer()
         if layer is not None and self.items:

@@ -97,7 +97,8 @@ class RoomHub:
         self._users.setdefault(user_group, set()).add(socket)
 
     def forget_user(self, user_group: str) -> None:
-        """Tell the profile cache of this process to forget ``user_group``'s entry."""
+        """Tell the caches of this process to forget what they hold for ``user_group`` (a
+        user's group: profile and sessions; a session's group: that session)."""
         for listener in self.forget_listeners:
             try:
                 listener(user_group)
@@ -167,7 +168,7 @@ class RoomHub:
         kind = message.get("type")
         # The cache forgets before any socket closes: a client that reconnects as soon as
         # its socket drops must meet the new state.
-        if kind == PROFILE_CHANGED or (kind == SESSION_CLOSE and group.startswith("u.")):
+        if kind in (PROFILE_CHANGED, SESSION_CLOSE):
             self.forget_user(group)
         if kind == PROFILE_CHANGED:
             return

@@ -5,6 +5,9 @@ the per-process socket-profile cache forgotten everywhere when a licence changes
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 
 import pytest
 import websockets
@@ -115,3 +118,44 @@ async def test_a_network_ban_is_refused_on_the_process_that_cached_the_profile(
     assert await _closed_with(member) == 4403
     assert await _refused(b, spare) == 403
     await mod.close()
+
+
+async def test_the_session_ticket_answers_like_the_view_and_logout_ends_it(daphne_pair,
+                                                                          make_physician):
+    """The session case of the ticket endpoint is answered before Django
+    (consult/ticket_endpoint.py): same body and security headers as the view, and a logout
+    on one process stops tickets for that session on both."""
+    a, b = daphne_pair
+    _, email, password = await sync_to_async(make_physician)()
+    doctor = await _login(a, email, password)
+    cookie = f"sessionid={doctor.cookie('sessionid')}"
+
+    def post(server, body: bytes, content_type: str = "application/json"):
+        req = urllib.request.Request(server.http + "/api/v1/auth/ws-ticket", data=body,
+                                     method="POST", headers={"Cookie": cookie,
+                                                             "Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    fast = await sync_to_async(post)(b, b"")
+    viewed = await sync_to_async(post)(  # credentials in the body: Django's view answers
+        b, json.dumps({"email": email, "password": password}).encode())
+    assert fast[0] == viewed[0] == 200
+    for header in ("Content-Type", "X-Frame-Options", "X-Content-Type-Options",
+                   "Referrer-Policy", "Cross-Origin-Opener-Policy"):
+        assert fast[1].get(header) == viewed[1].get(header), header
+    assert "Cookie" in fast[1].get("Vary", "")
+    assert set(json.loads(fast[2])) == set(json.loads(viewed[2])) == {"ticket", "expires_at",
+                                                                      "url"}
+    ws = await _welcomed(a, json.loads(fast[2])["ticket"])
+    await ws.close()
+    assert (await sync_to_async(post)(b, b"{}", "text/plain"))[0] == 415  # as the view says
+
+    status, _ = await sync_to_async(doctor.call)("POST", "/api/v1/auth/logout", {})
+    assert status == 200
+    for server in (a, b):  # b had the session cached
+        status, _, body = await sync_to_async(post)(server, b"")
+        assert status == 401, body
