@@ -159,9 +159,11 @@ def spent_nonces() -> SpentNonces:
     if store is None:
         from redis.asyncio import BlockingConnectionPool, Redis
 
+        # driver_info=None: no package-metadata read and CLIENT SETINFO per new connection
+        # (redis-py 8), which a burst of handshakes opens many of.
         pool = BlockingConnectionPool.from_url(settings.REDIS_URL,
                                                max_connections=settings.REDIS_POOL_SIZE,
-                                               timeout=30)
+                                               timeout=30, driver_info=None)
         prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":ticket:"
         store = _redis[loop] = RedisSpentNonces(Redis(connection_pool=pool), prefix)
     return store
