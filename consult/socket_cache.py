@@ -141,6 +141,7 @@ class Sessions:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
+        self._by_user: dict[str, set[str]] = {}  # user group → its cached session keys
         self._lock = threading.Lock()
         self._epoch = 0
 
@@ -150,6 +151,15 @@ class Sessions:
             return None
         return hit[0]
 
+    def _drop(self, key: str) -> None:  # with the lock held
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            keys = self._by_user.get(entry[1])
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_user[entry[1]]
+
     def put(self, key: str, *, user_id: str, user_group: str, expires_at: float,
             epoch: int) -> None:
         if self.ttl_s <= 0:
@@ -157,22 +167,23 @@ class Sessions:
         with self._lock:
             if epoch != self._epoch:
                 return
+            self._drop(key)
             self._entries[key] = (user_id, user_group,
                                   min(expires_at, self._clock() + self.ttl_s))
-            self._entries.move_to_end(key)
+            self._by_user.setdefault(user_group, set()).add(key)
             while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+                self._drop(next(iter(self._entries)))
 
     def forget(self, key: str) -> None:
         with self._lock:
             self._epoch += 1
-            self._entries.pop(key, None)
+            self._drop(key)
 
     def forget_user(self, user_group: str) -> None:
         with self._lock:
             self._epoch += 1
-            for key in [k for k, v in self._entries.items() if v[1] == user_group]:
-                del self._entries[key]
+            for key in list(self._by_user.get(user_group, ())):
+                self._drop(key)
 
     @property
     def epoch(self) -> int:
