@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import transaction
 
 from consult.errors import Forbidden, RateLimited, TooLarge, ValidationFailed
 from consult.phi import phi_guard
@@ -123,12 +124,6 @@ async def room_history(conn, request: protocol.RoomHistory) -> dict:
                                                   request.limit, joined.moderator_view)
 
 
-def _phi_confirmed(*, author: roster.Author, room_id: str, seq: int, op: str,
-                   findings: list) -> None:
-    phi_confirmation_record(actor=author.pseudonym, subject=f"room:{room_id}/seq:{seq}", op=op,
-                            findings=findings)
-
-
 @handles(protocol.MessageSend)
 async def message_send(conn, request: protocol.MessageSend) -> dict:
     joined = _joined(conn, request.room)
@@ -139,25 +134,23 @@ async def message_send(conn, request: protocol.MessageSend) -> dict:
     # The PHI guard runs here, on the loop, before the writer sees the message: a refused
     # body is never stored (it is not even queued).
     findings = phi_guard(request.body, field="body", confirmed=request.confirm_phi)
+    # Confirmed findings travel with the draft: the audit entry is written in the
+    # transaction that stores the message.
     posted = await writer.post(request.room, services.Draft(
         user=conn.user, author=joined.author, body=request.body, client_id=request.client_id,
         reply_to=request.reply_to, mentions=tuple(request.mentions),
-        attachments=tuple(request.attachments)))
-    if findings and posted.created:
-        # After the store, so the entry names the seq. (Ideally the same transaction: that
-        # needs the writer to carry it; see docs/security.md.)
-        await database_sync_to_async(_phi_confirmed)(
-            author=joined.author, room_id=request.room, seq=posted.seq, op="message.send",
-            findings=findings)
+        attachments=tuple(request.attachments), phi_confirmed=tuple(findings)))
     return {"seq": posted.seq, "id": posted.id, "sent_at": posted.sent_at.isoformat()}
 
 
 def _edit(conn, request: protocol.MessageEdit, author: roster.Author, findings: list):
-    msg = services.message_edit(room_id=request.room, seq=request.seq, user=conn.user,
-                                author=author, body=request.body)
-    if findings:
-        _phi_confirmed(author=author, room_id=request.room, seq=msg.seq, op="message.edit",
-                       findings=findings)
+    with transaction.atomic():  # the edit and its PHI confirmation entry stand or fall together
+        msg = services.message_edit(room_id=request.room, seq=request.seq, user=conn.user,
+                                    author=author, body=request.body)
+        if findings:
+            phi_confirmation_record(actor=author.pseudonym, op="message.edit",
+                                    subject=f"room:{request.room}/seq:{msg.seq}",
+                                    findings=findings)
     return msg
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from consult.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from consult.models import User
+from consult.phi_audit import phi_confirmation_record
 from crypto import envelope, escrow
 from crypto.pseudonyms import pseudonym_id
 from rooms import events, fanout, roster
@@ -183,6 +184,9 @@ class Draft:
     reply_to: int | None = None
     mentions: tuple[str, ...] = ()
     attachments: tuple[str, ...] = ()
+    # PHI guard findings the author confirmed are not patient data: the audit entry is
+    # written in the transaction that stores the message (consult/phi_audit.py).
+    phi_confirmed: tuple = ()
 
 
 def messages_post(*, room_id: str, drafts: list[Draft],
@@ -307,6 +311,10 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 members = rosters[room]
                 fanout.users_event(user_ids=[members[p].user_id for p in d.mentions],
                                    frame=events.mention(room_id=room, seq=msg.seq, by=d.author))
+            if d.phi_confirmed:
+                phi_confirmation_record(actor=d.author.pseudonym, op="message.send",
+                                        subject=f"room:{room}/seq:{msg.seq}",
+                                        findings=list(d.phi_confirmed))
             out.setdefault(room, []).append(Posted(seq=msg.seq, id=str(msg.id), sent_at=now,
                                                    created=True))
     return out
