@@ -47,8 +47,10 @@ local function view(u)
   if #h == 0 then return false end
   local conns = redis.call('ZRANGEBYSCORE', k('c', u), '(' .. NOW_S, '+inf', 'WITHSCORES')
   if #conns == 0 then return false end
-  local procs = {}
-  for i = 1, #conns, 2 do procs[#procs + 1] = redis.call('HGET', k('p', u), conns[i]) or '' end
+  local ids = {}
+  for i = 1, #conns, 2 do ids[#ids + 1] = conns[i] end
+  local procs = redis.call('HMGET', k('p', u), unpack(ids))
+  for i = 1, #procs do procs[i] = procs[i] or '' end
   local load = redis.call('HMGET', k('l', u), 'open', 'offered')
   return {u, h, conns, procs, {load[1] or '0', load[2] or ''}}
 end
@@ -88,10 +90,13 @@ local function reindex(u)
 end
 
 -- Compare with what subscribers last heard; only a difference is returned as a change.
+-- O(1) in the user's connections unless something changed: a heartbeat of a user with
+-- many sockets (tabs, devices, or a load generator's thousands) stays cheap.
 local function finish(u)
   local prev = redis.call('HGET', k('u', u), 'reported') or ''
   local cur = visible(u)
-  local after = view(u)
+  local after = false
+  if prev ~= cur then after = view(u) end
   if cur == '' then
     drop(u)
   else
@@ -101,6 +106,11 @@ local function finish(u)
   if prev == cur then return {0} end
   return {1, prev, after}
 end
+
+local function live(u)
+  return redis.call('EXISTS', k('u', u)) == 1
+     and redis.call('ZCOUNT', k('c', u), '(' .. NOW_S, '+inf') > 0
+end
 """
 
 # ARGV[5..] = conn, process, deadline, spec json, lang json, country
@@ -108,8 +118,7 @@ _CONNECT = (
     _PRELUDE
     + r"""
 local conn, proc, deadline = ARGV[5], ARGV[6], ARGV[7]
-local before = view(U)
-if before then
+if live(U) then
   unindex(U)
 else
   -- Offline, or only dead connections left: start afresh, but keep what subscribers
@@ -158,7 +167,7 @@ return finish(U)
 _SET = (
     _PRELUDE
     + r"""
-if not view(U) then return {-2} end
+if not live(U) then return {-2} end
 redis.call('HSET', k('u', U), ARGV[5], ARGV[6], 'active', NOW_S)
 return finish(U)
 """
