@@ -154,14 +154,22 @@ def _claim_epochs(counts: dict[str, int]) -> dict[str, tuple[int, int, bytes]]:
         return {}
     ids = sorted(known)
     table, current = RoomKey._meta.db_table, connection.ops.quote_name("current")
-    marks = ", ".join(["%s"] * len(ids))
-    case = " ".join(["WHEN %s THEN %s"] * len(ids))
-    adds = [x for key_id in ids for x in (key_id, counts[known[key_id]])]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET message_count = message_count + CASE id {case} END "
-            f"WHERE id IN ({marks}) AND {current} AND message_count + CASE id {case} END <= %s "
-            "RETURNING id, room_id", [*adds, *ids, *adds, limit])
+        if connection.vendor == "postgresql":
+            # Arrays: one statement text whatever the batch size (see rooms.services._next_seqs).
+            cursor.execute(
+                f"UPDATE {table} AS k SET message_count = k.message_count + v.n "
+                "FROM unnest(%s::bigint[], %s::int[]) AS v(id, n) "
+                f"WHERE k.id = v.id AND k.{current} AND k.message_count + v.n <= %s "
+                "RETURNING k.id, k.room_id", [ids, [counts[known[i]] for i in ids], limit])
+        else:
+            marks = ", ".join(["%s"] * len(ids))
+            case = " ".join(["WHEN %s THEN %s"] * len(ids))
+            adds = [x for key_id in ids for x in (key_id, counts[known[key_id]])]
+            cursor.execute(
+                f"UPDATE {table} SET message_count = message_count + CASE id {case} END "
+                f"WHERE id IN ({marks}) AND {current} AND message_count + CASE id {case} END "
+                "<= %s RETURNING id, room_id", [*adds, *ids, *adds, limit])
         charged = cursor.fetchall()
     out = {}
     for key_id, room in charged:

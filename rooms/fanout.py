@@ -64,9 +64,13 @@ class _Outbox:
             async_to_sync(_send_all)(layer, self.items)
 
 
-def _to_users(group: str, message: dict) -> bool:
-    return group.startswith(("u.", "s.")) and (message["type"] == FRAME
-                                               or message["type"] in CONTROL_TYPES)
+def _to_hubs(group: str, message: dict) -> bool:
+    """Whether the send travels in the transaction's one batch for every process's hub:
+    every frame — to users, sessions and rooms alike — and the control messages. A group
+    commit of 256 messages in 256 rooms is then one channel-layer send, not 256 (each
+    several Redis round trips); every hub drops the rooms it has no socket in."""
+    return message["type"] == FRAME or (group.startswith(("u.", "s."))
+                                        and message["type"] in CONTROL_TYPES)
 
 
 async def _send_all(layer, items: list[tuple[str, dict]]) -> None:
@@ -75,7 +79,7 @@ async def _send_all(layer, items: list[tuple[str, dict]]) -> None:
     # (group, message) for the socket's control handler.
     to_users: list[tuple[str, str | dict]] = []
     for group, message in items:
-        if _to_users(group, message):
+        if _to_hubs(group, message):
             to_users.append((group, message["frame"] if message["type"] == FRAME else message))
         else:
             by_group.setdefault(group, []).append(message)
