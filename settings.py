@@ -245,6 +245,9 @@ CURBSIDE_LIMITS = {
 }
 # How often clients should ping; presence treats a socket as gone after 3 missed beats.
 CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
+# daphne's own WebSocket ping to each socket (dead-peer check; `manage.py serve`). The
+# clients' heartbeat already keeps proxies and presence fresh, so it can be rare.
+CURBSIDE_WS_PING_S = int(os.environ.get("CURBSIDE_WS_PING_S", 3 * CURBSIDE_HEARTBEAT_S))
 # Lifetime of a single-use WebSocket ticket (the protocol promises at most 30 s).
 CURBSIDE_TICKET_TTL_S = min(int(os.environ.get("CURBSIDE_TICKET_TTL_S", 30)), 30)
 # How long a process keeps a user's handshake profile (consult/socket_cache.py). Changes

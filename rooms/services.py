@@ -7,6 +7,7 @@ lock and inserts → only then the reply → one fan-out event, serialized once,
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -303,7 +304,7 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 client_id=d.client_id, epoch=box.epoch, key_id=box.key_id,
                 body_sealed=box.blob, reply_to=d.reply_to, mentions=list(d.mentions),
                 attachments=list(d.attachments), sent_at=now))
-        Message.objects.bulk_create(rows)
+        _insert_messages(rows)
         for msg, (room, d, _, _) in zip(rows, plan, strict=True):
             fanout.room_event(room_id=room, frame=events.message_new(
                 room_id=room, message=msg, author=d.author, body=d.body))
@@ -318,6 +319,29 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
             out.setdefault(room, []).append(Posted(seq=msg.seq, id=str(msg.id), sent_at=now,
                                                    created=True))
     return out
+
+
+def _insert_messages(rows: list[Message]) -> None:
+    """One INSERT for the batch. On PostgreSQL the columns travel as arrays through
+    ``unnest``: a statement text that does not grow with the batch and none of the ORM's
+    per-field work (which was 15 % of the server in the 500-room bench)."""
+    if connection.vendor != "postgresql" or not rows:
+        Message.objects.bulk_create(rows)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Message._meta.db_table} (id, room_id, seq, author, client_id, epoch, "
+            "key_id, body_sealed, reply_to, mentions, attachments, sent_at, hidden_reason) "
+            "SELECT id, room_id, seq, author, client_id, epoch, key_id, body, reply_to, "
+            "mentions::jsonb, attachments::jsonb, %s, '' FROM unnest(%s::uuid[], %s::text[], "
+            "%s::bigint[], %s::text[], %s::text[], %s::int[], %s::bigint[], %s::bytea[], "
+            "%s::bigint[], %s::text[], %s::text[]) AS t(id, room_id, seq, author, client_id, "
+            "epoch, key_id, body, reply_to, mentions, attachments)",
+            [rows[0].sent_at, [m.id for m in rows], [m.room_id for m in rows],
+             [m.seq for m in rows], [m.author for m in rows], [m.client_id for m in rows],
+             [m.epoch for m in rows], [m.key_id for m in rows], [m.body_sealed for m in rows],
+             [m.reply_to for m in rows], [json.dumps(m.mentions) for m in rows],
+             [json.dumps(m.attachments) for m in rows]])
 
 
 def _retry_one(room_id: str, d: Draft, now: datetime) -> Posted | DomainError:

@@ -46,6 +46,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, daphne_args: list[str], **opts):
         frame = str(settings.CURBSIDE_LIMITS["frame_bytes"])
+        # daphne pings every open socket every 20 s by default, on top of the clients' own
+        # heartbeat (a ping op every heartbeat_s): at 10,000 idle sockets that is 500
+        # WebSocket pings and pongs a second — a fifth of the CPU at rest. Its ping stays as
+        # the dead-peer check, at CURBSIDE_WS_PING_S (a later --ping-interval still wins).
         CommandLineInterface().run(
-            ["--websocket-max-message-size", frame, *daphne_args, "asgi:application"]
+            ["--websocket-max-message-size", frame,
+             "--ping-interval", str(settings.CURBSIDE_WS_PING_S), *daphne_args,
+             "asgi:application"]
         )
