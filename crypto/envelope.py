@@ -200,9 +200,7 @@ def _author_keys_load(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], byte
             pair = (row.room_id, row.pseudonym)
             if pair not in wanted:
                 continue
-            wrapped = bytes(row.wrapped)
-            kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
-            out[pair] = aead.unwrap_key(kek, wrapped, author_key_aad(*pair))
+            out[pair] = _author_key_unwrap(row)
             _remember(_author_keys, pair, out[pair])
     return out
 
@@ -377,11 +375,15 @@ def _author_key(room_id: str, pseudonym: str, *, create: bool) -> bytes:
         if not create:
             raise KeysDestroyed("the author key no longer exists")
         row = _author_key_create(room_id, pseudonym)
-    wrapped = bytes(row.wrapped)
-    kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
-    key = aead.unwrap_key(kek, wrapped, author_key_aad(room_id, pseudonym))
+    key = _author_key_unwrap(row)
     _remember(_author_keys, (room_id, pseudonym), key)
     return key
+
+
+def _author_key_unwrap(row: AuthorKey) -> bytes:
+    wrapped = bytes(row.wrapped)
+    kek = keyring().key(PURPOSE, aead.wrapped_version(wrapped))
+    return aead.unwrap_key(kek, wrapped, author_key_aad(row.room_id, row.pseudonym))
 
 
 def _author_key_create(room_id: str, pseudonym: str) -> AuthorKey:
