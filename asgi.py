@@ -1,7 +1,7 @@
 """The single ASGI entry: HTTP → Django, WebSocket /ws/v1/ → the one consumer.
 
 Origin and authentication checks happen in the consumer's handshake
-(``rooms.consumers.CurbsideConsumer.connect``): it needs to tell ticket clients, which may
+(``gateway.consumer.CurbsideConsumer.connect``): it needs to tell ticket clients, which may
 send no Origin, from browser sessions, which must come from an allowed one.
 """
 
@@ -16,8 +16,11 @@ django_asgi = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from consult.ticket_endpoint import TicketEndpoint  # noqa: E402
-from rooms.consumers import CurbsideConsumer  # noqa: E402
+from gateway import patches  # noqa: E402
+from gateway.consumer import CurbsideConsumer  # noqa: E402
+from gateway.ticket_endpoint import TicketEndpoint  # noqa: E402
+
+patches.apply()
 
 application = ProtocolTypeRouter(
     {

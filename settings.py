@@ -97,10 +97,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "channels",
+    # Ours, lowest layer first (docs/architecture.md). core, bus, phi and presence hold no
+    # tables and no commands, so they are plain packages, not apps.
     "crypto",
-    "consult",
+    "physicians",
     "rooms",
-    "presence",
+    "consult",
+    "gateway",
     "frontend",
 ]
 
@@ -150,8 +153,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_curbside.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_USER_MODEL = "consult.User"
-AUTHENTICATION_BACKENDS = ["consult.auth.EmailBackend"]
+AUTH_USER_MODEL = "physicians.User"
+AUTHENTICATION_BACKENDS = ["physicians.auth.EmailBackend"]
 # Argon2id first: new passwords are hashed with it; others are upgraded on login.
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",

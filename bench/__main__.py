@@ -96,7 +96,7 @@ def run_one(name: str, cluster: Cluster, args) -> list[dict]:
     if name == "fanout":
         rows = []
         for members in args.members:
-            # Per sender ≤ 25 msg/s: the server allows one socket 30 frames/s (rooms.consumers).
+            # Per sender ≤ 25 msg/s: the server allows one socket 30 frames/s (gateway.consumer).
             offered = ([None] if args.closed_loop else []) + [
                 d for d in args.offered if d / members / scenarios.SENDERS <= 25]
             rows += scenarios.fanout(cluster, members, offered, args.duration)

@@ -51,10 +51,10 @@ def _django(env: dict[str, str]) -> None:
 
 def ensure_users(n: int) -> list[str]:
     """n specialists (plus poster and chatters at the end) — created once, then reused."""
-    from consult import services
-    from consult.models import User
-    from consult.states import LicenceStatus
     from crypto import personal
+    from physicians import services
+    from physicians.models import User
+    from physicians.states import LicenceStatus
 
     emails = []
     for i in range(n):

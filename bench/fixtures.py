@@ -26,10 +26,10 @@ def case_room_sizes(n: int) -> list[int]:
 
 
 def _user(i: int):
-    from consult import services
-    from consult.models import User
-    from consult.states import LicenceStatus
     from crypto import personal
+    from physicians import services
+    from physicians.models import User
+    from physicians.states import LicenceStatus
 
     email = f"bench{i}@bench.test"
     existing = User.objects.filter(email_index=personal.email_index(email)).first()

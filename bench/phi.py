@@ -1,6 +1,6 @@
 """How long the PHI guard takes per message: ``python -m bench.phi``.
 
-``consult.phi.phi_scan`` runs on the event loop for every message.send / message.edit and
+``phi.guard.phi_scan`` runs on the event loop for every message.send / message.edit and
 case post, so its cost is paid inline. This prints microseconds per message for realistic
 English and Spanish case texts of about 200 characters (clean ones, the common case, and ones
 carrying identifiers), best of several rounds. Not a test: no threshold is asserted.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from consult.phi import phi_scan
+from phi.guard import phi_scan
 
 # Clean clinical messages: numbers everywhere, no identifiers (what the guard must pass).
 CLEAN = [

@@ -1,150 +1,20 @@
-"""Physicians, their licences and the specialty taxonomy.
+"""The consultation's tables: posted cases and the durable routing state of urgent ones.
 
-Personal data (e-mail, names, licence number) is stored only sealed under the user's
-personal-data key (crypto/personal.py); the e-mail and licence number are found through
-blind indexes. Country, jurisdiction, specialties and languages stay in the clear because
-routing needs them in queries.
+``Routing`` is one row per urgent case being routed. The pure state machine
+(consult/triage.py) runs on the row's JSON under the row's lock, so accepts, declines and
+expiries from any process are serialized per case: exactly one accept wins, and two drivers
+that find the same due deadline cannot both escalate (the second sees an already-advanced
+state and does nothing). A restart loses nothing: the deadline is a column every driver polls.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 
-from consult.states import CaseStatus, LicenceStatus
-
-
-class Role(models.TextChoices):
-    PHYSICIAN = "physician", "Physician"
-    MODERATOR = "moderator", "Moderator"
-    VERIFIER = "verifier", "Verifier"
-    ADMIN = "admin", "Admin"
-
-
-class UserManager(BaseUserManager):
-    # Accounts are created only through consult.services.physician_register.
-    use_in_migrations = True
-
-
-class User(AbstractBaseUser):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # HMAC(K_index, normalized e-mail): the login lookup, never the address itself.
-    email_index = models.CharField(max_length=64, unique=True)
-    # The personal-data key, wrapped under the 'personal' KEK. NULL after erasure.
-    personal_key = models.BinaryField(null=True)
-    email_sealed = models.BinaryField(null=True)
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.PHYSICIAN)
-    is_active = models.BooleanField(default=True)
-    date_joined = models.DateTimeField(auto_now_add=True)
-    erased_at = models.DateTimeField(null=True, blank=True)
-
-    USERNAME_FIELD = "email_index"
-    REQUIRED_FIELDS: list[str] = []
-    objects = UserManager()
-
-    def __str__(self) -> str:  # never the e-mail: it may reach a log line
-        return f"user:{self.pk}"
-
-    @property
-    def is_moderator(self) -> bool:
-        return self.role in (Role.MODERATOR, Role.ADMIN)
-
-    @property
-    def is_verifier(self) -> bool:
-        return self.role in (Role.VERIFIER, Role.ADMIN)
-
-
-class Specialty(models.Model):
-    slug = models.SlugField(max_length=64, unique=True)
-    name_en = models.CharField(max_length=120)
-    name_es = models.CharField(max_length=120)
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
-
-    class Meta:
-        ordering = ["slug"]
-        verbose_name_plural = "specialties"
-
-    def __str__(self) -> str:
-        return self.slug
-
-    def name(self, language: str = "en") -> str:
-        return self.name_es if language.startswith("es") else self.name_en
-
-
-class Physician(models.Model):
-    user = models.OneToOneField(
-        User, primary_key=True, on_delete=models.CASCADE, related_name="physician"
-    )
-    display_name_sealed = models.BinaryField(null=True)
-    real_name_sealed = models.BinaryField(null=True)
-    licence_number_sealed = models.BinaryField(null=True)
-    # HMAC(K_index, country ‖ normalized licence number): one account per licence.
-    licence_index = models.CharField(max_length=64, unique=True)
-    country = models.CharField(max_length=2)
-    jurisdiction = models.CharField(max_length=64, blank=True, default="")
-    primary_specialty = models.ForeignKey(
-        Specialty, on_delete=models.PROTECT, related_name="primary_physicians"
-    )
-    specialties = models.ManyToManyField(Specialty, blank=True, related_name="physicians")
-    languages = models.JSONField(default=list)
-    licence_status = models.CharField(
-        max_length=16, choices=LicenceStatus.choices, default=LicenceStatus.PENDING
-    )
-    status_changed_at = models.DateTimeField(auto_now_add=True)
-    # On call for urgent cases (set over the socket with presence.set; kept across sessions).
-    on_call = models.BooleanField(default=False)
-    # Weekly on-call windows in the physician's time zone (presence/oncall.py's format).
-    on_call_schedule = models.JSONField(default=list, blank=True)
-    time_zone = models.CharField(max_length=64, default="UTC")
-
-    class Meta:
-        indexes = [models.Index(fields=["licence_status"])]
-
-    def __str__(self) -> str:
-        return f"physician:{self.user_id}"
-
-    @property
-    def is_verified(self) -> bool:
-        return self.licence_status == LicenceStatus.VERIFIED
-
-
-class LicenceDecision(models.Model):
-    """One row per licence status change: who decided, when, why, and through which backend."""
-
-    physician = models.ForeignKey(Physician, on_delete=models.CASCADE, related_name="decisions")
-    from_status = models.CharField(max_length=16, choices=LicenceStatus.choices)
-    to_status = models.CharField(max_length=16, choices=LicenceStatus.choices)
-    decided_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    backend = models.CharField(max_length=32)
-    reason = models.TextField(blank=True, default="")
-    decided_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["decided_at", "id"]
-
-
-class RegistryEntry(models.Model):
-    """One licence from an imported public registry file (e.g. the US NPPES NPI file).
-
-    Stored by blind index only, so a dump of this table does not list licence numbers of
-    physicians who signed up; matching recomputes the same indexes from the claim.
-    """
-
-    country = models.CharField(max_length=2)
-    licence_index = models.CharField(max_length=64)
-    name_index = models.CharField(max_length=64)
-    jurisdiction = models.CharField(max_length=64, blank=True, default="")
-    source = models.CharField(max_length=120)
-    imported_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["country", "licence_index"])]
+from consult.states import CaseStatus
+from physicians.models import Specialty, User
 
 
 class Urgency(models.TextChoices):
@@ -182,3 +52,26 @@ class Case(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "urgency"])]
+
+
+class Routing(models.Model):
+    case_id = models.CharField(max_length=64, primary_key=True)
+    # NULL until routing starts (consult.services.case_open stores the row due at once).
+    state = models.JSONField(null=True, blank=True)
+    # Epoch seconds of the earliest open offer's expiry; NULL when nothing is due.
+    next_deadline = models.FloatField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["active", "next_deadline"])]
+
+
+def case_id_valid(value: str) -> bool:
+    """Whether ``value`` can be a case id (a UUID): anything else is no case, and must not
+    reach a UUID column (PostgreSQL refuses the cast)."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True

@@ -1,159 +1,33 @@
-"""Reads of physicians, with the personal fields opened for the caller who may see them."""
+"""Reads of cases, with access checks."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
-from consult.models import Physician, User
-from consult.states import LicenceStatus
-from crypto import personal
+from consult.models import Case, case_id_valid
+from core.errors import NotFound
+from physicians.models import User
+from rooms.models import Membership
 
 
-@dataclass(frozen=True)
-class Profile:
-    """What the physician themself (and verifiers) see; never sent to other members."""
+def case_get(*, case_id: str, user: User) -> Case:
+    """The case, for its poster, its accepting specialist, members of its room, moderators.
 
-    id: str
-    email: str
-    display_name: str
-    first_name: str
-    last_name: str
-    role: str
-    country: str
-    jurisdiction: str
-    specialty: str
-    specialties: list[str]
-    languages: list[str]
-    licence_status: str
-    verified: bool
-    on_call: bool = False
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-def physician_profile(*, physician: Physician) -> Profile:
-    user = physician.user
-    uid = str(user.pk)
-    if user.personal_key is None or physician.display_name_sealed is None:
-        email = display = first = last = ""  # erased: the key is gone, so are the fields
-    else:
-        key = personal.unwrap_personal_key(uid, bytes(user.personal_key))
-        email = personal.open_field(key, uid, "email", bytes(user.email_sealed))
-        display = personal.open_field(key, uid, "display_name", bytes(physician.display_name_sealed))
-        names = json.loads(personal.open_field(key, uid, "real_name",
-                                               bytes(physician.real_name_sealed)))
-        first, last = names["first"], names["last"]
-    return Profile(
-        id=uid,
-        email=email,
-        display_name=display,
-        first_name=first,
-        last_name=last,
-        role=user.role,
-        country=physician.country,
-        jurisdiction=physician.jurisdiction,
-        specialty=physician.primary_specialty.slug,
-        specialties=[s.slug for s in physician.specialties.all()],
-        languages=list(physician.languages),
-        licence_status=physician.licence_status,
-        verified=physician.licence_status == LicenceStatus.VERIFIED,
-        on_call=physician.on_call,
-    )
-
-
-def physicians_pending() -> list[Physician]:
-    return list(
-        Physician.objects.filter(licence_status=LicenceStatus.PENDING)
-        .select_related("user", "primary_specialty")
-        .prefetch_related("specialties")
-        .order_by("status_changed_at")
-    )
-
-
-_NOT_READ = object()
-
-
-def socket_refusal(user: User | None, physician: Physician | None | object = _NOT_READ,
-                   ) -> tuple[int, str] | None:
-    """Why ``user`` may not open a socket — (close code, reason) — or None when they may.
-    Pass ``physician`` when it has been read already (the handshake reads it once).
-
-    Only verified physicians connect; suspended, rejected and pending ones are refused with
-    4403, anonymous clients with 4401 (PROTOCOL.md, Connection)."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return 4401, "unauthenticated"
-    if physician is _NOT_READ:
-        physician = Physician.objects.filter(user_id=user.pk).only("licence_status").first()
-    if physician is None or physician.licence_status != LicenceStatus.VERIFIED:
-        return 4403, "licence not verified"
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class SocketIdentity:
-    """Who is behind a socket, as the consumer needs it for the socket's whole life. One
-    object is shared by every socket of a user opened with a ticket (consult.socket_cache)."""
-
-    user_id: str
-    role: str
-    profile: Profile
-    session_key: str | None = None  # set when the socket was opened with a browser session
-
-
-def origin_refusal(*, origin: str | None, allowed_origins: list[str],
-                   has_ticket: bool) -> tuple[int, str] | None:
-    """Why a handshake is refused before its credentials are looked at, or None.
-
-    A foreign ``Origin`` is refused whatever the credentials (cross-site WebSocket
-    hijacking); a missing one is accepted only with a ticket, which a page on another
-    origin cannot obtain without the user's credentials.
+    Raises:
+        NotFound: no such case, or the caller may not see it.
     """
-    if origin is not None and origin not in allowed_origins:
-        return 4403, "origin not allowed"
-    if not has_ticket and origin is None:
-        return 4401, "unauthenticated"
-    return None
+    case = Case.objects.select_related("specialty").filter(pk=case_id).first() if case_id_valid(
+        case_id) else None
+    if case is None or not (user.is_moderator or Membership.objects.filter(
+            room_id=case.room_id, user=user, active=True).exists()):
+        raise NotFound("No such case.", details={"case": case_id})
+    return case
 
 
-def session_user(*, session_key: str) -> tuple[str, float] | None:
-    """(user id, session expiry as a timestamp) for a browser session logged in as an
-    active user — Django's own checks: the session exists, has not expired, and its auth
-    hash still matches the password — or None."""
-    from django.conf import settings
-    from django.contrib.auth import get_user
-    from django.contrib.sessions.backends.base import SessionBase
-    from django.utils.module_loading import import_string
+def case_metrics(case: Case) -> dict:
+    """Seconds from posting to first offer and to acceptance (None until they happen)."""
+    def since(t):
+        return round((t - case.posted_at).total_seconds(), 3) if t else None
 
-    store_cls: type[SessionBase] = import_string(settings.SESSION_ENGINE + ".SessionStore")
-
-    class _Request:  # get_user() reads only request.session
-        session = store_cls(session_key)
-
-    user = get_user(_Request)
-    if not (user.is_authenticated and user.is_active):
-        return None
-    return str(user.pk), _Request.session.get_expiry_date().timestamp()
-
-
-def socket_profile(*, user_id: str) -> SocketIdentity | tuple[int, str]:
-    """What a handshake needs about ``user_id`` (one query for user, physician and primary
-    specialty, one for the specialties, then the personal-field decryption), or (close
-    code, reason) when they may not open a socket (see ``socket_refusal``)."""
-    physician = (Physician.objects.select_related("user", "primary_specialty")
-                 .prefetch_related("specialties").filter(user_id=user_id).first())
-    user = (physician.user if physician is not None
-            else User.objects.filter(pk=user_id).first())
-    refusal = socket_refusal(user, physician)
-    if refusal is not None:
-        return refusal
-    return SocketIdentity(user_id=str(user.pk), role=user.role,
-                          profile=physician_profile(physician=physician))
-
-
-def schedules_of(user_ids: list[str]) -> dict[str, tuple[list, str]]:
-    """user id → (on-call schedule, time zone), for those of ``user_ids`` who keep one."""
-    rows = (Physician.objects.filter(user_id__in=user_ids).exclude(on_call_schedule=[])
-            .values_list("user_id", "on_call_schedule", "time_zone"))
-    return {str(uid): (schedule, tz) for uid, schedule, tz in rows}
+    return {"time_to_first_offer_s": since(case.first_offer_at),
+            "time_to_accept_s": since(case.accepted_at),
+            "time_to_first_response_s": since(case.first_response_at),
+            "time_to_resolution_s": since(case.resolved_at)}

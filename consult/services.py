@@ -1,297 +1,337 @@
-"""Every state change of physicians and licences (HackSoft style: keyword-only, typed).
+"""Every state change of a consultation: open a case (post and route it, one transaction),
+step its urgent routing, accept, withdraw.
 
-Services validate, write in one transaction, and raise ``consult.errors`` exceptions that
-the transports translate. Side effects on live sockets go out only after commit.
+``case_open`` stores the case, its room and — for an urgent case — a ``Routing`` row that is
+due at once, in one transaction: whatever happens after the commit (the process dies, the
+presence store is down), some process's routing driver finds the due row and starts routing
+(``consult.driver``). The view starts it at once as the fast path.
+
+``routing_step`` is the one place a case's routing state changes: it locks the ``Routing``
+row, runs one pure transition from consult/triage.py, saves the new state and its next
+deadline, and carries out the actions' database effects and events after commit. Accepts,
+declines, expiries and withdrawals from any process queue on the row lock, so exactly one
+accept wins, a deadline found by two drivers escalates once, and nothing is accepted after
+a withdrawal.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
-from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from consult import licences, tickets
-from consult.errors import Conflict, NotFound, ValidationFailed
-from consult.models import LicenceDecision, Physician, Role, Specialty, User
-from consult.states import IllegalTransition, LicenceStatus, transition
-from consult.verification import LicenceClaim, ManualReviewBackend, VerificationBackend
-from crypto import personal
-from rooms import fanout
+from bus import outbox, protocol
+from consult import codec
+from consult.models import Case, Routing, Urgency, case_id_valid
+from consult.states import CaseStatus, case_transition
+from consult.triage import (
+    Action,
+    AlreadyClaimed,
+    Claimed,
+    CloseOffer,
+    Escalated,
+    LoungeCall,
+    Offer,
+    OfferNotOpen,
+    RouteStatus,
+    RoutingClosed,
+    RoutingState,
+    Step,
+    UrgentCase,
+    route_on_accept,
+    route_on_withdraw,
+)
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crypto import envelope
+from crypto.pseudonyms import pseudonym_id
+from phi.audit import phi_confirmation_record
+from phi.guard import phi_guard
+from physicians.models import Specialty, User
+from rooms import roster
+from rooms.lounges import lounge_id
+from rooms.services import case_room_create, membership_add
 
-# Languages a profile may list (ISO 639-1). Spanish and English are first-class; the rest
-# help routing match a case's language.
-LANGUAGES = frozenset({"en", "es", "fr", "pt", "de", "it", "zh", "ar", "hi", "af", "zu", "xh", "ga"})
-# Close code sent to live sockets when a licence is suspended or an account banned.
-CLOSE_FORBIDDEN = 4403
-CLOSE_UNAUTHENTICATED = 4401
+# Longest accepted summary: a de-identified vignette, not a chart.
+SUMMARY_MAX_CHARS = 2000
+LANGUAGES = ("en", "es", "fr", "pt", "de", "it")
+
+
+def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urgency.ROUTINE,
+              language: str = "en", subspecialty: str | None = None, confirm_phi: bool = False,
+              now: datetime | None = None) -> Case:
+    """Create the case and its room; announce a routine case in the specialty lounge and make
+    an urgent one due for routing — all in one transaction. Starting the routing (reading
+    live presence, sending offers) is ``consult.driver.case_route_start``; if nobody calls it,
+    every process's driver starts it on its next tick.
+
+    The summary passes the PHI guard first (phi/guard.py). With ``confirm_phi`` the poster
+    says its findings are not patient data: the case is stored and the confirmation audited
+    (the poster's pseudonym in the new case room, the finding kinds; never the text).
+
+    Raises:
+        ValidationFailed: unknown specialty, empty or over-long summary, bad urgency/language.
+        PhiDetected: the summary looks like it carries patient identifiers (spans in details).
+    """
+    fields = {}
+    summary = summary.strip()
+    if not summary:
+        fields["summary"] = "This field is required."
+    elif len(summary) > SUMMARY_MAX_CHARS:
+        fields["summary"] = f"At most {SUMMARY_MAX_CHARS} characters."
+    if urgency not in Urgency.values:
+        fields["urgency"] = f"One of {', '.join(Urgency.values)}."
+    if language not in LANGUAGES:
+        fields["language"] = f"One of {', '.join(LANGUAGES)}."
+    spec = Specialty.objects.filter(slug=specialty).first()
+    if spec is None:
+        fields["specialty"] = f"Unknown specialty '{specialty}'."
+    sub = None
+    if subspecialty:
+        sub = Specialty.objects.filter(slug=subspecialty, parent__slug=specialty).first()
+        if sub is None:
+            fields["subspecialty"] = f"'{subspecialty}' is not a subspecialty of '{specialty}'."
+    if fields:
+        raise ValidationFailed("Some fields are invalid.", fields=fields)
+    # Both languages' patterns, whatever the case language: a Spanish case may quote an
+    # English date, and scanning both costs microseconds.
+    findings = phi_guard(summary, field="summary", confirmed=confirm_phi)
+    now = now or timezone.now()
+    with transaction.atomic():
+        room = case_room_create(title=f"{spec.name_en} case", specialty_id=spec.pk,
+                                members=[poster])
+        case = Case(poster=poster, specialty=spec, subspecialty=sub, urgency=urgency,
+                    language=language, room=room, posted_at=now,
+                    summary_epoch=0, summary_key_id=0, summary_sealed=b"")
+        sealed = envelope.blob_seal(room_id=room.id, attachment_id=f"case-summary:{case.pk}",
+                                    body=summary.encode())
+        case.summary_epoch, case.summary_key_id, case.summary_sealed = (
+            sealed.epoch, sealed.key_id, sealed.blob)
+        case.save(force_insert=True)
+        if findings:
+            phi_confirmation_record(actor=pseudonym_id(user_id=str(poster.pk), room_id=room.id),
+                                    subject=f"case:{case.pk}", op="case.post",
+                                    findings=findings)
+        if urgency == Urgency.URGENT:
+            # Due now: the fast path starts it in a moment, any driver if that never happens.
+            Routing.objects.create(case_id=str(case.pk), state=None,
+                                   next_deadline=now.timestamp(), active=True)
+        else:
+            card = protocol.CaseCard(id=str(case.pk), specialty=spec.slug, urgency=urgency,
+                                     language=language, summary=summary, room=room.id,
+                                     posted_at=now.isoformat())
+            outbox.room_event(room_id=lounge_id(spec.slug), frame=protocol.event_frame(
+                "case.posted", protocol.CasePosted(case=card), room=lounge_id(spec.slug)))
+    return case
+
+
+# The offer id a lounge call carries: any lounge member but the poster may accept it.
+LOUNGE_OFFER = "lounge"
 
 
 @dataclass(frozen=True)
-class Registration:
-    email: str
-    password: str
-    first_name: str
-    last_name: str
-    country: str
-    licence_number: str
-    specialty: str
-    jurisdiction: str = ""
-    display_name: str = ""
-    specialties: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ("en",)
+class StepResult:
+    state: RoutingState
+    actions: list[Action]
 
 
-def physician_register(
-    *,
-    data: Registration,
-    role: str = Role.PHYSICIAN,
-    backend: VerificationBackend | None = None,
-) -> Physician:
-    """Create an account and a pending physician profile, then ask ``backend`` about the
-    licence: a registry match verifies at once, a mismatch rejects, anything else waits for
-    a verifier.
-
-    Raises:
-        ValidationFailed: a field is malformed (``fields`` names each one).
-        Conflict: the e-mail or the licence is already registered.
-    """
-    fields: dict[str, str] = {}
-    email = personal.normalize_email(data.email)
-    try:
-        validate_email(email)
-    except ValidationError:
-        fields["email"] = "Enter a valid e-mail address."
-    try:
-        validate_password(data.password)
-    except ValidationError as exc:
-        fields["password"] = " ".join(exc.messages)
-    for name in ("first_name", "last_name"):
-        if not getattr(data, name).strip():
-            fields[name] = "This field is required."
-    country = jurisdiction = number = ""
-    try:
-        country = licences.normalize_country(data.country)
-        number = licences.validate_licence(
-            country=country, number=data.licence_number, jurisdiction=data.jurisdiction
-        )
-        jurisdiction = licences.normalize_jurisdiction(country=country,
-                                                       jurisdiction=data.jurisdiction)
-    except licences.LicenceFormatError as exc:
-        fields[exc.field] = exc.message
-    if role not in Role.values:
-        fields["role"] = f"Unknown role; expected one of {', '.join(Role.values)}."
-    bad_langs = sorted(set(data.languages) - LANGUAGES)
-    if bad_langs or not data.languages:
-        fields["languages"] = f"Unsupported language codes: {', '.join(bad_langs) or 'none given'}."
-    slugs = {data.specialty, *data.specialties}
-    found = {s.slug: s for s in Specialty.objects.filter(slug__in=slugs)}
-    if data.specialty not in found:
-        fields["specialty"] = f"Unknown specialty '{data.specialty}'."
-    elif missing := sorted(slugs - set(found)):
-        fields["specialties"] = f"Unknown specialties: {', '.join(missing)}."
-    if fields:
-        raise ValidationFailed("Some fields are invalid.", fields=fields)
-
-    e_index = personal.email_index(email)
-    l_index = personal.blind_index("licence", f"{country}:{number}")
-    display = data.display_name.strip() or f"Dr. {data.first_name.strip()} {data.last_name.strip()}"
-    try:
-        with transaction.atomic():
-            user = User(email_index=e_index, role=role)
-            key, wrapped = personal.new_personal_key(str(user.pk))
-            user.personal_key = wrapped
-            user.email_sealed = personal.seal_field(key, str(user.pk), "email", email)
-            user.set_password(data.password)
-            user.save(force_insert=True)
-            real_name = json.dumps({"first": data.first_name.strip(), "last": data.last_name.strip()})
-            physician = Physician.objects.create(
-                user=user,
-                display_name_sealed=personal.seal_field(key, str(user.pk), "display_name", display),
-                real_name_sealed=personal.seal_field(key, str(user.pk), "real_name", real_name),
-                licence_number_sealed=personal.seal_field(key, str(user.pk), "licence", number),
-                licence_index=l_index,
-                country=country,
-                jurisdiction=jurisdiction,
-                primary_specialty=found[data.specialty],
-                languages=list(dict.fromkeys(data.languages)),
-            )
-            physician.specialties.set([found[s] for s in data.specialties if s != data.specialty])
-    except IntegrityError:
-        if User.objects.filter(email_index=e_index).exists():
-            raise Conflict("This e-mail is already registered.",
-                           fields={"email": "Already registered."}) from None
-        raise Conflict("This licence is already registered.",
-                       fields={"licence_number": "Already registered."}) from None
-
-    claim = LicenceClaim(
-        country=country,
-        licence_number=number,
-        first_name=data.first_name.strip(),
-        last_name=data.last_name.strip(),
-        jurisdiction=jurisdiction,
-    )
-    backend = backend or ManualReviewBackend()
-    outcome = backend.check(claim)
-    if outcome.decision in (LicenceStatus.VERIFIED, LicenceStatus.REJECTED):
-        licence_decide(physician=physician, to_status=outcome.decision, by=None,
-                       backend=backend.name, reason=outcome.reason)
-    return physician
+def _stamp(now: float) -> datetime:
+    return datetime.fromtimestamp(now, tz=UTC)
 
 
-def licence_decide(
-    *, physician: Physician, to_status: str, by: User | None, backend: str = "manual",
-    reason: str = "", from_status: str | None = None,
-) -> LicenceDecision:
-    """Move a licence through the state machine and record who decided, when and why.
-    Suspension closes every live socket of the physician (after commit). ``from_status``,
-    when given, is the only state the move may start from: "reinstate" and "verify" both
-    target ``verified``, but reinstating a never-verified licence must not verify it.
+def case_card(case: Case) -> protocol.CaseCard:
+    summary = envelope.blob_open(
+        room_id=case.room_id, attachment_id=f"case-summary:{case.pk}",
+        sealed=envelope.Sealed(epoch=case.summary_epoch, key_id=case.summary_key_id,
+                               blob=bytes(case.summary_sealed)))
+    return protocol.CaseCard(
+        id=str(case.pk), specialty=case.specialty.slug, urgency=case.urgency,
+        language=case.language, summary=summary.decode(), room=case.room_id,
+        posted_at=case.posted_at.isoformat())
+
+
+def routing_step(*, case_id: str, transition: Callable[[RoutingState], Step],
+                 now: float, start: Callable[[], Step] | None = None) -> StepResult:
+    """Apply one transition to the case's routing state under the row lock. A row whose
+    routing has not started yet (``case_open``) is started by ``start`` — or, without one,
+    is treated as not routed yet.
 
     Raises:
-        consult.states.IllegalTransition: the move is not allowed from the current state
-            (or the current state is not ``from_status``).
-        ValidationFailed: a rejection or suspension without a reason.
+        NotFound: the case is not being routed (or not yet).
+        (whatever ``transition`` raises, e.g. AlreadyClaimed, OfferNotOpen, RoutingClosed)
     """
-    if to_status in (LicenceStatus.REJECTED, LicenceStatus.SUSPENDED) and not reason.strip():
-        raise ValidationFailed("A reason is required.", fields={"reason": "This field is required."})
     with transaction.atomic():
-        locked = Physician.objects.select_for_update().get(pk=physician.pk)
-        current = locked.licence_status
-        if from_status is not None and current != from_status:
-            raise IllegalTransition(current, to_status)
-        locked.licence_status = transition(current, to_status)
-        locked.status_changed_at = timezone.now()
-        locked.save(update_fields=["licence_status", "status_changed_at"])
-        decision = LicenceDecision.objects.create(
-            physician=locked, from_status=current, to_status=to_status, decided_by=by,
-            backend=backend, reason=reason.strip(),
-        )
-        if to_status == LicenceStatus.SUSPENDED:
-            fanout.close_user_sockets(user_id=str(locked.user_id), code=CLOSE_FORBIDDEN)
-        # Every process forgets the cached handshake profile (licence status, badge).
-        fanout.profile_changed(user_id=str(locked.user_id))
-    physician.licence_status = locked.licence_status
-    physician.status_changed_at = locked.status_changed_at
-    return decision
+        row = Routing.objects.select_for_update().filter(case_id=case_id).first()
+        if row is None or (row.state is None and start is None):
+            raise NotFound("This case is not being routed.", details={"case": case_id})
+        state, actions = start() if row.state is None else transition(
+            codec.state_load(row.state))
+        if row.state is None:
+            row.state = codec.state_dump(state)  # saved below even when nobody was offered
+            actions = actions or []
+        if actions or row.next_deadline != state.next_deadline():
+            row.state = codec.state_dump(state)
+            row.next_deadline = state.next_deadline()
+            row.active = state.status not in (RouteStatus.CLAIMED, RouteStatus.WITHDRAWN)
+            row.save(update_fields=["state", "next_deadline", "active", "updated_at"])
+            _publish(case_id, state, actions, now)
+    return StepResult(state, actions)
 
 
-def physician_get(*, user_id: str) -> Physician:
-    try:
-        return Physician.objects.select_related("user", "primary_specialty").get(user_id=user_id)
-    except (Physician.DoesNotExist, ValidationError, ValueError):
-        raise NotFound("No such physician.") from None
+def routing_due(*, now: float, limit: int = 100) -> list[str]:
+    """Cases with an offer due to expire at ``now``, or whose routing has yet to start."""
+    return list(Routing.objects.filter(active=True, next_deadline__lte=now)
+                .order_by("next_deadline").values_list("case_id", flat=True)[:limit])
 
 
-# --- WebSocket tickets ---------------------------------------------------------------------
-
-def ws_ticket_issue(*, user_id: str, now: datetime | None = None) -> tuple[str, datetime]:
-    """A single-use ticket for ``/ws/v1/?ticket=…``, valid for ``CURBSIDE_TICKET_TTL_S``.
-
-    Stateless (consult/tickets.py): sealed, not stored — issuing writes nothing."""
-    now = now or timezone.now()
-    expires = now + timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
-    return tickets.ticket_seal(user_id=user_id, expires_at=expires.timestamp()), expires
+def routing_get(*, case_id: str) -> RoutingState | None:
+    """The routing state of one case still being routed (None when claimed, withdrawn,
+    unknown or not started yet)."""
+    doc = Routing.objects.filter(pk=case_id, active=True).values_list("state", flat=True).first()
+    return codec.state_load(doc) if doc is not None else None
 
 
-async def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> str | None:
-    """The ticket's user id, or None when it is malformed, tampered with, expired or spent.
-    Single use: the ticket's nonce is spent in one atomic write (Redis ``SET NX`` across
-    processes), so two redeemers cannot both win. No database access."""
-    at = (now or timezone.now()).timestamp()
-    opened = tickets.ticket_open(ticket, now=at)
-    if opened is None:
+def routing_pending(*, case_id: str) -> UrgentCase | None:
+    """The case to start routing for, when its row is due and not started yet."""
+    if not Routing.objects.filter(pk=case_id, active=True, state__isnull=True).exists():
         return None
-    if not await tickets.spent_nonces().spend(opened.nonce, expires_at=opened.expires_at, now=at):
-        return None
-    return opened.user_id
+    case = Case.objects.select_related("specialty", "subspecialty").filter(pk=case_id).first()
+    return None if case is None else urgent_case(case)
 
 
-def session_end(*, session_key: str | None) -> None:
-    """Logout: close the sockets opened with this browser session."""
-    if session_key:
-        fanout.close_session_sockets(session_key=session_key, code=CLOSE_UNAUTHENTICATED)
+def urgent_case(case: Case) -> UrgentCase:
+    return UrgentCase(case_id=str(case.pk), specialty=case.specialty.slug,
+                      poster_id=str(case.poster_id), language=case.language,
+                      subspecialty=case.subspecialty.slug if case.subspecialty_id else None)
 
 
-def default_backend() -> VerificationBackend:
-    """The registry-file backend when a registry has been imported, else manual review."""
-    from consult.models import RegistryEntry
-    from consult.verification import RegistryFileBackend
-
-    if RegistryEntry.objects.exists():
-        return RegistryFileBackend()
-    return ManualReviewBackend()
+def routings_open() -> list[RoutingState]:
+    """Every case still looking for a specialist (the on-online path scans these)."""
+    return [codec.state_load(doc) for doc in
+            Routing.objects.filter(active=True, state__isnull=False)
+            .values_list("state", flat=True)]
 
 
-def physician_on_call_set(*, user_id: str, on_call: bool) -> None:
-    """Remember the on-call flag across sessions (live presence holds the current one)."""
-    Physician.objects.filter(user_id=user_id).update(on_call=on_call)
-    # The next socket restores the flag from the cached profile: it must see this one.
-    fanout.profile_changed(user_id=user_id)
-
-
-def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> None:
-    """Store a weekly on-call schedule; the routing driver switches on-call from it.
+def offer_accept(*, case_id: str, user: User, now: float) -> StepResult:
+    """Claim the case for ``user``. Exactly one accept wins across every process.
 
     Raises:
-        ValidationFailed: a malformed schedule or an unknown time zone.
+        Conflict: someone else took the case first.
+        Forbidden: ``user`` holds no open offer for it (and no lounge call is out).
+        NotFound: no such routed case.
     """
-    from presence.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
-
     try:
-        parsed = parse_schedule(schedule)
-        parse_timezone(time_zone)
-    except ScheduleError as exc:
-        raise ValidationFailed(str(exc), fields={"schedule": str(exc)}) from None
-    Physician.objects.filter(user_id=user_id).update(on_call_schedule=schedule_to_json(parsed),
-                                                     time_zone=time_zone)
+        return routing_step(case_id=case_id, now=now,
+                            transition=lambda s: route_on_accept(s, str(user.pk), now))
+    except AlreadyClaimed:
+        raise Conflict("Another specialist has already taken this case.",
+                       details={"case": case_id}) from None
+    except OfferNotOpen:
+        raise Forbidden("You have no open offer for this case.", details={"case": case_id}) from None
+    except RoutingClosed:
+        raise Conflict("This case was withdrawn by its poster.", details={"case": case_id}) from None
 
 
-def physician_erase(*, user_id: str, keep_escrow: bool = False, now: datetime | None = None) -> int:
-    """Erase a physician by destroying keys (crypto-shredding); returns rooms affected.
+def case_room(*, case_id: str) -> str:
+    room = Case.objects.filter(pk=case_id).values_list("room_id", flat=True).first()
+    if room is None:
+        raise NotFound("No such case.", details={"case": case_id})
+    return room
 
-    The personal-data key goes, so e-mail, names and licence number can no longer be opened;
-    their author keys in every room they were in go, so their messages and attachments can no
-    longer be opened while everyone else's still can. The account is deactivated, its live
-    sockets closed, its blind indexes replaced by random values (so the e-mail and licence can
-    register again), and — unless ``keep_escrow`` (a legal hold) — the escrow records that
-    tie their pseudonyms to the account are deleted. What stays: message rows with their seqs
-    (shown with an empty body), country, specialty and the licence decisions.
+
+def case_withdraw(*, case_id: str, user: User, now: float) -> None:
+    """The poster withdraws the case: routing closes (an accept after this answers
+    ``conflict``) and every open offer closes on every socket.
 
     Raises:
-        NotFound: no such physician.
+        NotFound: no such case, or the caller is not its poster (a case's existence is not
+            revealed to others).
+        IllegalTransition: the case is already resolved or withdrawn (``conflict``).
     """
-    from crypto.envelope import author_keys_destroy
-    from crypto.models import EscrowRecord
-    from crypto.pseudonyms import pseudonym_id
-    from rooms.models import Membership
-    from rooms.roster import roster_forget
-
-    now = now or timezone.now()
-    physician = physician_get(user_id=user_id)
-    user = physician.user
-    room_ids = list(Membership.objects.filter(user=user).values_list("room_id", flat=True))
-    authors = [(room, pseudonym_id(user_id=str(user.pk), room_id=room)) for room in room_ids]
+    if not case_id_valid(case_id):
+        raise NotFound("No such case.", details={"case": case_id})
     with transaction.atomic():
-        author_keys_destroy(authors=authors)
-        if not keep_escrow:
-            for room, pseudonym in authors:
-                EscrowRecord.objects.filter(room_id=room, pseudonym=pseudonym).delete()
-        User.objects.filter(pk=user.pk).update(
-            personal_key=None, email_sealed=None, is_active=False, erased_at=now,
-            email_index=f"erased:{secrets.token_hex(24)}", password="!")
-        Physician.objects.filter(pk=physician.pk).update(
-            display_name_sealed=None, real_name_sealed=None, licence_number_sealed=None,
-            licence_index=f"erased:{secrets.token_hex(24)}")
-        Membership.objects.filter(user=user).update(active=False)
-        fanout.close_user_sockets(user_id=str(user.pk), code=CLOSE_FORBIDDEN)
-    for room in room_ids:
-        roster_forget(room)
-    return len(room_ids)
+        # Lock order everywhere: the Routing row, then the Case row (see routing_step).
+        row = Routing.objects.select_for_update().filter(case_id=case_id).first()
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None or case.poster_id != user.pk:
+            raise NotFound("No such case.", details={"case": case_id})
+        case.status = case_transition(case.status, CaseStatus.WITHDRAWN)
+        case.save(update_fields=["status"])
+        if row is not None and row.active:
+            if row.state is not None:
+                state, actions = route_on_withdraw(codec.state_load(row.state))
+                row.state = codec.state_dump(state)
+                for a in actions:
+                    outbox.users_event(user_ids=[a.user_id], frame=protocol.event_frame(
+                        "offer.closed", protocol.OfferClosed(offer=a.offer_id, case=case_id,
+                                                             reason=a.reason)))
+            row.active, row.next_deadline = False, None
+            row.save(update_fields=["state", "active", "next_deadline", "updated_at"])
+        _poster_event(case, protocol.CaseRouting(case=case_id, step="withdrawn"))
+
+
+# --- effects of actions -------------------------------------------------------------------------
+
+def _poster_event(case: Case, data: protocol.CaseRouting) -> None:
+    outbox.users_event(user_ids=[str(case.poster_id)],
+                       frame=protocol.event_frame("case.routing", data))
+
+
+def _publish(case_id: str, state: RoutingState, actions: list[Action], now: float) -> None:
+    """Database effects of ``actions`` and their events, sent after commit. Events to a
+    specialist go to every socket they have open (tabs, devices)."""
+    case = Case.objects.select_related("specialty").select_for_update().get(pk=case_id)
+    offers = [a for a in actions if isinstance(a, Offer)]
+    card = case_card(case) if offers or any(isinstance(a, LoungeCall) for a in actions) else None
+    for a in offers:
+        outbox.users_event(user_ids=[a.user_id], frame=protocol.event_frame(
+            "offer.new", protocol.OfferNew(offer=a.offer_id, case=card, tier=a.tier,
+                                           expires_at=a.expires_at)))
+    if offers:
+        if case.first_offer_at is None:
+            case.first_offer_at = _stamp(now)
+            case.save(update_fields=["first_offer_at"])
+        _poster_event(case, protocol.CaseRouting(case=case_id, step="offered",
+                                                 count=len(offers), tier=offers[0].tier))
+    for a in actions:
+        if isinstance(a, CloseOffer):
+            outbox.users_event(user_ids=[a.user_id], frame=protocol.event_frame(
+                "offer.closed", protocol.OfferClosed(offer=a.offer_id, case=case_id,
+                                                     reason=a.reason)))
+            if a.reason in ("declined", "expired"):
+                _poster_event(case, protocol.CaseRouting(case=case_id, step=a.reason, count=1))
+        elif isinstance(a, Escalated):
+            _poster_event(case, protocol.CaseRouting(case=case_id, step="escalated", tier=a.tier))
+        elif isinstance(a, LoungeCall):
+            outbox.room_event(room_id=lounge_id(a.specialty), frame=protocol.event_frame(
+                "case.posted", protocol.CasePosted(case=card,
+                                                   offer=f"{case_id}:{LOUNGE_OFFER}"),
+                room=lounge_id(a.specialty)))
+            _poster_event(case, protocol.CaseRouting(case=case_id, step="lounge_called",
+                                                     tier=state.tier))
+        elif isinstance(a, Claimed):
+            _claimed(case, a.user_id, now)
+    if state.status is RouteStatus.WAITING and not offers:
+        _poster_event(case, protocol.CaseRouting(case=case_id, step="waiting"))
+
+
+def _claimed(case: Case, user_id: str, now: float) -> None:
+    specialist = User.objects.get(pk=user_id)
+    case.status = case_transition(case.status, CaseStatus.CLAIMED)
+    case.accepted_by = specialist
+    case.accepted_at = _stamp(now)
+    case.save(update_fields=["status", "accepted_by", "accepted_at"])
+    membership_add(room=case.room, user=specialist)
+    physician = getattr(specialist, "physician", None)
+    by = roster.author_for(user_id=user_id, room_id=case.room_id, role=specialist.role,
+                           specialty=physician.primary_specialty.slug if physician else None,
+                           verified=True)
+    # The winner's other tabs drop the alert too.
+    outbox.users_event(user_ids=[user_id], frame=protocol.event_frame(
+        "offer.closed", protocol.OfferClosed(offer=f"{case.pk}:accepted", case=str(case.pk),
+                                             reason="accepted")))
+    _poster_event(case, protocol.CaseRouting(case=str(case.pk), step="accepted",
+                                             by=protocol.AuthorCard(**by.card())))

@@ -3,15 +3,6 @@ from django.urls import path
 from consult import views
 
 urlpatterns = [
-    path("auth/register", views.register),
-    path("auth/login", views.login_view),
-    path("auth/logout", views.logout_view),
-    path("auth/ws-ticket", views.ws_ticket),
-    path("me", views.me),
-    path("me/on-call-schedule", views.on_call_schedule),
-    path("specialties", views.specialties),
-    path("verifications", views.verification_queue),
-    path("verifications/<str:user_id>/<str:action>", views.verification_decide),
     path("cases", views.case_create),
     path("cases/<str:case_id>", views.case_detail),
     path("cases/<str:case_id>/withdraw", views.case_withdraw),

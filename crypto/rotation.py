@@ -1,13 +1,13 @@
 """Key rotation across apps: a registry of everything wrapped under a keyring KEK.
 
 crypto knows its own wrapped keys (room epoch keys, author keys). Other apps store keys
-wrapped by crypto too (``consult.User.personal_key`` under ``personal``) and register them
+wrapped by crypto too (``physicians.User.personal_key`` under ``personal``) and register them
 from their ``AppConfig.ready()``::
 
     from crypto.rotation import register_wrapped_keys
 
     register_wrapped_keys(
-        "consult.user.personal_key",
+        "physicians.user.personal_key",
         purpose="personal",
         iter_fn=...,             # () -> iterable of items (rows) holding a wrapped key
         rewrap_fn=...,           # (item) -> bool: rewrapped under the active KEK and saved

@@ -1,4 +1,4 @@
-"""This process's presence store, taxonomy and routing policy, built once from settings."""
+"""This process's presence store, built once from settings."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import asyncio
 import os
 import socket
 import weakref
-from functools import lru_cache
 
 from django.conf import settings
 
-from presence.routing import RoutingPolicy, Taxonomy
 from presence.store import MemoryPresenceStore, PresenceStore, presence_store_from_url
 
 # Names this process in presence (several daphne processes share one Redis store).
@@ -50,14 +48,3 @@ def reset() -> None:
     global _memory
     _memory = None
     _redis.clear()
-
-
-@lru_cache(maxsize=1)
-def taxonomy() -> Taxonomy:
-    from consult.taxonomy import RELATED, SPECIALTIES
-
-    return Taxonomy.from_specialties(SPECIALTIES, RELATED)
-
-
-def policy() -> RoutingPolicy:
-    return RoutingPolicy(**settings.CURBSIDE_ROUTING)

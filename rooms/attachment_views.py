@@ -22,8 +22,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from consult.errors import DomainError, Forbidden, ValidationFailed
-from consult.http import api, error
+from core.errors import DomainError, Forbidden, ValidationFailed
+from core.http import api, error
 from rooms.attachments import TooLarge, UnsupportedImage, attachment_json, attachment_read, attachment_store
 
 # Room for the multipart boundaries and part headers around the file itself.

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import transaction
 from PIL import Image, ImageOps
 
-from consult.errors import DomainError, NotFound, TooLarge
+from core.errors import DomainError, NotFound, TooLarge
 from crypto.aead import DecryptError
 from crypto.envelope import KeysDestroyed, Sealed, blob_open, blob_seal
 from crypto.pseudonyms import pseudonym_id

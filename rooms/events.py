@@ -1,8 +1,8 @@
-"""Builders of the room events: each returns the frame text, encoded once (rooms.protocol)."""
+"""Builders of the room events: each returns the frame text, encoded once (bus.protocol)."""
 
 from __future__ import annotations
 
-from rooms import protocol
+from bus import protocol
 from rooms.roster import Author
 
 

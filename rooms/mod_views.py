@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from consult.errors import ValidationFailed
-from consult.http import api, field
+from core.errors import ValidationFailed
+from core.http import api, field
 from rooms import mod_selectors, moderation
 from rooms.models import Report
 

@@ -30,7 +30,7 @@ class Room(models.Model):
     kind = models.CharField(max_length=16, choices=RoomKind.choices)
     title = models.CharField(max_length=200)
     specialty = models.ForeignKey(
-        "consult.Specialty", null=True, blank=True, on_delete=models.PROTECT, related_name="rooms"
+        "physicians.Specialty", null=True, blank=True, on_delete=models.PROTECT, related_name="rooms"
     )
     # The last seq handed out; the next message takes last_seq + 1 under this row's lock.
     last_seq = models.PositiveBigIntegerField(default=0)

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from consult.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from consult.models import User
+from bus import outbox, protocol
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crypto.audit import audit_append
 from crypto.pseudonyms import pseudonym_id
-from rooms import events, fanout, protocol, roster, services
+from physicians.models import User
+from rooms import events, roster, services
 from rooms.models import Membership, Message, Report, Room
 
 SCOPES = ("room", "network")
@@ -99,7 +100,7 @@ def message_hide(*, room_id: str, seq: int, moderator: User, reason: str,
         audit_append(action="mod.hide", actor=_actor(moderator, room_id),
                      subject=_message_subject(room_id, seq), details={"reason": msg.hidden_reason},
                      now=now)
-        fanout.room_event(room_id=room_id, frame=events.message_changed(
+        outbox.room_event(room_id=room_id, frame=events.message_changed(
             "message.hidden", room_id=room_id, seq=seq, data={"reason": msg.hidden_reason}))
     return msg
 
@@ -120,7 +121,7 @@ def message_unhide(*, room_id: str, seq: int, moderator: User,
         msg.save(update_fields=["hidden_at", "hidden_reason"])
         audit_append(action="mod.unhide", actor=_actor(moderator, room_id),
                      subject=_message_subject(room_id, seq), details={}, now=now)
-        fanout.room_event(room_id=room_id, frame=events.message_changed(
+        outbox.room_event(room_id=room_id, frame=events.message_changed(
             "message.unhidden", room_id=room_id, seq=seq, data={}))
     return msg
 
@@ -149,7 +150,7 @@ def member_mute(*, room_id: str, pseudonym: str, moderator: User, minutes: int,
         audit_append(action="mod.mute", actor=_actor(moderator, room_id),
                      subject=_member_subject(room_id, pseudonym),
                      details={"minutes": minutes, "until": until.isoformat()}, now=now)
-        fanout.room_event(room_id=room_id, frame=events.member_muted(
+        outbox.room_event(room_id=room_id, frame=events.member_muted(
             room_id=room_id, pseudonym=pseudonym, until=until.isoformat()))
     return until
 
@@ -172,9 +173,9 @@ def member_kick(*, room_id: str, pseudonym: str, moderator: User,
         services.membership_end(room_id=room_id, user=User(pk=target.user_id))
         audit_append(action="mod.kick", actor=_actor(moderator, room_id),
                      subject=_member_subject(room_id, pseudonym), details={}, now=now)
-        fanout.room_event(room_id=room_id,
+        outbox.room_event(room_id=room_id,
                           frame=events.member_kicked(room_id=room_id, pseudonym=pseudonym))
-        fanout.room_evict(user_id=target.user_id, room_id=room_id,
+        outbox.room_evict(user_id=target.user_id, room_id=room_id,
                           frame=events.room_removed(room_id=room_id, reason="kicked"))
 
 
@@ -198,15 +199,15 @@ def member_ban(*, room_id: str, pseudonym: str, moderator: User, scope: str, rea
         if scope == "room":
             Membership.objects.filter(room_id=room_id, user_id=target.user_id).update(banned=True)
             services.membership_end(room_id=room_id, user=User(pk=target.user_id))
-            fanout.room_evict(user_id=target.user_id, room_id=room_id,
+            outbox.room_evict(user_id=target.user_id, room_id=room_id,
                               frame=events.room_removed(room_id=room_id, reason="banned"))
         else:
             User.objects.filter(pk=target.user_id).update(is_active=False)
-            fanout.close_user_sockets(user_id=target.user_id, code=protocol.CLOSE_FORBIDDEN)
+            outbox.close_user_sockets(user_id=target.user_id, code=protocol.CLOSE_FORBIDDEN)
         audit_append(action=f"mod.ban.{scope}", actor=_actor(moderator, room_id),
                      subject=_member_subject(room_id, pseudonym),
                      details={"scope": scope, "reason": reason[:500]}, now=now)
-        fanout.room_event(room_id=room_id, frame=events.member_banned(
+        outbox.room_event(room_id=room_id, frame=events.member_banned(
             room_id=room_id, pseudonym=pseudonym, scope=scope))
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from consult.models import Role
 from crypto import personal
 from crypto.pseudonyms import pseudonym_handle, pseudonym_id
+from physicians.models import Role
 
 # How long a process trusts its cached roster of a room. Other processes' membership
 # changes (a new member's real-name card) show up within this bound.

@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from consult.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from consult.models import User
-from consult.phi_audit import phi_confirmation_record
+from bus import outbox
+from core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from crypto import envelope, escrow
 from crypto.pseudonyms import pseudonym_id
-from rooms import events, fanout, roster
+from phi.audit import phi_confirmation_record
+from physicians.models import User
+from rooms import events, roster
 from rooms.models import MemberRole, Membership, Message, MessageRevision, Room, RoomKind
 
 
@@ -158,9 +159,9 @@ def message_post(
                 attachments=list(attachments), sent_at=now,
             )
             frame = events.message_new(room_id=room_id, message=msg, author=author, body=body)
-            fanout.room_event(room_id=room_id, frame=frame)
+            outbox.room_event(room_id=room_id, frame=frame)
             if mentions:
-                fanout.users_event(
+                outbox.users_event(
                     user_ids=[members[p].user_id for p in mentions],
                     frame=events.mention(room_id=room_id, seq=seq, by=author),
                 )
@@ -306,11 +307,11 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 attachments=list(d.attachments), sent_at=now))
         _insert_messages(rows)
         for msg, (room, d, _, _) in zip(rows, plan, strict=True):
-            fanout.room_event(room_id=room, frame=events.message_new(
+            outbox.room_event(room_id=room, frame=events.message_new(
                 room_id=room, message=msg, author=d.author, body=d.body))
             if d.mentions:
                 members = rosters[room]
-                fanout.users_event(user_ids=[members[p].user_id for p in d.mentions],
+                outbox.users_event(user_ids=[members[p].user_id for p in d.mentions],
                                    frame=events.mention(room_id=room, seq=msg.seq, by=d.author))
             if d.phi_confirmed:
                 phi_confirmation_record(actor=d.author.pseudonym, op="message.send",
@@ -455,7 +456,7 @@ def message_edit(*, room_id: str, seq: int, user: User, author: roster.Author, b
         msg.epoch, msg.key_id, msg.body_sealed, msg.edited_at = (
             sealed.epoch, sealed.key_id, sealed.blob, now)
         msg.save(update_fields=["epoch", "key_id", "body_sealed", "edited_at"])
-        fanout.room_event(room_id=room_id, frame=events.message_changed(
+        outbox.room_event(room_id=room_id, frame=events.message_changed(
             "message.edited", room_id=room_id, seq=seq, data={"body": body,
                                                               "edited_at": now.isoformat()}))
     return msg
@@ -472,7 +473,7 @@ def message_delete(*, room_id: str, seq: int, user: User, author: roster.Author,
         _keep_revision(msg, now)
         msg.deleted_at = now
         msg.save(update_fields=["deleted_at"])
-        fanout.room_event(room_id=room_id, frame=events.message_changed(
+        outbox.room_event(room_id=room_id, frame=events.message_changed(
             "message.deleted", room_id=room_id, seq=seq, data={"deleted_at": now.isoformat()}))
     return msg
 

@@ -15,7 +15,7 @@ import asyncio
 
 from channels.db import database_sync_to_async
 
-from consult.errors import DomainError
+from core.errors import DomainError
 from rooms import services
 
 # Largest batch: bounds one transaction's size and the wait of the last message in it.

@@ -53,8 +53,8 @@ def pytest_sessionstart(session):
 def specialties(db):
     """The taxonomy rows. Loaded by a data migration, but a transactional test's flush
     removes them, so tests that need them ask for this (an idempotent upsert)."""
-    from consult.models import Specialty
-    from consult.taxonomy import load_specialties
+    from physicians.models import Specialty
+    from physicians.taxonomy import load_specialties
     from rooms.lounges import lounges_ensure
     from rooms.models import Room
 
@@ -65,8 +65,8 @@ def specialties(db):
 @pytest.fixture
 def make_physician(specialties):
     """Create a physician through the real registration service."""
-    from consult import services
-    from consult.states import LicenceStatus
+    from physicians import services
+    from physicians.states import LicenceStatus
 
     counter = iter(range(1, 10_000))
 

@@ -14,12 +14,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
-from consult import cases, services
-from consult.licences import npi_check_digit
-from consult.models import User
-from consult.states import LicenceStatus
+from bus import hub
+from consult import services as cases
 from crypto.pseudonyms import pseudonym_id
-from rooms import fanout, roster
+from physicians import services
+from physicians.licences import npi_check_digit
+from physicians.models import User
+from physicians.states import LicenceStatus
+from rooms import roster
 from rooms import services as room_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,7 +88,7 @@ def test_dumps_reveal_no_plaintext_and_no_pseudonym_to_user_link(specialties):
     # A live subscriber on the room group, so fan-out payloads really sit in Redis.
     layer = get_channel_layer()
     listener = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(fanout.room_group(lounge), listener)
+    async_to_sync(layer.group_add)(hub.room_group(lounge), listener)
     for i, doc in enumerate(doctors):
         room, _ = room_services.room_join(room_id=lounge, user=doc["user"])
         author = roster.author_for(user_id=str(doc["user"].pk), room_id=lounge,
@@ -102,7 +104,7 @@ def test_dumps_reveal_no_plaintext_and_no_pseudonym_to_user_link(specialties):
                                        author=author, body=edited)
     summary = f"canarycase{secrets.token_hex(6)} 58F with syncope"
     words.append(summary.split()[0])
-    case = cases.case_post(poster=doctors[0]["user"], specialty="cardiology", summary=summary,
+    case = cases.case_open(poster=doctors[0]["user"], specialty="cardiology", summary=summary,
                            urgency="urgent")
 
     db_dump, redis_dump = _pg_dump(), _redis_dump()

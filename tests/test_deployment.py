@@ -303,7 +303,7 @@ def test_dockerfile_builds_python_311_slim_and_runs_serve():
     cmd = dockerfile_cmd()
     assert cmd[:7] == ["python", "manage.py", "serve", "-b", "0.0.0.0", "-p", "8000"]
     # `serve` is the command that exists and hands daphne the frame limit.
-    serve = (ROOT / "rooms" / "management" / "commands" / "serve.py").read_text()
+    serve = (ROOT / "gateway" / "management" / "commands" / "serve.py").read_text()
     assert "--websocket-max-message-size" in serve
 
 

@@ -12,9 +12,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
-from consult import services
-from consult.models import LicenceDecision, Physician
-from consult.states import LicenceStatus
+from physicians import services
+from physicians.models import LicenceDecision, Physician
+from physicians.states import LicenceStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from consult.models import Case
-from presence.models import Routing
+from consult.models import Case, Routing
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_presence")]
@@ -52,7 +53,15 @@ def test_only_members_see_a_case_and_only_the_poster_withdraws(client, make_phys
     _, other_email, other_password = make_physician()
     other = _client(Client(), other_email, other_password)
     assert other.get(f"/api/v1/cases/{case_id}").status_code == 404
-    assert other.post(f"/api/v1/cases/{case_id}/withdraw", content_type="application/json").status_code == 403
+    # Not the poster: the same 404 as a case that does not exist (nothing revealed).
+    refused = other.post(f"/api/v1/cases/{case_id}/withdraw", content_type="application/json")
+    missing = other.post(f"/api/v1/cases/{uuid.uuid4()}/withdraw",
+                         content_type="application/json")
+    assert refused.status_code == missing.status_code == 404
+    assert refused.json()["error"]["code"] == "not_found"
+    # A malformed id is no case either (it used to reach PostgreSQL's UUID cast: 500).
+    bad = other.post("/api/v1/cases/not-a-uuid/withdraw", content_type="application/json")
+    assert bad.status_code == 404 and bad.json()["error"]["code"] == "not_found"
     assert Client().get(f"/api/v1/cases/{case_id}").status_code == 401
 
 

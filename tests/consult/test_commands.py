@@ -8,11 +8,11 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
-from consult import selectors
-from consult.management.commands.seed_demo import DEMO, DEMO_PASSWORD
-from consult.models import LicenceDecision, Physician, Role, User
-from consult.states import LicenceStatus
 from crypto.personal import email_index
+from physicians import selectors
+from physicians.management.commands.seed_demo import DEMO, DEMO_PASSWORD
+from physicians.models import LicenceDecision, Physician, Role, User
+from physicians.states import LicenceStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +144,7 @@ def test_seed_demo_is_idempotent(specialties):
 
 
 def test_seed_demo_leaves_changed_demo_accounts_alone(specialties):
-    from consult import services
+    from physicians import services
 
     run("seed_demo")
     suspended = physician_of(demo_emails("physician")[0])

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from consult import selectors, services
-from consult.models import Physician, User
 from crypto import envelope
 from crypto.aead import DecryptError
 from crypto.personal import email_index
+from physicians import selectors, services
+from physicians.models import Physician, User
 from rooms import roster
 from rooms import selectors as room_selectors
 from rooms import services as room_services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consult.licences import (
+from physicians.licences import (
     COUNTRY_JURISDICTIONS,
     SUPPORTED_COUNTRIES,
     LicenceFormatError,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from consult import identifiers, phi
-from consult.phi import Finding, phi_scan
+from phi import guard as phi
+from phi import identifiers
+from phi.guard import Finding, phi_scan
 
 # (text, kind, the flagged text)
 POSITIVES = [
@@ -249,7 +250,7 @@ def test_a_number_that_fails_its_checksum_is_not_an_identifier():
 
 
 def test_the_guard_refuses_with_spans_only_and_passes_a_confirmed_text():
-    from consult.phi import PhiDetected, phi_guard
+    from phi.guard import PhiDetected, phi_guard
 
     text = "Call her daughter on (555) 123-4567 tomorrow."
     assert phi_guard("BP 120/80, HR 88, furosemide 40 mg", field="body") == []

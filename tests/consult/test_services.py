@@ -1,4 +1,4 @@
-"""Registration and licence decisions through a registry (consult.services); tickets are in
+"""Registration and licence decisions through a registry (physicians.services); tickets are in
 test_tickets.py.
 
 The "no plaintext" check reads the database the way someone holding a dump would: every row
@@ -13,12 +13,12 @@ import pytest
 from django.contrib.auth import authenticate
 from django.db import connection
 
-from consult import selectors, services
-from consult.errors import Conflict
-from consult.models import LicenceDecision, User
-from consult.states import LicenceStatus
-from consult.verification import ManualReviewBackend, RegistryFileBackend, registry_import
+from core.errors import Conflict
 from crypto import personal
+from physicians import selectors, services
+from physicians.models import LicenceDecision, User
+from physicians.states import LicenceStatus
+from physicians.verification import ManualReviewBackend, RegistryFileBackend, registry_import
 
 pytestmark = pytest.mark.django_db
 

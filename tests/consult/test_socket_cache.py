@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from consult.selectors import Profile, SocketIdentity
-from consult.socket_cache import Sessions, SocketProfiles
+from physicians.selectors import Profile, SocketIdentity
+from physicians.socket_cache import Sessions, SocketProfiles
 
 
 class Clock:

@@ -10,7 +10,8 @@ from itertools import product
 
 import pytest
 
-from consult.states import ALLOWED, IllegalTransition, LicenceStatus, transition
+from core.errors import IllegalTransition
+from physicians.states import ALLOWED, LicenceStatus, transition
 
 P, V, R, S = (LicenceStatus.PENDING, LicenceStatus.VERIFIED, LicenceStatus.REJECTED,
               LicenceStatus.SUSPENDED)

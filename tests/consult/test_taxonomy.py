@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consult.models import Specialty
-from consult.taxonomy import RELATED, SPECIALTIES, load_specialties, parents_first
+from physicians.models import Specialty
+from physicians.taxonomy import RELATED, SPECIALTIES, load_specialties, parents_first
 
 SLUGS = [slug for slug, *_ in SPECIALTIES]
 PARENT = {slug: parent for slug, parent, *_ in SPECIALTIES}

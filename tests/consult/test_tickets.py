@@ -1,4 +1,4 @@
-"""Stateless single-use WebSocket tickets (consult/tickets.py, consult.services.ws_ticket_*),
+"""Stateless single-use WebSocket tickets (consult/tickets.py, physicians.services.ws_ticket_*),
 and the spent-nonce store contract, run against both implementations."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from consult import services, tickets
 from crypto import keys
 from crypto.keyring import Keyring
+from physicians import services, tickets
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from consult.licences import LicenceFormatError
-from consult.models import RegistryEntry
-from consult.verification import (
+from physicians.licences import LicenceFormatError
+from physicians.models import RegistryEntry
+from physicians.verification import (
     BACKENDS,
     LicenceClaim,
     ManualReviewBackend,

@@ -32,7 +32,7 @@ def open_all(items) -> None:
 
 @pytest.fixture
 def personal_keys_of_another_app():
-    """Stands in for consult.User.personal_key: wrapped with crypto.personal, stored elsewhere."""
+    """Stands in for physicians.User.personal_key: wrapped with crypto.personal, stored elsewhere."""
     store: dict[str, bytes] = {}
     plain: dict[str, bytes] = {}
     for owner in ("u1", "u2", "u3"):
@@ -148,9 +148,9 @@ def test_rotate_refuses_an_inline_keyring(settings):
         call_command("keys", "rotate", "--purpose", "messages")
 
 
-def test_register_wrapped_field_rewraps_consult_user_personal_keys(capsys):
+def test_register_wrapped_field_rewraps_physicians_user_personal_keys(capsys):
     # Tests may import consult even though the crypto library itself never does.
-    from consult.models import User
+    from physicians.models import User
 
     users = []
     for i in range(3):
@@ -166,7 +166,7 @@ def test_register_wrapped_field_rewraps_consult_user_personal_keys(capsys):
         call_command("keys", "retire", "--purpose", "personal", "--version", "1")
     capsys.readouterr()
     call_command("keys", "rewrap")
-    assert "consult.user.personal_key: rewrapped 3" in capsys.readouterr().out
+    assert "physicians.user.personal_key: rewrapped 3" in capsys.readouterr().out
     call_command("keys", "retire", "--purpose", "personal", "--version", "1")
     keys.reset()
     for pk, plain in users:

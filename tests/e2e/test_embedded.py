@@ -18,8 +18,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from websockets.exceptions import ConnectionClosed
 
-from consult.management.commands.seed_demo import DEMO_PASSWORD
-from rooms import protocol
+from bus import protocol
+from physicians.management.commands.seed_demo import DEMO_PASSWORD
 from tests.support.clients import Http, connect, recv_json, request
 from tests.support.servers import ROOT, Daphne, free_port
 

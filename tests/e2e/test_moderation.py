@@ -1,6 +1,6 @@
 """Moderation over real sockets and HTTP on a daphne process (rooms/mod_ops.py).
 
-Every event a socket receives here is checked against its schema in rooms.protocol, every
+Every event a socket receives here is checked against its schema in bus.protocol, every
 moderator action must leave a verifiable audit entry, and nothing the moderator receives
 may name the member behind a pseudonym.
 """
@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from rooms import protocol
+from bus import protocol
 from tests.e2e.test_rooms import _next_event, _send, _socket
 from tests.support.clients import connect, request
 
@@ -26,7 +26,7 @@ OTHER_LOUNGE = "lounge-neurology"
 
 def _secrets(physician) -> list[str]:
     """What a moderator must never be sent about ``physician``."""
-    from consult.selectors import physician_profile
+    from physicians.selectors import physician_profile
 
     p = physician_profile(physician=physician)
     return [str(physician.user_id), physician.user_id.hex, p.email, p.display_name,
@@ -75,7 +75,7 @@ async def test_moderator_joins_a_case_room_and_hides_a_message(daphne_server, ma
     mod = await _socket(daphne_server, make_physician, role="moderator")
 
     def case_room():
-        from consult.models import User
+        from physicians.models import User
         from rooms import services
         return services.case_room_create(title="Case", specialty_id=None, members=[
             User.objects.get(pk=member.physician.user_id)]).id

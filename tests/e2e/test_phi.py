@@ -14,7 +14,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
-from rooms import protocol
+from bus import protocol
 from tests.support.clients import Http, connect, recv_json, request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from rooms import protocol
+from bus import protocol
 from tests.support.clients import Http, connect, recv_json, request
 
 pytestmark = [
@@ -146,7 +146,7 @@ async def test_resume_pages_when_the_gap_is_larger_than_a_page(daphne_server, ma
     assert (await request(a, "room.join", room=LOUNGE))["ok"]
 
     def fill():
-        from consult.models import User
+        from physicians.models import User
         from rooms import roster, services
         user = User.objects.get(pk=a.physician.user_id)
         author = roster.author_for(user_id=str(user.pk), room_id=LOUNGE, role=user.role,
@@ -244,7 +244,7 @@ async def test_case_rooms_are_for_members_and_mutes_say_until_when(daphne_server
 
         from django.utils import timezone
 
-        from consult.models import User
+        from physicians.models import User
         from rooms import services
         from rooms.models import Membership
         room = services.case_room_create(title="Case", specialty_id=None,

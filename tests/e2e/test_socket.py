@@ -11,9 +11,9 @@ import websockets
 from asgiref.sync import sync_to_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from consult import tickets
-from consult.states import LicenceStatus
-from rooms import protocol
+from bus import protocol
+from physicians import tickets
+from physicians.states import LicenceStatus
 from tests.support.clients import Http, connect, recv_json, request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

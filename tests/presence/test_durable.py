@@ -13,10 +13,12 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
-from consult import cases
-from presence import dispatch, runtime, services
-from presence.models import Routing
-from presence.routing import RouteStatus, UrgentCase, route_on_expiry
+from consult import driver as dispatch
+from consult import services
+from consult import services as cases
+from consult.models import Routing
+from consult.triage import RouteStatus, UrgentCase, route_on_expiry
+from presence import runtime
 from presence.store import PresenceProfile
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,7 +57,7 @@ async def _post(make_physician) -> tuple[str, list[str]]:
     off_call, *_ = await sync_to_async(make_physician)()
     await _online(str(on_call.user_id), on_call=True)
     await _online(str(off_call.user_id), on_call=False)
-    case = await sync_to_async(cases.case_post)(poster=poster.user, specialty="cardiology",
+    case = await sync_to_async(cases.case_open)(poster=poster.user, specialty="cardiology",
                                                 summary="syncope, QT 520 ms", urgency="urgent")
     state = await dispatch.case_route_start(
         UrgentCase(case_id=str(case.pk), specialty="cardiology",
@@ -65,13 +67,13 @@ async def _post(make_physician) -> tuple[str, list[str]]:
 
 
 def _state(case_id: str):
-    from presence import codec
+    from consult import codec
     return codec.state_load(Routing.objects.get(pk=case_id).state)
 
 
 async def test_the_driver_expires_the_offer_and_escalates_to_tier_two(make_physician):
     case_id, (on_call, off_call) = await _post(make_physician)
-    ttl = runtime.policy().offer_ttl_s
+    ttl = dispatch.policy().offer_ttl_s
     await _heartbeat_all(T0 + ttl)  # the specialists' clients keep pinging meanwhile
     assert await dispatch.tick(now=T0 + ttl - 1) == 0  # not due yet: nothing happens
     assert await dispatch.tick(now=T0 + ttl + 1) == 1
@@ -83,8 +85,8 @@ async def test_the_driver_expires_the_offer_and_escalates_to_tier_two(make_physi
 async def test_a_restarted_process_finds_the_pending_escalation(make_physician):
     case_id, (_, off_call) = await _post(make_physician)
     # A new process: nothing cached but what the database and the store hold.
-    runtime.taxonomy.cache_clear()
-    ttl = runtime.policy().offer_ttl_s
+    dispatch.taxonomy.cache_clear()
+    ttl = dispatch.policy().offer_ttl_s
     due = await sync_to_async(services.routing_due)(now=T0 + ttl + 1)
     assert due == [case_id]
     await _heartbeat_all(T0 + ttl)
@@ -94,7 +96,7 @@ async def test_a_restarted_process_finds_the_pending_escalation(make_physician):
 
 async def test_two_drivers_at_once_escalate_once(make_physician):
     case_id, _ = await _post(make_physician)
-    now = T0 + runtime.policy().offer_ttl_s + 1
+    now = T0 + dispatch.policy().offer_ttl_s + 1
     results, barrier = [], threading.Barrier(2)
 
     def driver():
@@ -120,7 +122,7 @@ async def test_two_drivers_at_once_escalate_once(make_physician):
 
 async def test_a_specialist_coming_online_gets_the_waiting_case(make_physician):
     poster, *_ = await sync_to_async(make_physician)(specialty="emergency-medicine")
-    case = await sync_to_async(cases.case_post)(poster=poster.user, specialty="dermatology",
+    case = await sync_to_async(cases.case_open)(poster=poster.user, specialty="dermatology",
                                                 summary="rapidly spreading rash",
                                                 urgency="urgent")
     state = await dispatch.case_route_start(
@@ -135,8 +137,8 @@ async def test_a_specialist_coming_online_gets_the_waiting_case(make_physician):
 
 
 def test_routing_state_survives_the_database_round_trip():
-    from presence import codec
-    from presence.routing import RoutingPolicy, Taxonomy, route_start
+    from consult import codec
+    from consult.triage import RoutingPolicy, Taxonomy, route_start
     state, _ = route_start(UrgentCase(case_id="c1", specialty="cardiology", poster_id="p",
                                       language="es"), [], Taxonomy(parents={}),
                            RoutingPolicy(), time.time())
@@ -146,7 +148,7 @@ def test_routing_state_survives_the_database_round_trip():
 async def test_a_weekly_schedule_switches_on_call_for_online_physicians(make_physician):
     from datetime import UTC, datetime
 
-    from consult import services as consult_services
+    from physicians import services as consult_services
 
     doc, *_ = await sync_to_async(make_physician)()
     await _online(str(doc.user_id), on_call=False, now=T0)

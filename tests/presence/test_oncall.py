@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from presence.oncall import (
+from physicians.oncall import (
     MAX_WINDOWS,
     ScheduleError,
     next_change,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from presence.routing import (
+from consult.triage import (
     AlreadyClaimed,
     Candidate,
     Claimed,
@@ -282,7 +282,7 @@ def test_taxonomy_from_consult_rows():
 
 
 def test_taxonomy_from_the_real_consult_taxonomy():
-    from consult.taxonomy import RELATED, SPECIALTIES
+    from physicians.taxonomy import RELATED, SPECIALTIES
 
     t = Taxonomy.from_specialties(SPECIALTIES, RELATED)
     assert t.wider("cardiology")[0] == "internal-medicine"

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consult.errors import Forbidden, NotFound
+from core.errors import Forbidden, NotFound
 from rooms import roster, services
 from rooms.models import Membership, Message
 

@@ -1,7 +1,7 @@
 """Moderation services and the HTTP report queue (rooms/moderation.py, rooms/mod_views.py).
 
-Events are caught where they leave the process (rooms.fanout's one send path) and each is
-checked against its schema in rooms.protocol; the audit chain is verified after every
+Events are caught where they leave the process (bus.outbox's one send path) and each is
+checked against its schema in bus.protocol; the audit chain is verified after every
 action. What a moderator is sent must never name the member behind a pseudonym.
 """
 
@@ -14,13 +14,14 @@ import pytest
 from django.contrib.auth import authenticate
 from django.test import Client
 
-from consult.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from consult.selectors import physician_profile, socket_refusal
+from bus import hub, outbox, protocol
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crypto import envelope
 from crypto.audit import audit_verify
 from crypto.models import AuditEntry, RoomKey
 from crypto.pseudonyms import pseudonym_id
-from rooms import fanout, moderation, protocol, roster, selectors, services
+from physicians.selectors import physician_profile, socket_refusal
+from rooms import moderation, roster, selectors, services
 from rooms.models import Membership, Report
 
 pytestmark = pytest.mark.django_db
@@ -41,9 +42,9 @@ def fresh_caches():
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Every channel-layer message the code under test hands to fanout: (group, message)."""
+    """Every channel-layer message the code under test hands to the outbox: (group, message)."""
     out: list[tuple[str, dict]] = []
-    monkeypatch.setattr(fanout, "_send_on_commit", lambda group, msg: out.append((group, msg)))
+    monkeypatch.setattr(outbox, "_send_on_commit", lambda group, msg: out.append((group, msg)))
     return out
 
 
@@ -183,8 +184,8 @@ def test_a_kicked_member_loses_the_room_and_a_case_room_stays_closed(people, sen
     assert room_epoch(room.id) > epoch_before  # their keys open nothing new
     [kicked] = events_of(sent, "member.kicked")
     assert kicked["data"] == {"pseudonym": target}
-    [(group, evict)] = [(g, m) for g, m in sent if m["type"] == fanout.ROOM_EVICT]
-    assert group == fanout.user_group(str(poster.pk)) and evict["room"] == room.id
+    [(group, evict)] = [(g, m) for g, m in sent if m["type"] == hub.ROOM_EVICT]
+    assert group == hub.user_group(str(poster.pk)) and evict["room"] == room.id
     assert json.loads(evict["frame"])["data"] == {"room": room.id, "reason": "kicked"}
     assert_all_events_valid(sent)
     with pytest.raises(NotFound):  # a case room does not let them back
@@ -208,8 +209,8 @@ def test_a_room_ban_keeps_the_member_out_until_lifted(people, sent):
     services.room_join(room_id=other_room, user=member.user)  # other rooms are unaffected
     assert events_of(sent, "member.banned")[0]["data"] == {"pseudonym": member.pseudonym,
                                                           "scope": "room"}
-    assert [m["room"] for _, m in sent if m["type"] == fanout.ROOM_EVICT] == [LOUNGE]
-    assert not [m for _, m in sent if m["type"] == fanout.SESSION_CLOSE]
+    assert [m["room"] for _, m in sent if m["type"] == hub.ROOM_EVICT] == [LOUNGE]
+    assert not [m for _, m in sent if m["type"] == hub.SESSION_CLOSE]
     [entry] = audit("mod.ban.room")
     assert entry.actor == mod.pseudonym and entry.details == {"scope": "room", "reason": "spam"}
 
@@ -228,9 +229,9 @@ def test_a_network_ban_deactivates_the_account_and_closes_its_sockets(people, se
                           scope="network", reason="fake licence")
     member.user.refresh_from_db()
     assert member.user.is_active is False
-    closes = [(g, m) for g, m in sent if m["type"] == fanout.SESSION_CLOSE]
-    assert closes == [(fanout.user_group(str(member.user.pk)),
-                       {"type": fanout.SESSION_CLOSE, "code": protocol.CLOSE_FORBIDDEN})]
+    closes = [(g, m) for g, m in sent if m["type"] == hub.SESSION_CLOSE]
+    assert closes == [(hub.user_group(str(member.user.pk)),
+                       {"type": hub.SESSION_CLOSE, "code": protocol.CLOSE_FORBIDDEN})]
     assert socket_refusal(member.user) is not None
     assert authenticate(email=member.email, password=member.password) is None
     assert events_of(sent, "member.banned")[0]["data"]["scope"] == "network"

@@ -57,7 +57,7 @@ async def request(ws, op: str, ref: str | None = None, **args) -> dict:
         frame = await recv_json(ws)
         if frame.get("op") == "reply" and frame.get("ref") == ref:
             if frame.get("ok"):  # every successful reply matches its op's schema
-                from rooms.protocol import validate_reply
+                from bus.protocol import validate_reply
 
                 validate_reply(op, json.dumps(frame))
             return frame

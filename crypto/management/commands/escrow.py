@@ -6,14 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crypto.escrow import (
-    EscrowError,
-    escrow_init,
-    escrow_unmask,
-    public_key_path,
-    share_read,
-    share_write,
-)
+from crypto.escrow import EscrowError, escrow_init, escrow_unmask, public_key_path, share_read, share_write
 
 
 class Command(BaseCommand):

@@ -1,0 +1,204 @@
+"""The async side of urgent routing: reads live presence, then runs one durable step.
+
+Live presence lives in the presence store (async, Redis or memory); routing state lives in
+the database (sync, consult/services.py). Each entry point here gathers candidates from the
+store, runs the step in one thread hop, then does the store writes the actions imply
+(``mark_offered`` for offers, ``consult_started`` for a claim). Every process runs one
+driver task (``driver_ensure``): it starts routings nobody started, expires due offers and
+applies on-call schedules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from consult import services
+from consult.triage import (
+    Candidate,
+    Claimed,
+    Offer,
+    RouteStatus,
+    RoutingPolicy,
+    RoutingState,
+    Taxonomy,
+    UrgentCase,
+    candidate_from_presence,
+    route_on_decline,
+    route_on_expiry,
+    route_on_online,
+    route_start,
+)
+from physicians import selectors
+from physicians.oncall import on_call_at, parse_schedule, parse_timezone
+from physicians.services import physician_on_call_set
+from physicians.taxonomy import RELATED, SPECIALTIES
+from presence import runtime
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def taxonomy() -> Taxonomy:
+    return Taxonomy.from_specialties(SPECIALTIES, RELATED)
+
+
+def policy() -> RoutingPolicy:
+    return RoutingPolicy(**settings.CURBSIDE_ROUTING)
+
+
+async def candidates(specialties: set[str], *, now: float) -> list[Candidate]:
+    """Online physicians of any of ``specialties``, as the router sees them."""
+    store = runtime.store()
+    seen: dict[str, Candidate] = {}
+    for slug in sorted(specialties):
+        for p in await store.online(specialty=slug, now=now):
+            seen.setdefault(p.user_id, candidate_from_presence(p))
+    return list(seen.values())
+
+
+def _reach(specialty: str) -> set[str]:
+    """Specialties whose physicians may be asked about a case of ``specialty`` (tiers 1–3)."""
+    tax = taxonomy()
+    return {specialty, *tax.children(specialty), *tax.wider(specialty)}
+
+
+async def _after(result: services.StepResult, now: float) -> None:
+    store = runtime.store()
+    for action in result.actions:
+        if isinstance(action, Offer):
+            await store.mark_offered(user_id=action.user_id, now=now)
+        elif isinstance(action, Claimed):
+            await store.consult_started(user_id=action.user_id)
+
+
+async def case_route_start(case: UrgentCase, *, now: float | None = None) -> RoutingState:
+    """Start routing a case ``case_open`` stored: offers to the best tier-1 candidates, or
+    escalate. Idempotent: a routing another process already started is left as it is.
+
+    Raises:
+        NotFound: the case is not an urgent case awaiting routing.
+    """
+    now = time.time() if now is None else now
+    pool = await candidates(_reach(case.specialty), now=now)
+    result = await database_sync_to_async(services.routing_step)(
+        case_id=case.case_id, now=now, transition=lambda s: (s, []),
+        start=lambda: route_start(case, pool, taxonomy(), policy(), now))
+    await _after(result, now)
+    return result.state
+
+
+async def offer_accept(*, case_id: str, user, now: float | None = None) -> RoutingState:
+    now = time.time() if now is None else now
+    result = await database_sync_to_async(services.offer_accept)(case_id=case_id, user=user,
+                                                                 now=now)
+    await _after(result, now)
+    return result.state
+
+
+async def offer_decline(*, case_id: str, user_id: str, now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    state = await _state(case_id)
+    if state is None:
+        return
+    pool = await candidates(_reach(state.specialty), now=now)
+    result = await database_sync_to_async(services.routing_step)(
+        case_id=case_id, now=now, transition=lambda s: route_on_decline(s, user_id, pool, now))
+    await _after(result, now)
+
+
+async def _state(case_id: str) -> RoutingState | None:
+    return await database_sync_to_async(services.routing_get)(case_id=case_id)
+
+
+async def on_online(user_id: str, *, now: float | None = None) -> None:
+    """A physician came online or became available: offer them any waiting case they fit."""
+    now = time.time() if now is None else now
+    presence = await runtime.store().get(user_id, now=now)
+    if presence is None:
+        return
+    me = candidate_from_presence(presence)
+    for state in await database_sync_to_async(services.routings_open)():
+        if state.status is RouteStatus.CLAIMED or user_id in state.offered:
+            continue
+        result = await database_sync_to_async(services.routing_step)(
+            case_id=state.case_id, now=now,
+            transition=lambda s: route_on_online(s, me, now))
+        await _after(result, now)
+
+
+async def tick(*, now: float | None = None) -> int:
+    """One driver pass: sweep dead connections, then expire due offers. Returns the number
+    of cases stepped. Safe to run in every process at once (see consult/services.py)."""
+    now = time.time() if now is None else now
+    await runtime.store().expire(now=now)
+    stepped = 0
+    for case_id in await database_sync_to_async(services.routing_due)(now=now):
+        pending = await database_sync_to_async(services.routing_pending)(case_id=case_id)
+        if pending is not None:  # posted, but nobody started it (the poster's process died)
+            await case_route_start(pending, now=now)
+            stepped += 1
+            continue
+        state = await _state(case_id)
+        if state is None:
+            continue
+        pool = await candidates(_reach(state.specialty), now=now)
+        result = await database_sync_to_async(services.routing_step)(
+            case_id=case_id, now=now, transition=lambda s, pool=pool: route_on_expiry(s, pool, now))
+        await _after(result, now)
+        stepped += bool(result.actions)
+    return stepped
+
+
+async def schedules_apply(*, now: float | None = None) -> int:
+    """Switch the live on-call flag of online physicians from their weekly schedules;
+    returns how many changed. Those who come on call are offered any waiting case."""
+    now = time.time() if now is None else now
+    store = runtime.store()
+    online = {p.user_id: p for p in await store.online(now=now)}
+    if not online:
+        return 0
+    schedules = await database_sync_to_async(selectors.schedules_of)(list(online))
+    changed = 0
+    for user_id, (schedule, tz) in schedules.items():
+        wanted = on_call_at(parse_schedule(schedule), parse_timezone(tz),
+                            datetime.fromtimestamp(now, tz=UTC))
+        if wanted != online[user_id].on_call:
+            await store.set_on_call(user_id=user_id, on_call=wanted, now=now)
+            await database_sync_to_async(physician_on_call_set)(user_id=user_id, on_call=wanted)
+            changed += 1
+            if wanted:
+                await on_online(user_id, now=now)
+    return changed
+
+
+# Schedules change on the minute; checking more often would only add queries.
+SCHEDULE_EVERY_S = 60.0
+_driver: asyncio.Task | None = None
+
+
+def driver_ensure(tick_s: float) -> None:
+    """Start this process's routing driver once (daphne has no startup hook, so the first
+    socket starts it). Every process runs one; the row lock keeps them from double work."""
+    global _driver
+    if _driver is None or _driver.done():
+        _driver = asyncio.get_running_loop().create_task(_drive(tick_s), name="routing-driver")
+
+
+async def _drive(tick_s: float) -> None:
+    next_schedules = 0.0
+    while True:
+        try:
+            await tick()
+            if time.monotonic() >= next_schedules:
+                next_schedules = time.monotonic() + SCHEDULE_EVERY_S
+                await schedules_apply()
+        except Exception:  # keep driving: one bad pass must not stop escalations
+            log.exception("routing driver pass failed")
+        await asyncio.sleep(tick_s)

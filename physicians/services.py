@@ -1,0 +1,253 @@
+"""Every state change of physicians and licences (HackSoft style: keyword-only, typed).
+
+Services validate, write in one transaction, and raise ``core.errors`` exceptions that
+the transports translate. Side effects on live sockets go out only after commit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bus import outbox
+from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from crypto import personal
+from physicians import licences, tickets
+from physicians.models import LicenceDecision, Physician, Role, Specialty, User
+from physicians.states import LicenceStatus, transition
+from physicians.verification import LicenceClaim, ManualReviewBackend, VerificationBackend
+
+# Languages a profile may list (ISO 639-1). Spanish and English are first-class; the rest
+# help routing match a case's language.
+LANGUAGES = frozenset({"en", "es", "fr", "pt", "de", "it", "zh", "ar", "hi", "af", "zu", "xh", "ga"})
+# Close code sent to live sockets when a licence is suspended or an account banned.
+CLOSE_FORBIDDEN = 4403
+CLOSE_UNAUTHENTICATED = 4401
+
+
+@dataclass(frozen=True)
+class Registration:
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    country: str
+    licence_number: str
+    specialty: str
+    jurisdiction: str = ""
+    display_name: str = ""
+    specialties: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ("en",)
+
+
+def physician_register(
+    *,
+    data: Registration,
+    role: str = Role.PHYSICIAN,
+    backend: VerificationBackend | None = None,
+) -> Physician:
+    """Create an account and a pending physician profile, then ask ``backend`` about the
+    licence: a registry match verifies at once, a mismatch rejects, anything else waits for
+    a verifier.
+
+    Raises:
+        ValidationFailed: a field is malformed (``fields`` names each one).
+        Conflict: the e-mail or the licence is already registered.
+    """
+    fields: dict[str, str] = {}
+    email = personal.normalize_email(data.email)
+    try:
+        validate_email(email)
+    except ValidationError:
+        fields["email"] = "Enter a valid e-mail address."
+    try:
+        validate_password(data.password)
+    except ValidationError as exc:
+        fields["password"] = " ".join(exc.messages)
+    for name in ("first_name", "last_name"):
+        if not getattr(data, name).strip():
+            fields[name] = "This field is required."
+    country = jurisdiction = number = ""
+    try:
+        country = licences.normalize_country(data.country)
+        number = licences.validate_licence(
+            country=country, number=data.licence_number, jurisdiction=data.jurisdiction
+        )
+        jurisdiction = licences.normalize_jurisdiction(country=country,
+                                                       jurisdiction=data.jurisdiction)
+    except licences.LicenceFormatError as exc:
+        fields[exc.field] = exc.message
+    if role not in Role.values:
+        fields["role"] = f"Unknown role; expected one of {', '.join(Role.values)}."
+    bad_langs = sorted(set(data.languages) - LANGUAGES)
+    if bad_langs or not data.languages:
+        fields["languages"] = f"Unsupported language codes: {', '.join(bad_langs) or 'none given'}."
+    slugs = {data.specialty, *data.specialties}
+    found = {s.slug: s for s in Specialty.objects.filter(slug__in=slugs)}
+    if data.specialty not in found:
+        fields["specialty"] = f"Unknown specialty '{data.specialty}'."
+    elif missing := sorted(slugs - set(found)):
+        fields["specialties"] = f"Unknown specialties: {', '.join(missing)}."
+    if fields:
+        raise ValidationFailed("Some fields are invalid.", fields=fields)
+
+    e_index = personal.email_index(email)
+    l_index = personal.blind_index("licence", f"{country}:{number}")
+    display = data.display_name.strip() or f"Dr. {data.first_name.strip()} {data.last_name.strip()}"
+    try:
+        with transaction.atomic():
+            user = User(email_index=e_index, role=role)
+            key, wrapped = personal.new_personal_key(str(user.pk))
+            user.personal_key = wrapped
+            user.email_sealed = personal.seal_field(key, str(user.pk), "email", email)
+            user.set_password(data.password)
+            user.save(force_insert=True)
+            real_name = json.dumps({"first": data.first_name.strip(), "last": data.last_name.strip()})
+            physician = Physician.objects.create(
+                user=user,
+                display_name_sealed=personal.seal_field(key, str(user.pk), "display_name", display),
+                real_name_sealed=personal.seal_field(key, str(user.pk), "real_name", real_name),
+                licence_number_sealed=personal.seal_field(key, str(user.pk), "licence", number),
+                licence_index=l_index,
+                country=country,
+                jurisdiction=jurisdiction,
+                primary_specialty=found[data.specialty],
+                languages=list(dict.fromkeys(data.languages)),
+            )
+            physician.specialties.set([found[s] for s in data.specialties if s != data.specialty])
+    except IntegrityError:
+        if User.objects.filter(email_index=e_index).exists():
+            raise Conflict("This e-mail is already registered.",
+                           fields={"email": "Already registered."}) from None
+        raise Conflict("This licence is already registered.",
+                       fields={"licence_number": "Already registered."}) from None
+
+    claim = LicenceClaim(
+        country=country,
+        licence_number=number,
+        first_name=data.first_name.strip(),
+        last_name=data.last_name.strip(),
+        jurisdiction=jurisdiction,
+    )
+    backend = backend or ManualReviewBackend()
+    outcome = backend.check(claim)
+    if outcome.decision in (LicenceStatus.VERIFIED, LicenceStatus.REJECTED):
+        licence_decide(physician=physician, to_status=outcome.decision, by=None,
+                       backend=backend.name, reason=outcome.reason)
+    return physician
+
+
+def licence_decide(
+    *, physician: Physician, to_status: str, by: User | None, backend: str = "manual",
+    reason: str = "", from_status: str | None = None,
+) -> LicenceDecision:
+    """Move a licence through the state machine and record who decided, when and why.
+    Suspension closes every live socket of the physician (after commit). ``from_status``,
+    when given, is the only state the move may start from: "reinstate" and "verify" both
+    target ``verified``, but reinstating a never-verified licence must not verify it.
+
+    Raises:
+        core.errors.IllegalTransition: the move is not allowed from the current state
+            (or the current state is not ``from_status``).
+        ValidationFailed: a rejection or suspension without a reason.
+    """
+    if to_status in (LicenceStatus.REJECTED, LicenceStatus.SUSPENDED) and not reason.strip():
+        raise ValidationFailed("A reason is required.", fields={"reason": "This field is required."})
+    with transaction.atomic():
+        locked = Physician.objects.select_for_update().get(pk=physician.pk)
+        current = locked.licence_status
+        if from_status is not None and current != from_status:
+            raise IllegalTransition(current, to_status, what="licence")
+        locked.licence_status = transition(current, to_status)
+        locked.status_changed_at = timezone.now()
+        locked.save(update_fields=["licence_status", "status_changed_at"])
+        decision = LicenceDecision.objects.create(
+            physician=locked, from_status=current, to_status=to_status, decided_by=by,
+            backend=backend, reason=reason.strip(),
+        )
+        if to_status == LicenceStatus.SUSPENDED:
+            outbox.close_user_sockets(user_id=str(locked.user_id), code=CLOSE_FORBIDDEN)
+        # Every process forgets the cached handshake profile (licence status, badge).
+        outbox.profile_changed(user_id=str(locked.user_id))
+    physician.licence_status = locked.licence_status
+    physician.status_changed_at = locked.status_changed_at
+    return decision
+
+
+def physician_get(*, user_id: str) -> Physician:
+    try:
+        return Physician.objects.select_related("user", "primary_specialty").get(user_id=user_id)
+    except (Physician.DoesNotExist, ValidationError, ValueError):
+        raise NotFound("No such physician.") from None
+
+
+# --- WebSocket tickets ---------------------------------------------------------------------
+
+def ws_ticket_issue(*, user_id: str, now: datetime | None = None) -> tuple[str, datetime]:
+    """A single-use ticket for ``/ws/v1/?ticket=…``, valid for ``CURBSIDE_TICKET_TTL_S``.
+
+    Stateless (consult/tickets.py): sealed, not stored — issuing writes nothing."""
+    now = now or timezone.now()
+    expires = now + timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
+    return tickets.ticket_seal(user_id=user_id, expires_at=expires.timestamp()), expires
+
+
+async def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> str | None:
+    """The ticket's user id, or None when it is malformed, tampered with, expired or spent.
+    Single use: the ticket's nonce is spent in one atomic write (Redis ``SET NX`` across
+    processes), so two redeemers cannot both win. No database access."""
+    at = (now or timezone.now()).timestamp()
+    opened = tickets.ticket_open(ticket, now=at)
+    if opened is None:
+        return None
+    if not await tickets.spent_nonces().spend(opened.nonce, expires_at=opened.expires_at, now=at):
+        return None
+    return opened.user_id
+
+
+def session_end(*, session_key: str | None) -> None:
+    """Logout: close the sockets opened with this browser session."""
+    if session_key:
+        outbox.close_session_sockets(session_key=session_key, code=CLOSE_UNAUTHENTICATED)
+
+
+def default_backend() -> VerificationBackend:
+    """The registry-file backend when a registry has been imported, else manual review."""
+    from physicians.models import RegistryEntry
+    from physicians.verification import RegistryFileBackend
+
+    if RegistryEntry.objects.exists():
+        return RegistryFileBackend()
+    return ManualReviewBackend()
+
+
+def physician_on_call_set(*, user_id: str, on_call: bool) -> None:
+    """Remember the on-call flag across sessions (live presence holds the current one)."""
+    Physician.objects.filter(user_id=user_id).update(on_call=on_call)
+    # The next socket restores the flag from the cached profile: it must see this one.
+    outbox.profile_changed(user_id=user_id)
+
+
+def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> None:
+    """Store a weekly on-call schedule; the routing driver switches on-call from it.
+
+    Raises:
+        ValidationFailed: a malformed schedule or an unknown time zone.
+    """
+    from physicians.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
+
+    try:
+        parsed = parse_schedule(schedule)
+        parse_timezone(time_zone)
+    except ScheduleError as exc:
+        raise ValidationFailed(str(exc), fields={"schedule": str(exc)}) from None
+    Physician.objects.filter(user_id=user_id).update(on_call_schedule=schedule_to_json(parsed),
+                                                     time_zone=time_zone)

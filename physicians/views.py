@@ -1,0 +1,128 @@
+"""HTTP JSON API under /api/v1/: thin views that parse, check access, call one service."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest, JsonResponse
+
+from core.errors import Unauthorized
+from core.http import api, error, field
+from physicians import selectors, services
+from physicians.models import Specialty
+from physicians.states import LicenceStatus
+
+
+def _profile(physician) -> dict:
+    return selectors.physician_profile(physician=physician).as_dict()
+
+
+@api(("POST",))
+def register(request: HttpRequest) -> JsonResponse:
+    body = request.json
+    data = services.Registration(
+        email=field(body, "email"),
+        password=field(body, "password"),
+        first_name=field(body, "first_name"),
+        last_name=field(body, "last_name"),
+        country=field(body, "country"),
+        licence_number=field(body, "licence_number"),
+        specialty=field(body, "specialty"),
+        jurisdiction=field(body, "jurisdiction", required=False, default=""),
+        display_name=field(body, "display_name", required=False, default=""),
+        specialties=tuple(field(body, "specialties", list, required=False, default=[])),
+        languages=tuple(field(body, "languages", list, required=False, default=["en"])),
+    )
+    physician = services.physician_register(data=data, backend=services.default_backend())
+    return JsonResponse({"physician": _profile(physician)}, status=201)
+
+
+@api(("POST",))
+def login_view(request: HttpRequest) -> JsonResponse:
+    user = authenticate(request, email=field(request.json, "email"),
+                        password=field(request.json, "password"))
+    if user is None:
+        raise Unauthorized("E-mail or password is wrong.")
+    login(request, user)
+    physician = services.physician_get(user_id=str(user.pk))
+    return JsonResponse({"physician": _profile(physician)})
+
+
+@api(("POST",), auth="user")
+def logout_view(request: HttpRequest) -> JsonResponse:
+    services.session_end(session_key=request.session.session_key)
+    logout(request)
+    return JsonResponse({}, status=200)
+
+
+@api(("GET",), auth="user")
+def me(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"physician": _profile(services.physician_get(user_id=str(request.user.pk)))})
+
+
+@api(("POST",))
+def ws_ticket(request: HttpRequest) -> JsonResponse:
+    """A single-use socket ticket, for the logged-in session or for credentials in the body.
+    The session case is usually answered before Django (consult/ticket_endpoint.py)."""
+    user = request.user if request.user.is_authenticated else None
+    if user is None:
+        email = field(request.json, "email", required=False)
+        password = field(request.json, "password", required=False)
+        user = authenticate(request, email=email, password=password) if email and password else None
+    if user is None:
+        raise Unauthorized("Log in, or send e-mail and password.")
+    ticket, expires = services.ws_ticket_issue(user_id=str(user.pk))
+    return JsonResponse({"ticket": ticket, "expires_at": expires.isoformat(), "url": "/ws/v1/"})
+
+
+@api(("GET",))
+def specialties(request: HttpRequest) -> JsonResponse:
+    lang = request.GET.get("lang", "en")
+    rows = Specialty.objects.select_related("parent").order_by("slug")
+    return JsonResponse({"specialties": [
+        {"slug": s.slug, "name": s.name(lang), "parent": s.parent.slug if s.parent else None}
+        for s in rows
+    ]})
+
+
+@api(("GET",), auth="is_verifier")
+def verification_queue(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"pending": [_profile(p) for p in selectors.physicians_pending()]})
+
+
+# action → (the state it starts from, the state it ends in). Two actions end in verified,
+# so the start state is pinned: reinstating a pending licence must not verify it.
+_ACTIONS = {
+    "verify": (LicenceStatus.PENDING, LicenceStatus.VERIFIED),
+    "reject": (LicenceStatus.PENDING, LicenceStatus.REJECTED),
+    "suspend": (LicenceStatus.VERIFIED, LicenceStatus.SUSPENDED),
+    "reinstate": (LicenceStatus.SUSPENDED, LicenceStatus.VERIFIED),
+}
+
+
+@api(("POST",), auth="is_verifier")
+def verification_decide(request: HttpRequest, user_id: str, action: str) -> JsonResponse:
+    if action not in _ACTIONS:
+        return error(404, "not_found", f"Unknown action '{action}'.")
+    physician = services.physician_get(user_id=user_id)
+    from_status, to_status = _ACTIONS[action]
+    decision = services.licence_decide(
+        physician=physician, to_status=to_status, from_status=from_status, by=request.user,
+        backend="manual",
+        reason=field(request.json, "reason", required=False, default=""),
+    )
+    return JsonResponse({"physician": _profile(physician), "decision": {
+        "from": decision.from_status, "to": decision.to_status,
+        "at": decision.decided_at.isoformat(), "reason": decision.reason,
+    }})
+
+
+@api(("PUT",), auth="user")
+def on_call_schedule(request: HttpRequest) -> JsonResponse:
+    """Weekly on-call windows in the physician's time zone; the routing driver switches the
+    live on-call flag from them (docs/presence.md)."""
+    schedule = request.json.get("schedule")
+    time_zone = field(request.json, "time_zone")
+    services.physician_schedule_set(user_id=str(request.user.pk), schedule=schedule,
+                                    time_zone=time_zone)
+    return JsonResponse({"schedule": services.physician_get(
+        user_id=str(request.user.pk)).on_call_schedule, "time_zone": time_zone})
