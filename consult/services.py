@@ -54,6 +54,9 @@ from rooms import roster
 from rooms.lounges import lounge_id
 from rooms.services import case_room_create, membership_add
 
+# How long the posting process has to start an urgent case's routing before every driver
+# may: a few driver ticks, so the fast path wins and drivers do not race it.
+START_GRACE_S = 2.0
 # Longest accepted summary: a de-identified vignette, not a chart.
 SUMMARY_MAX_CHARS = 2000
 LANGUAGES = ("en", "es", "fr", "pt", "de", "it")
@@ -115,9 +118,10 @@ def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urge
                                     subject=f"case:{case.pk}", op="case.post",
                                     findings=findings)
         if urgency == Urgency.URGENT:
-            # Due now: the fast path starts it in a moment, any driver if that never happens.
+            # The poster's process starts it in a moment (the view's fast path); should that
+            # never happen, any process's driver finds the row due a little later.
             Routing.objects.create(case_id=str(case.pk), state=None,
-                                   next_deadline=now.timestamp(), active=True)
+                                   next_deadline=now.timestamp() + START_GRACE_S, active=True)
         else:
             card = protocol.CaseCard(id=str(case.pk), specialty=spec.slug, urgency=urgency,
                                      language=language, summary=summary, room=room.id,

@@ -29,7 +29,9 @@ from django.db import transaction
 from django.db.models import Count
 
 from crypto import aead
+from crypto.envelope import author_key_aad, room_key_aad
 from crypto.keys import keyring
+from crypto.models import AuditEntry, AuthorKey, RoomKey
 
 
 @dataclass(frozen=True)
@@ -163,9 +165,6 @@ def _model_rewrapper(model, aad_fn: Callable[[Any], bytes], purpose: str):
 
 def register_builtin() -> None:
     """Called from CryptoConfig.ready()."""
-    from crypto.envelope import author_key_aad, room_key_aad
-    from crypto.models import AuditEntry, AuthorKey, RoomKey
-
     for name, model, aad_fn in (
         ("crypto.room_key", RoomKey, lambda r: room_key_aad(r.room_id, r.epoch)),
         ("crypto.author_key", AuthorKey, lambda r: author_key_aad(r.room_id, r.pseudonym)),

@@ -17,7 +17,7 @@ from core.limits import TokenBucket
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
 from presence import runtime
-from rooms import events, roster, selectors, services, writer
+from rooms import events, messages, roster, selectors, services
 
 
 @dataclass
@@ -132,7 +132,7 @@ async def message_send(conn, request: protocol.MessageSend) -> dict:
     findings = phi_guard(request.body, field="body", confirmed=request.confirm_phi)
     # Confirmed findings travel with the draft: the audit entry is written in the
     # transaction that stores the message.
-    posted = await writer.post(request.room, services.Draft(
+    posted = await messages.post(request.room, messages.Draft(
         user=conn.user, author=joined.author, body=request.body, client_id=request.client_id,
         reply_to=request.reply_to, mentions=tuple(request.mentions),
         attachments=tuple(request.attachments), phi_confirmed=tuple(findings)))

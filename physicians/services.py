@@ -21,9 +21,15 @@ from bus import outbox
 from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from crypto import personal
 from physicians import licences, tickets
-from physicians.models import LicenceDecision, Physician, Role, Specialty, User
+from physicians.models import LicenceDecision, Physician, RegistryEntry, Role, Specialty, User
+from physicians.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
 from physicians.states import LicenceStatus, transition
-from physicians.verification import LicenceClaim, ManualReviewBackend, VerificationBackend
+from physicians.verification import (
+    LicenceClaim,
+    ManualReviewBackend,
+    RegistryFileBackend,
+    VerificationBackend,
+)
 
 # Languages a profile may list (ISO 639-1). Spanish and English are first-class; the rest
 # help routing match a case's language.
@@ -221,9 +227,6 @@ def session_end(*, session_key: str | None) -> None:
 
 def default_backend() -> VerificationBackend:
     """The registry-file backend when a registry has been imported, else manual review."""
-    from physicians.models import RegistryEntry
-    from physicians.verification import RegistryFileBackend
-
     if RegistryEntry.objects.exists():
         return RegistryFileBackend()
     return ManualReviewBackend()
@@ -242,8 +245,6 @@ def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> N
     Raises:
         ValidationFailed: a malformed schedule or an unknown time zone.
     """
-    from physicians.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
-
     try:
         parsed = parse_schedule(schedule)
         parse_timezone(time_zone)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from crypto import personal
 from crypto.pseudonyms import pseudonym_handle, pseudonym_id
 from physicians.models import Role
+from rooms.models import Membership
 
 # How long a process trusts its cached roster of a room. Other processes' membership
 # changes (a new member's real-name card) show up within this bound.
@@ -62,8 +63,6 @@ def roster(room_id: str, *, now: float | None = None) -> dict[str, Member]:
     hit = _cache.get(room_id)
     if hit and now - hit[0] < ROSTER_TTL_S:
         return hit[1]
-    from rooms.models import Membership
-
     members: dict[str, Member] = {}
     rows = (Membership.objects.filter(room_id=room_id)
             .select_related("user", "user__physician", "user__physician__primary_specialty"))

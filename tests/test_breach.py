@@ -21,7 +21,7 @@ from physicians import services
 from physicians.licences import npi_check_digit
 from physicians.models import User
 from physicians.states import LicenceStatus
-from rooms import roster
+from rooms import messages, roster
 from rooms import services as room_services
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,7 +95,7 @@ def test_dumps_reveal_no_plaintext_and_no_pseudonym_to_user_link(specialties):
                                    role=doc["user"].role, specialty="cardiology", verified=True)
         text = f"canarymessage{i}{secrets.token_hex(6)} the troponin was 4.2"
         words.append(text.split()[0])
-        posted = room_services.message_post(room_id=lounge, user=doc["user"], author=author,
+        posted = messages.message_post(room_id=lounge, user=doc["user"], author=author,
                                             body=text, client_id=f"c{i}")
         if i == 0:
             edited = f"canaryedit{secrets.token_hex(6)}"

@@ -11,7 +11,7 @@ from crypto.aead import DecryptError
 from crypto.personal import email_index
 from physicians import selectors, services
 from physicians.models import Physician, User
-from rooms import roster
+from rooms import messages, roster
 from rooms import selectors as room_selectors
 from rooms import services as room_services
 from rooms.models import Message
@@ -23,7 +23,7 @@ def _post(user, room_id: str, body: str) -> int:
     room_services.room_join(room_id=room_id, user=user)
     author = roster.author_for(user_id=str(user.pk), room_id=room_id, role=user.role,
                                specialty="cardiology", verified=True)
-    return room_services.message_post(room_id=room_id, user=user, author=author, body=body,
+    return messages.message_post(room_id=room_id, user=user, author=author, body=body,
                                       client_id=body).seq
 
 

@@ -147,12 +147,12 @@ async def test_resume_pages_when_the_gap_is_larger_than_a_page(daphne_server, ma
 
     def fill():
         from physicians.models import User
-        from rooms import roster, services
+        from rooms import messages, roster
         user = User.objects.get(pk=a.physician.user_id)
         author = roster.author_for(user_id=str(user.pk), room_id=LOUNGE, role=user.role,
                                    specialty="cardiology", verified=True)
         for i in range(PAGE + 5):
-            services.message_post(room_id=LOUNGE, user=user, author=author, body=f"m{i}",
+            messages.message_post(room_id=LOUNGE, user=user, author=author, body=f"m{i}",
                                   client_id=f"fill-{i}")
 
     await sync_to_async(fill)()

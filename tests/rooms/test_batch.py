@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import Forbidden, NotFound
-from rooms import roster, services
+from rooms import messages, roster, services
 from rooms.models import Membership, Message
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ LOUNGE = "lounge-cardiology"
 def _draft(user, body, client_id, **kw):
     author = roster.author_for(user_id=str(user.pk), room_id=LOUNGE, role=user.role,
                                specialty="cardiology", verified=True)
-    return services.Draft(user=user, author=author, body=body, client_id=client_id, **kw)
+    return messages.Draft(user=user, author=author, body=body, client_id=client_id, **kw)
 
 
 def test_a_batch_stores_the_good_drafts_gaplessly_and_refuses_the_rest(make_physician):
@@ -28,10 +28,10 @@ def test_a_batch_stores_the_good_drafts_gaplessly_and_refuses_the_rest(make_phys
         services.room_join(room_id=LOUNGE, user=p.user)
     Membership.objects.filter(user=muted.user).update(
         muted_until=timezone.now() + timedelta(minutes=5))
-    first = services.messages_post(room_id=LOUNGE, drafts=[_draft(a.user, "first", "a-1")])[0]
+    first = messages.messages_post(room_id=LOUNGE, drafts=[_draft(a.user, "first", "a-1")])[0]
     assert first.seq == 1 and first.created
 
-    results = services.messages_post(room_id=LOUNGE, drafts=[
+    results = messages.messages_post(room_id=LOUNGE, drafts=[
         _draft(b.user, "hello", "b-1"),
         _draft(muted.user, "let me talk", "m-1"),
         _draft(a.user, "first", "a-1"),  # a retry of a stored message
@@ -61,7 +61,7 @@ def _opened(room_id):
 def _draft_in(room, user, body, client_id):
     author = roster.author_for(user_id=str(user.pk), room_id=room, role=user.role,
                                specialty=None, verified=True)
-    return services.Draft(user=user, author=author, body=body, client_id=client_id)
+    return messages.Draft(user=user, author=author, body=body, client_id=client_id)
 
 
 def test_one_group_commit_stores_many_rooms_each_gapless_and_readable(make_physician):
@@ -73,10 +73,10 @@ def test_one_group_commit_stores_many_rooms_each_gapless_and_readable(make_physi
     for room in rooms[:2]:
         services.room_join(room_id=room, user=a.user)
         services.room_join(room_id=room, user=b.user)
-    services.messages_post(room_id=rooms[0], drafts=[_draft_in(rooms[0], a.user, "warm", "w")])
+    messages.messages_post(room_id=rooms[0], drafts=[_draft_in(rooms[0], a.user, "warm", "w")])
     envelope.cache_clear()  # as after a restart: every epoch and author key is read afresh
 
-    results = services.messages_post_rooms(batches={
+    results = messages.messages_post_rooms(batches={
         rooms[0]: [_draft_in(rooms[0], b.user, "one", "c1"), _draft_in(rooms[0], a.user, "two", "c2")],
         rooms[1]: [_draft_in(rooms[1], a.user, "uno", "n1"), _draft_in(rooms[1], b.user, "dos", "n2"),
                    _draft_in(rooms[1], a.user, "tres", "n3")],
@@ -99,9 +99,9 @@ def test_a_batch_that_fills_the_epoch_continues_in_the_next_one(make_physician, 
     (a, *_), = make_physician(),
     room = "lounge-cardiology"
     services.room_join(room_id=room, user=a.user)
-    services.messages_post(room_id=room, drafts=[_draft_in(room, a.user, "m1", "1"),
+    messages.messages_post(room_id=room, drafts=[_draft_in(room, a.user, "m1", "1"),
                                                  _draft_in(room, a.user, "m2", "2")])
-    services.messages_post(room_id=room, drafts=[_draft_in(room, a.user, f"m{i}", str(i))
+    messages.messages_post(room_id=room, drafts=[_draft_in(room, a.user, f"m{i}", str(i))
                                                  for i in range(3, 8)])
     opened = _opened(room)
     assert [body for _, _, body in opened] == [f"m{i}" for i in range(1, 8)]

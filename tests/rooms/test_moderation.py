@@ -21,7 +21,7 @@ from crypto.audit import audit_verify
 from crypto.models import AuditEntry, RoomKey
 from crypto.pseudonyms import pseudonym_id
 from physicians.selectors import physician_profile, socket_refusal
-from rooms import moderation, roster, selectors, services
+from rooms import messages, moderation, roster, selectors, services
 from rooms.models import Membership, Report
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ class Person:
                         profile.first_name, profile.last_name)
 
     def post(self, body: str, now: datetime = NOW) -> int:
-        return services.message_post(room_id=self.room_id, user=self.user, author=self.author,
+        return messages.message_post(room_id=self.room_id, user=self.user, author=self.author,
                                      body=body, client_id=body, now=now).seq
 
 
@@ -151,7 +151,7 @@ def test_a_muted_member_is_told_until_when_and_others_see_the_mute(people, sent)
                                    moderator=mod.user, minutes=30, now=NOW)
     assert until == NOW + timedelta(minutes=30)
     with pytest.raises(Forbidden) as info:
-        services.message_post(room_id=LOUNGE, user=member.user, author=member.author,
+        messages.message_post(room_id=LOUNGE, user=member.user, author=member.author,
                               body="hello", client_id="c1", now=NOW + timedelta(minutes=29))
     assert info.value.details["muted_until"] == until.isoformat()
     # Once the mute has run out the same member may speak again.
@@ -204,7 +204,7 @@ def test_a_room_ban_keeps_the_member_out_until_lifted(people, sent):
     with pytest.raises(Forbidden):
         services.room_join(room_id=LOUNGE, user=member.user)
     with pytest.raises(Forbidden):
-        services.message_post(room_id=LOUNGE, user=member.user, author=member.author,
+        messages.message_post(room_id=LOUNGE, user=member.user, author=member.author,
                               body="hi", client_id="c2")
     services.room_join(room_id=other_room, user=member.user)  # other rooms are unaffected
     assert events_of(sent, "member.banned")[0]["data"] == {"pseudonym": member.pseudonym,
