@@ -220,7 +220,7 @@ if REDIS_URL:
                 "prefix": os.environ.get("CURBSIDE_REDIS_PREFIX", "curbside"),
                 "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],
                 # Each process's room hub takes every room event on one channel, so it needs
-                # more room than a per-socket channel did (rooms/hub.py).
+                # more room than a per-socket channel did (bus/hub.py).
                 "capacity": CHANNEL_CAPACITY,
                 "expiry": 60,
             },
@@ -253,7 +253,7 @@ CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
 CURBSIDE_WS_PING_S = int(os.environ.get("CURBSIDE_WS_PING_S", 3 * CURBSIDE_HEARTBEAT_S))
 # Lifetime of a single-use WebSocket ticket (the protocol promises at most 30 s).
 CURBSIDE_TICKET_TTL_S = min(int(os.environ.get("CURBSIDE_TICKET_TTL_S", 30)), 30)
-# How long a process keeps a user's handshake profile (consult/socket_cache.py). Changes
+# How long a process keeps a user's handshake profile (physicians/socket_cache.py). Changes
 # that matter invalidate it on every process at once; this is the backstop. 0 turns it off.
 CURBSIDE_SOCKET_PROFILE_TTL_S = float(os.environ.get("CURBSIDE_SOCKET_PROFILE_TTL_S", 60))
 
@@ -271,7 +271,7 @@ LOGGING = {
     },
 }
 
-# --- Urgent routing (presence/routing.py) ------------------------------------------------------
+# --- Urgent routing (consult/triage.py) ------------------------------------------------------
 CURBSIDE_ROUTING = {
     # Offers open at once for one case.
     "k": int(os.environ.get("CURBSIDE_ROUTING_K", 3)),

@@ -453,7 +453,7 @@ def validate_event(frame: str | bytes) -> Any:
 
 
 # --- Moderation -----------------------------------------------------------------------------
-# Ops, events and replies of rooms/mod_ops.py (docs/moderation.md). Targets are named by their
+# Ops, events and replies of gateway/ops_moderation.py (docs/moderation.md). Targets are named by their
 # pseudonym in the room: moderators never see who is behind it.
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]

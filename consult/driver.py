@@ -1,7 +1,7 @@
 """The async side of urgent routing: reads live presence, then runs one durable step.
 
 Live presence lives in the presence store (async, Redis or memory); routing state lives in
-the database (sync, consult/services.py). Each entry point here gathers candidates from the
+the database (sync, physicians/services.py). Each entry point here gathers candidates from the
 store, runs the step in one thread hop, then does the store writes the actions imply
 (``mark_offered`` for offers, ``consult_started`` for a claim). Every process runs one
 driver task (``driver_ensure``): it starts routings nobody started, expires due offers and
@@ -135,7 +135,7 @@ async def on_online(user_id: str, *, now: float | None = None) -> None:
 
 async def tick(*, now: float | None = None) -> int:
     """One driver pass: sweep dead connections, then expire due offers. Returns the number
-    of cases stepped. Safe to run in every process at once (see consult/services.py)."""
+    of cases stepped. Safe to run in every process at once (see physicians/services.py)."""
     now = time.time() if now is None else now
     await runtime.store().expire(now=now)
     stepped = 0

@@ -69,7 +69,7 @@ class RoutingClosed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Taxonomy:
-    """Parents and related specialties by slug (consult/taxonomy.py's data, without Django)."""
+    """Parents and related specialties by slug (physicians/taxonomy.py's data, without Django)."""
 
     parents: Mapping[str, str | None]
     related: Mapping[str, Sequence[str]] = field(default_factory=dict)

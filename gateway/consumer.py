@@ -50,7 +50,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     deferred: list[dict] | None = None  # room evictions that arrived while busy
     # No channel-layer channel per socket: Channels then creates no channel and runs no
     # receive task for it (channels/consumer.py). Everything addressed to a socket arrives
-    # through this process's hub (rooms/hub.py): room events, user events, closes and room
+    # through this process's hub (bus/hub.py): room events, user events, closes and room
     # evictions.
     channel_layer_alias = None
     groups = ()  # Channels' own group list: none (and no empty list per socket)

@@ -7,7 +7,7 @@ middlewares, and reads the session and the user — a ticket cost more server ti
 handshake it buys (docs/benchmarks.md). Here the common case — a session cookie, an empty
 or ``{}`` body — is answered without a thread: the session's user comes from the
 per-process session cache (``physicians.socket_cache.Sessions``, read on the shared sync
-thread only on a miss) and the ticket is sealed in memory (consult/tickets.py).
+thread only on a miss) and the ticket is sealed in memory (physicians/tickets.py).
 
 Everything else falls through to the Django view untouched, body included: credentials in
 the body, no or an unknown session, a non-JSON body, a host Django would refuse, a request

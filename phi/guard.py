@@ -14,7 +14,7 @@ clinical message costs a few tens of microseconds. ``python -m bench.phi`` measu
 
 ``phi_guard`` is the entry point for callers that store text: it raises ``PhiDetected``
 (error code ``phi_detected``) unless the author confirmed, and returns the findings so the
-confirmation can be audited (consult/phi_audit.py).
+confirmation can be audited (phi/audit.py).
 
 What it is not: a de-identification engine. It favours precision on clinical text (doses,
 vitals, lab values, durations, years and ages ≤ 89 are not flagged) over recall, and a name

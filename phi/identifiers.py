@@ -1,6 +1,6 @@
 """Check digits of the national health and identity numbers of the countries Curbside serves.
 
-Used by the PHI guard (consult/phi.py) to tell an identifier from a number of the same shape:
+Used by the PHI guard (phi/guard.py) to tell an identifier from a number of the same shape:
 a ten-digit run is an NHS number only if its mod-11 check holds, which a random ten-digit lab
 or lot number does one time in eleven. Each function takes the identifier without separators
 (letters upper or lower case) and answers whether its check digit or letter is right; none

@@ -1,6 +1,6 @@
 """Medical licence number formats, per country: validate and normalize what a physician types.
 
-A format check only says a number *could* be real; ``consult/verification.py`` decides
+A format check only says a number *could* be real; ``physicians/verification.py`` decides
 whether it *is*. The normalized number is what gets blind-indexed (one account per licence),
 so normalization must map every way of writing one licence to the same string: whitespace,
 hyphens and dots are dropped, letters upper-cased. docs/licences.md lists each format, its

@@ -97,7 +97,7 @@ class Physician(models.Model):
     status_changed_at = models.DateTimeField(auto_now_add=True)
     # On call for urgent cases (set over the socket with presence.set; kept across sessions).
     on_call = models.BooleanField(default=False)
-    # Weekly on-call windows in the physician's time zone (presence/oncall.py's format).
+    # Weekly on-call windows in the physician's time zone (physicians/oncall.py's format).
     on_call_schedule = models.JSONField(default=list, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
 

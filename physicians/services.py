@@ -200,7 +200,7 @@ def physician_get(*, user_id: str) -> Physician:
 def ws_ticket_issue(*, user_id: str, now: datetime | None = None) -> tuple[str, datetime]:
     """A single-use ticket for ``/ws/v1/?ticket=…``, valid for ``CURBSIDE_TICKET_TTL_S``.
 
-    Stateless (consult/tickets.py): sealed, not stored — issuing writes nothing."""
+    Stateless (physicians/tickets.py): sealed, not stored — issuing writes nothing."""
     now = now or timezone.now()
     expires = now + timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
     return tickets.ticket_seal(user_id=user_id, expires_at=expires.timestamp()), expires

@@ -10,7 +10,7 @@ read again at every attempt, so lifting one (reinstatement, unban) needs no inva
 Everything that revokes access or changes the profile forgets the entry on **every**
 process: ``bus.outbox.profile_changed`` (and every ``close_user_sockets``: suspension,
 network ban, erasure) goes out after commit through the hub's ``hub.users`` group, which
-every process's hub receives (rooms/hub.py); the hub calls ``forget`` before it closes any
+every process's hub receives (bus/hub.py); the hub calls ``forget`` before it closes any
 socket. The TTL is the backstop for a change made outside the services (a SQL console).
 
 Decrypted personal fields (the welcome's display name, e-mail, names) stay in this

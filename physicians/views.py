@@ -62,7 +62,7 @@ def me(request: HttpRequest) -> JsonResponse:
 @api(("POST",))
 def ws_ticket(request: HttpRequest) -> JsonResponse:
     """A single-use socket ticket, for the logged-in session or for credentials in the body.
-    The session case is usually answered before Django (consult/ticket_endpoint.py)."""
+    The session case is usually answered before Django (gateway/ticket_endpoint.py)."""
     user = request.user if request.user.is_authenticated else None
     if user is None:
         email = field(request.json, "email", required=False)

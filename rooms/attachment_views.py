@@ -5,13 +5,13 @@
 answers 201 ``{"attachment": {"id", "content_type", "width", "height", "size"}}``.
 
 CSRF: a raw ``image/*`` body, like the JSON API's ``application/json``, cannot be sent
-cross-site without a CORS preflight, so it needs no token (consult/http.py). A multipart
+cross-site without a CORS preflight, so it needs no token (core/http.py). A multipart
 form *can* be posted by another site, so that path runs Django's CSRF check (token in the
 ``csrfmiddlewaretoken`` field or the ``X-CSRFToken`` header).
 
 ``GET /api/v1/attachments/<id>`` returns the cleaned bytes for members of the room, never
 cached by shared caches, never sniffed as another type. Errors use the usual
-``{"error": {"code", "message", "fields"}}`` shape (consult/http.py).
+``{"error": {"code", "message", "fields"}}`` shape (core/http.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ What an upload goes through, in order (each step refuses before the next, costli
 5. sealing: ``crypto.envelope.blob_seal`` with the author's pseudonym mixed in, so erasing the
    author (``author_keys_destroy``) erases their files too.
 
-Errors (consult/errors.py codes): ``too_large`` 413, ``bad_request`` 415 for a refused type,
+Errors (core/errors.py codes): ``too_large`` 413, ``bad_request`` 415 for a refused type,
 ``not_found`` 404 (no such room/attachment, not a member, or erased), ``internal`` 500 when a
 stored blob fails authentication (tampered or corrupted; logged, never a traceback).
 """

@@ -72,7 +72,7 @@ def message_post(
 
 @dataclass(frozen=True)
 class Draft:
-    """One message.send waiting to be stored (rooms/writer.py batches them per room)."""
+    """One message.send waiting to be stored (rooms/messages.py batches them per room)."""
 
     user: User
     author: roster.Author
@@ -82,7 +82,7 @@ class Draft:
     mentions: tuple[str, ...] = ()
     attachments: tuple[str, ...] = ()
     # PHI guard findings the author confirmed are not patient data: the audit entry is
-    # written in the transaction that stores the message (consult/phi_audit.py).
+    # written in the transaction that stores the message (phi/audit.py).
     phi_confirmed: tuple = ()
 
 

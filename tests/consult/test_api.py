@@ -1,7 +1,7 @@
 """The HTTP JSON API under /api/v1/, through Django's test client.
 
 Every error is ``{"error": {"code", "message", "fields"}}`` with the matching status
-(consult/http.py); these tests check the status, the code and the field a form would flag.
+(core/http.py); these tests check the status, the code and the field a form would flag.
 """
 
 from __future__ import annotations

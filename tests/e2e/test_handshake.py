@@ -1,6 +1,6 @@
 """The handshake on two daphne processes: stateless tickets spent once across processes, and
 the per-process socket-profile cache forgotten everywhere when a licence changes
-(consult/tickets.py, consult/socket_cache.py)."""
+(physicians/tickets.py, physicians/socket_cache.py)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ async def test_a_network_ban_is_refused_on_the_process_that_cached_the_profile(
 async def test_the_session_ticket_answers_like_the_view_and_logout_ends_it(daphne_pair,
                                                                           make_physician):
     """The session case of the ticket endpoint is answered before Django
-    (consult/ticket_endpoint.py): same body and security headers as the view, and a logout
+    (gateway/ticket_endpoint.py): same body and security headers as the view, and a logout
     on one process stops tickets for that session on both."""
     a, b = daphne_pair
     _, email, password = await sync_to_async(make_physician)()

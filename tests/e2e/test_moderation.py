@@ -1,4 +1,4 @@
-"""Moderation over real sockets and HTTP on a daphne process (rooms/mod_ops.py).
+"""Moderation over real sockets and HTTP on a daphne process (gateway/ops_moderation.py).
 
 Every event a socket receives here is checked against its schema in bus.protocol, every
 moderator action must leave a verifiable audit entry, and nothing the moderator receives

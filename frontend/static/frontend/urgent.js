@@ -8,8 +8,8 @@
 import { $, el, markSpans } from "./dom.js";
 import { has, language, phiKindName, t } from "./i18n.js";
 
-const SUMMARY_MAX = 2000; // consult/cases.py SUMMARY_MAX_CHARS
-const CASE_LANGUAGES = ["en", "es", "fr", "pt", "de", "it"]; // consult/cases.py LANGUAGES
+const SUMMARY_MAX = 2000; // consult/services.py SUMMARY_MAX_CHARS
+const CASE_LANGUAGES = ["en", "es", "fr", "pt", "de", "it"]; // consult/services.py LANGUAGES
 // An offer whose deadline passed this long ago without offer.closed (missed while offline)
 // is dropped locally.
 const STALE_OFFER_S = 10;
