@@ -11,6 +11,7 @@ codes, and a bad frame never closes the socket (except one over the size limit: 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import logging
 import secrets
@@ -43,10 +44,28 @@ log = logging.getLogger(__name__)
 FRAMES_PER_S = 30.0
 FRAME_BURST = 60.0
 
+class SocketState(enum.Enum):
+    """A socket's life. Moves only forward:
+
+        HANDSHAKE ──accept──▶ OPEN ──op──▶ BUSY ──reply──▶ OPEN
+            │                  │             │
+            └──────────────────┴─────────────┴──close / refuse──▶ CLOSED
+
+    HANDSHAKE: the ticket or session is being redeemed and the profile read; a close that
+    arrives now (suspension, logout) refuses the handshake. BUSY: an op is in flight; a room
+    eviction waits for it (a room.join between its membership check and its subscription
+    must not outlive a kick that committed meanwhile). CLOSED: nothing more is sent.
+    """
+
+    HANDSHAKE = "handshake"
+    OPEN = "open"
+    BUSY = "busy"
+    CLOSED = "closed"
+
+
 class CurbsideConsumer(AsyncWebsocketConsumer):
     # Class-level defaults: most sockets never set these, so they cost no per-socket dict slot.
-    closed_early = False  # closed before or while the handshake finished
-    busy = False  # an op is being handled
+    state = SocketState.HANDSHAKE
     deferred: list[dict] | None = None  # room evictions that arrived while busy
     # No channel-layer channel per socket: Channels then creates no channel and runs no
     # receive task for it (channels/consumer.py). Everything addressed to a socket arrives
@@ -86,7 +105,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         result = await socket_cache.profiles().identity(
             self.groups_joined[0],
             lambda: database_sync_to_async(selectors.socket_profile)(user_id=user_id))
-        if self.closed_early:  # closed (suspended, logged out) while the profile was read
+        if self.state is SocketState.CLOSED:  # suspended, logged out while the profile was read
             return self.unsubscribe_all()
         if isinstance(result, tuple):
             self.unsubscribe_all()
@@ -97,6 +116,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         self.rooms: dict = {}
         self.session_id = secrets.token_hex(8)
         await self.accept()
+        self.state = SocketState.OPEN
         await self.send(text_data=self.welcome())
         self.active_since_ping = True
         await ops_consult.socket_opened(self)
@@ -105,7 +125,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         # Closing before accept makes daphne answer the handshake with HTTP 403: the
         # client is refused before any data is sent.
         log.info("socket refused: %s", refusal[1])
-        self.closed_early = True
+        self.state = SocketState.CLOSED
         await self.close(code=refusal[0])
 
     # Built on first use: an idle socket (most of them) never needs these.
@@ -185,7 +205,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         ))
 
     async def disconnect(self, code: int) -> None:
-        self.closed_early = True
+        self.state = SocketState.CLOSED
         self.unsubscribe_all()
         for room in getattr(self, "rooms", {}):
             await hub.room_unsubscribe(room, self)
@@ -218,7 +238,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if not isinstance(request, protocol.Ping):
             self.active_since_ping = True  # folded into the next heartbeat's presence write
             await ops_consult.frame_seen(self)
-        self.busy = True
+        self.state = SocketState.BUSY
         try:
             data = await handler(self, request)
         except DomainError as exc:
@@ -233,7 +253,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         else:
             reply = protocol.reply_ok(request.ref, data)
         finally:
-            self.busy = False
+            if self.state is SocketState.BUSY:
+                self.state = SocketState.OPEN
         await self.send(text_data=reply)
         while self.deferred:
             await self.room_evict(self.deferred.pop(0))
@@ -248,7 +269,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if kind == hub.SESSION_CLOSE:
             await self.session_close(message)
         elif kind == hub.ROOM_EVICT:
-            if self.busy:
+            if self.state is SocketState.BUSY:
                 if self.deferred is None:
                     self.deferred = []
                 self.deferred.append(message)
@@ -258,7 +279,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     async def session_close(self, message: dict) -> None:
         """Suspension, ban, erasure or logout. Before accept (a handshake still reading the
         profile) the close refuses the handshake instead."""
-        self.closed_early = True
+        self.state = SocketState.CLOSED
         await self.close(code=message.get("code", protocol.CLOSE_FORBIDDEN))
 
     async def room_evict(self, message: dict) -> None:

@@ -13,10 +13,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from bus import protocol
-from consult import driver as dispatch
-from consult import services as routing_services
+from consult import driver
+from consult import services as consult_services
 from core.errors import Forbidden, NotFound
-from physicians import services as consult_services
+from physicians import services as physician_services
 from presence import runtime
 from presence.store import PresenceProfile, UnknownConnection
 from rooms import roster
@@ -50,9 +50,9 @@ async def socket_opened(conn) -> None:
     if conn.identity.profile.on_call:
         change = await store.set_on_call(user_id=conn.identity.user_id, on_call=True,
                                          now=now) or change
-    dispatch.driver_ensure(settings.CURBSIDE_DRIVER_TICK_S)
+    driver.driver_ensure(settings.CURBSIDE_DRIVER_TICK_S)
     if change is not None and change.went_online:
-        await dispatch.on_online(conn.identity.user_id, now=now)
+        await driver.on_online(conn.identity.user_id, now=now)
 
 
 async def socket_closed(conn) -> None:
@@ -88,11 +88,11 @@ async def presence_set(conn, request: protocol.PresenceSet) -> protocol.Presence
     if request.on_call is not None:
         change = await store.set_on_call(user_id=user_id, on_call=request.on_call,
                                          now=now) or change
-        await database_sync_to_async(consult_services.physician_on_call_set)(
+        await database_sync_to_async(physician_services.physician_on_call_set)(
             user_id=user_id, on_call=request.on_call)
     me = await store.get(user_id, now=now)
     if change is not None and me is not None and me.status == "available":
-        await dispatch.on_online(user_id, now=now)
+        await driver.on_online(user_id, now=now)
     return protocol.PresenceReply(status=me.status if me else "away",
                                   on_call=me.on_call if me else False)
 
@@ -106,13 +106,13 @@ def _case_of(offer: str) -> str:
 
 async def offer_accept(conn, request: protocol.OfferAccept) -> protocol.AcceptReply:
     case_id = _case_of(request.offer)
-    await dispatch.offer_accept(case_id=case_id, user=conn.user)
-    room = await database_sync_to_async(routing_services.case_room)(case_id=case_id)
+    await driver.offer_accept(case_id=case_id, user=conn.user)
+    room = await database_sync_to_async(consult_services.case_room)(case_id=case_id)
     return protocol.AcceptReply(case=case_id, room=room)
 
 
 async def offer_decline(conn, request: protocol.OfferDecline) -> dict:
-    await dispatch.offer_decline(case_id=_case_of(request.offer),
+    await driver.offer_decline(case_id=_case_of(request.offer),
                                  user_id=conn.identity.user_id)
     return {"offer": request.offer}
 

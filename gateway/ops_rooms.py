@@ -9,12 +9,10 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
 
 from bus import hub, protocol
 from core.errors import Forbidden, RateLimited, TooLarge, ValidationFailed
 from core.limits import TokenBucket
-from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
 from presence import runtime
 from rooms import events, messages, roster, selectors, services
@@ -139,22 +137,13 @@ async def message_send(conn, request: protocol.MessageSend) -> dict:
     return {"seq": posted.seq, "id": posted.id, "sent_at": posted.sent_at.isoformat()}
 
 
-def _edit(conn, request: protocol.MessageEdit, author: roster.Author, findings: list):
-    with transaction.atomic():  # the edit and its PHI confirmation entry stand or fall together
-        msg = services.message_edit(room_id=request.room, seq=request.seq, user=conn.user,
-                                    author=author, body=request.body)
-        if findings:
-            phi_confirmation_record(actor=author.pseudonym, op="message.edit",
-                                    subject=f"room:{request.room}/seq:{msg.seq}",
-                                    findings=findings)
-    return msg
-
-
 async def message_edit(conn, request: protocol.MessageEdit) -> dict:
     joined = _joined(conn, request.room)
     _check_body(request.body)
     findings = phi_guard(request.body, field="body", confirmed=request.confirm_phi)
-    msg = await database_sync_to_async(_edit)(conn, request, joined.author, findings)
+    msg = await database_sync_to_async(services.message_edit)(
+        room_id=request.room, seq=request.seq, user=conn.user, author=joined.author,
+        body=request.body, phi_confirmed=tuple(findings))
     return {"seq": msg.seq, "edited_at": msg.edited_at.isoformat()}
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from bus import outbox
@@ -109,7 +109,7 @@ def physician_register(
     l_index = personal.blind_index("licence", f"{country}:{number}")
     display = data.display_name.strip() or f"Dr. {data.first_name.strip()} {data.last_name.strip()}"
     try:
-        with transaction.atomic():
+        with outbox.atomic():
             user = User(email_index=e_index, role=role)
             key, wrapped = personal.new_personal_key(str(user.pk))
             user.personal_key = wrapped
@@ -167,7 +167,7 @@ def licence_decide(
     """
     if to_status in (LicenceStatus.REJECTED, LicenceStatus.SUSPENDED) and not reason.strip():
         raise ValidationFailed("A reason is required.", fields={"reason": "This field is required."})
-    with transaction.atomic():
+    with outbox.atomic():
         locked = Physician.objects.select_for_update().get(pk=physician.pk)
         current = locked.licence_status
         if from_status is not None and current != from_status:

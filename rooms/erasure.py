@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from bus import outbox
@@ -42,7 +41,7 @@ def physician_erase(*, user_id: str, keep_escrow: bool = False, now: datetime | 
     user = physician.user
     room_ids = list(Membership.objects.filter(user=user).values_list("room_id", flat=True))
     authors = [(room, pseudonym_id(user_id=str(user.pk), room_id=room)) for room in room_ids]
-    with transaction.atomic():
+    with outbox.atomic():
         author_keys_destroy(authors=authors)
         if not keep_escrow:
             for room, pseudonym in authors:

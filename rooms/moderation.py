@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
 from bus import outbox, protocol
@@ -91,7 +90,7 @@ def message_hide(*, room_id: str, seq: int, moderator: User, reason: str,
     if not reason:
         raise ValidationFailed("Say why the message is hidden.", details={"field": "reason"})
     now = now or timezone.now()
-    with transaction.atomic():
+    with outbox.atomic():
         msg = _locked_message(room_id, seq)
         if msg.hidden_at is not None:
             raise Conflict("The message is already hidden.", details={"seq": seq})
@@ -113,7 +112,7 @@ def message_unhide(*, room_id: str, seq: int, moderator: User,
         Forbidden, NotFound; Conflict: the message is not hidden.
     """
     _require_moderator(moderator)
-    with transaction.atomic():
+    with outbox.atomic():
         msg = _locked_message(room_id, seq)
         if msg.hidden_at is None:
             raise Conflict("The message is not hidden.", details={"seq": seq})
@@ -144,7 +143,7 @@ def member_mute(*, room_id: str, pseudonym: str, moderator: User, minutes: int,
     now = now or timezone.now()
     until = now + timedelta(minutes=minutes)
     target = _target(room_id, pseudonym)
-    with transaction.atomic():
+    with outbox.atomic():
         Membership.objects.filter(room_id=room_id, user_id=target.user_id).update(
             muted_until=until)
         audit_append(action="mod.mute", actor=_actor(moderator, room_id),
@@ -165,7 +164,7 @@ def member_kick(*, room_id: str, pseudonym: str, moderator: User,
     """
     _require_moderator(moderator)
     target = _target(room_id, pseudonym)
-    with transaction.atomic():
+    with outbox.atomic():
         if not Membership.objects.filter(room_id=room_id, user_id=target.user_id,
                                          active=True).exists():
             raise Conflict("That pseudonym is not an active member.",
@@ -195,7 +194,7 @@ def member_ban(*, room_id: str, pseudonym: str, moderator: User, scope: str, rea
     if not reason:
         raise ValidationFailed("Say why the member is banned.", details={"field": "reason"})
     target = _target(room_id, pseudonym)
-    with transaction.atomic():
+    with outbox.atomic():
         if scope == "room":
             Membership.objects.filter(room_id=room_id, user_id=target.user_id).update(banned=True)
             services.membership_end(room_id=room_id, user=User(pk=target.user_id))
@@ -223,7 +222,7 @@ def member_unban(*, room_id: str, pseudonym: str, moderator: User, scope: str,
     if scope not in SCOPES:
         raise ValidationFailed("scope is 'room' or 'network'.", details={"field": "scope"})
     target = _target(room_id, pseudonym)
-    with transaction.atomic():
+    with outbox.atomic():
         if scope == "room":
             n = Membership.objects.filter(room_id=room_id, user_id=target.user_id,
                                           banned=True).update(banned=False)
@@ -259,7 +258,7 @@ def report_file(*, room_id: str, seq: int, reporter_pseudonym: str, reason: str,
             room_id=room_id, user_id=member.user_id, active=True, banned=False).exists():
         raise Forbidden("Only members of the room can report its messages.",
                         details={"room": room_id})
-    with transaction.atomic():
+    with outbox.atomic():
         if not Message.objects.filter(room_id=room_id, seq=seq).exists():
             raise NotFound(f"No message {seq}.", details={"room": room_id, "seq": seq})
         # Lock the room row so two identical reports cannot both pass the check below.
@@ -292,7 +291,7 @@ def report_resolve(*, report_id: int, moderator: User, resolution: str,
         raise ValidationFailed("action is 'resolved' or 'dismiss'.", details={"field": "action"},
                                fields={"action": "Expected 'resolved' or 'dismiss'."})
     now = now or timezone.now()
-    with transaction.atomic():
+    with outbox.atomic():
         report = Report.objects.select_for_update().filter(pk=report_id).first()
         if report is None:
             raise NotFound(f"No report {report_id}.", details={"report": report_id})

@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
 from bus import outbox
 from core.errors import Conflict, Forbidden, NotFound
 from crypto import envelope, escrow
 from crypto.pseudonyms import pseudonym_id
+from phi.audit import phi_confirmation_record
 from physicians.models import User
 from rooms import events, roster
 from rooms.models import MemberRole, Membership, Message, MessageRevision, Room, RoomKind
@@ -76,7 +76,7 @@ def room_join(*, room_id: str, user: User) -> tuple[Room, Membership]:
 def membership_add(*, room: Room, user: User, role: str = MemberRole.MEMBER) -> Membership:
     """Make ``user`` an active member. A membership change starts a new key epoch, and the
     (room, pseudonym) → user link is sealed to the escrow key for audited unmasking."""
-    with transaction.atomic():
+    with outbox.atomic():
         m, created = Membership.objects.get_or_create(room=room, user=user,
                                                       defaults={"role": role})
         if created or not m.active:
@@ -93,7 +93,7 @@ def membership_add(*, room: Room, user: User, role: str = MemberRole.MEMBER) -> 
 def membership_end(*, room_id: str, user: User) -> None:
     """Leave a room for good (a kick uses the same path). New messages are sealed under a
     fresh epoch key, so the departed member's keys give nothing new."""
-    with transaction.atomic():
+    with outbox.atomic():
         n = Membership.objects.filter(room_id=room_id, user=user, active=True).update(active=False)
         if n:
             envelope.room_epoch_advance(room_id=room_id)
@@ -119,15 +119,16 @@ def _keep_revision(msg: Message, now: datetime) -> None:
 
 
 def message_edit(*, room_id: str, seq: int, user: User, author: roster.Author, body: str,
-                 now: datetime | None = None) -> Message:
-    """Replace a message's body (own messages; moderators any). The original is kept.
+                 phi_confirmed: tuple = (), now: datetime | None = None) -> Message:
+    """Replace a message's body (own messages; moderators any). The original is kept. PHI
+    guard findings the author confirmed are audited in the same transaction.
 
     Raises:
         NotFound, Forbidden, Conflict (deleted).
     """
     now = now or timezone.now()
     membership_require(room_id=room_id, user=user, now=now, for_writing=True)
-    with transaction.atomic():
+    with outbox.atomic():
         msg = _own_message(room_id=room_id, seq=seq, user=user, author=author.pseudonym)
         _keep_revision(msg, now)
         # Re-sealed under the same (room, id, seq, author) binding, current epoch.
@@ -136,6 +137,10 @@ def message_edit(*, room_id: str, seq: int, user: User, author: roster.Author, b
         msg.epoch, msg.key_id, msg.body_sealed, msg.edited_at = (
             sealed.epoch, sealed.key_id, sealed.blob, now)
         msg.save(update_fields=["epoch", "key_id", "body_sealed", "edited_at"])
+        if phi_confirmed:
+            phi_confirmation_record(actor=author.pseudonym, op="message.edit",
+                                    subject=f"room:{room_id}/seq:{msg.seq}",
+                                    findings=list(phi_confirmed))
         outbox.room_event(room_id=room_id, frame=events.message_changed(
             "message.edited", room_id=room_id, seq=seq, data={"body": body,
                                                               "edited_at": now.isoformat()}))
@@ -148,7 +153,7 @@ def message_delete(*, room_id: str, seq: int, user: User, author: roster.Author,
     revision that only moderators can read."""
     now = now or timezone.now()
     membership_require(room_id=room_id, user=user, now=now)
-    with transaction.atomic():
+    with outbox.atomic():
         msg = _own_message(room_id=room_id, seq=seq, user=user, author=author.pseudonym)
         _keep_revision(msg, now)
         msg.deleted_at = now
