@@ -129,7 +129,10 @@ TEMPLATES = [
     }
 ]
 
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'curbside.sqlite3'}"
+# Production never falls back to a SQLite file quietly: a deploy that forgot DATABASE_URL
+# refuses to start instead of running on a database nobody backs up.
+DATABASE_URL = _required("DATABASE_URL") if PRODUCTION else (
+    os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'curbside.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A psycopg connection pool per process. Opening a PostgreSQL connection per socket op

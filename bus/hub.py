@@ -130,6 +130,8 @@ class RoomHub:
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: asyncio.Future | None = None
+        # Whether the last receive from the channel layer failed (readyz reports it).
+        self.receive_failing = False
         # Called with a user group whose cached handshake profile must go (the profile
         # cache registers itself; rooms imports nothing from it).
         self.forget_listeners: list[Callable[[str], None]] = []
@@ -219,8 +221,10 @@ class RoomHub:
                 raise
             except Exception:  # a Redis blip: keep pumping; clients repair gaps with since
                 log.exception("room hub receive failed")
+                self.receive_failing = True
                 await asyncio.sleep(0.5)
                 continue
+            self.receive_failing = False
             if message.get("type") == USERS_TYPE:
                 pairs = message.get("frames", ())
             else:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+from core import redis as redis_clients
 from crypto import aead
 from crypto.keyring import KeyringError
 from crypto.keys import keyring
@@ -157,15 +158,11 @@ def spent_nonces() -> SpentNonces:
     loop = asyncio.get_running_loop()
     store = _redis.get(loop)
     if store is None:
-        from redis.asyncio import BlockingConnectionPool, Redis
-
-        # driver_info=None: no package-metadata read and CLIENT SETINFO per new connection
-        # (redis-py 8), which a burst of handshakes opens many of.
-        pool = BlockingConnectionPool.from_url(settings.REDIS_URL,
-                                               max_connections=settings.REDIS_POOL_SIZE,
-                                               timeout=30, driver_info=None)
         prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] + ":ticket:"
-        store = _redis[loop] = RedisSpentNonces(Redis(connection_pool=pool), prefix)
+        store = _redis[loop] = RedisSpentNonces(
+            redis_clients.async_client(settings.REDIS_URL,
+                                       max_connections=settings.REDIS_POOL_SIZE,
+                                       pool_wait_s=30), prefix)
     return store
 
 

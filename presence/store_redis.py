@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
+from core import redis as redis_clients
 from presence.store import (
     CONNECTION_TTL_S,
     IDLE_AWAY_S,
@@ -278,15 +279,10 @@ class RedisPresenceStore:
     @classmethod
     def from_url(cls, redis_url: str, *, prefix: str, connection_ttl_s: float = CONNECTION_TTL_S,
                  max_connections: int = 200) -> RedisPresenceStore:
-        # A blocking pool: under a burst (500 sockets setting presence at once) callers wait
-        # for a free connection instead of failing with redis-py's "Too many connections".
-        # driver_info=None: redis-py 8 otherwise reads its own package metadata from disk
-        # (importlib.metadata) for every new connection and sends CLIENT SETINFO — 7 % of a
-        # profile under a burst of new connections (docs/benchmarks.md).
-        pool = BlockingConnectionPool.from_url(redis_url, max_connections=max_connections,
-                                               timeout=10, decode_responses=True,
-                                               driver_info=None)
-        return cls(Redis(connection_pool=pool), prefix=prefix, connection_ttl_s=connection_ttl_s)
+        # The pool policy (blocking, no per-connection metadata read) is core.redis's.
+        client = redis_clients.async_client(redis_url, max_connections=max_connections,
+                                            decode_responses=True)
+        return cls(client, prefix=prefix, connection_ttl_s=connection_ttl_s)
 
     async def _run(self, name: str, user_id: str, now: float, *extra: str) -> Any:
         args = [self._prefix, repr(float(now)), repr(IDLE_AWAY_S), user_id, *extra]

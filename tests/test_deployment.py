@@ -30,6 +30,7 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 # What production refuses to start without, given the compose file's REDIS_URL. The
 # keyring may come inline or from a file; compose uses the file (a secret mount).
 PRODUCTION_REQUIRED = {
+    "DATABASE_URL",
     "DJANGO_SECRET_KEY",
     "CURBSIDE_CHANNEL_LAYER_KEY",
     "DJANGO_ALLOWED_HOSTS",
@@ -37,6 +38,7 @@ PRODUCTION_REQUIRED = {
 }
 # Values that must come from the env file, never be written into docker-compose.yml.
 SECRET_VARIABLES = {
+    "DATABASE_URL",
     "DJANGO_SECRET_KEY",
     "CURBSIDE_CHANNEL_LAYER_KEY",
     "CURBSIDE_KEYRING",

@@ -19,17 +19,18 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"
 
 
-def run(*args: str) -> str:
+def run(*args: str, stdin: str = PASSWORD + "\n") -> str:
     out = io.StringIO()
-    call_command(*args, stdout=out)
+    extra = {"stdin": io.StringIO(stdin)} if args[0] == "createphysician" else {}
+    call_command(*args, stdout=out, **extra)
     return out.getvalue()
 
 
 def createphysician(*extra: str, email: str = "rosa.diaz@example.test",
-                    licence: str = "7034567") -> str:
-    return run("createphysician", "--email", email, "--password", PASSWORD,
+                    licence: str = "7034567", stdin: str = PASSWORD + "\n") -> str:
+    return run("createphysician", "--email", email, "--password-stdin",
                "--name", "Dr. Rosa María Díaz", "--specialty", "neurology", "--country", "GB",
-               "--license", licence, "--languages", "es, en", *extra)
+               "--license", licence, "--languages", "es, en", *extra, stdin=stdin)
 
 
 def physician_of(email: str) -> Physician:
@@ -38,6 +39,26 @@ def physician_of(email: str) -> Physician:
 
 
 # --- createphysician ----------------------------------------------------------------------------
+
+
+def test_createphysician_reads_the_password_from_stdin_never_the_command_line(specialties):
+    createphysician("--verified")
+    assert authenticate(email="rosa.diaz@example.test", password=PASSWORD) is not None
+    with pytest.raises(CommandError):  # the old flag is gone: argparse refuses it
+        run("createphysician", "--email", "b@example.test", "--password", PASSWORD,
+            "--name", "Ann Lee", "--specialty", "neurology", "--country", "GB",
+            "--license", "7034568")
+
+
+def test_createphysician_without_a_terminal_or_password_stdin_refuses(specialties):
+    with pytest.raises(CommandError) as info:
+        run("createphysician", "--email", "b@example.test", "--name", "Ann Lee",
+            "--specialty", "neurology", "--country", "GB", "--license", "7034568")
+    assert "--password-stdin" in str(info.value)
+    with pytest.raises(CommandError) as info:
+        createphysician(stdin="\n")
+    assert "empty" in str(info.value)
+    assert not User.objects.exists()
 
 def test_createphysician_verified_moderator(specialties):
     out = createphysician("--verified", "--role", "moderator")
@@ -77,7 +98,7 @@ def test_createphysician_with_a_malformed_licence_names_the_field(specialties):
 
 def test_createphysician_with_an_unknown_specialty_names_the_field(specialties):
     with pytest.raises(CommandError) as info:
-        run("createphysician", "--email", "a@example.test", "--password", PASSWORD,
+        run("createphysician", "--email", "a@example.test", "--password-stdin",
             "--name", "Ann Lee", "--specialty", "astrology", "--country", "GB",
             "--license", "7034567")
     assert "specialty" in str(info.value)
@@ -93,7 +114,7 @@ def test_createphysician_twice_is_a_conflict_on_the_email(specialties):
 
 def test_createphysician_needs_a_first_and_last_name(specialties):
     with pytest.raises(CommandError) as info:
-        run("createphysician", "--email", "a@example.test", "--password", PASSWORD,
+        run("createphysician", "--email", "a@example.test", "--password-stdin",
             "--name", "Dr. Madonna", "--specialty", "neurology", "--country", "GB",
             "--license", "7034567")
     assert "--name" in str(info.value)

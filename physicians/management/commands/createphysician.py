@@ -1,7 +1,10 @@
-"""createphysician --email E --password P --name N --specialty SLUG --country CC --license L
+"""createphysician --email E --password-stdin --name N --specialty SLUG --country CC --license L
 [--jurisdiction J] [--languages en,es] [--verified] [--role moderator|verifier|admin]"""
 
 from __future__ import annotations
+
+import getpass
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -19,10 +22,31 @@ def split_name(name: str) -> tuple[str, str]:
 
 class Command(BaseCommand):
     help = "Create a physician account (scriptable, for operators and tests)."
+    # A password never travels on the command line (it would sit in the shell history and
+    # in every process listing): standard input or the terminal prompt only.
+    stealth_options = ("stdin",)
+
+    def read_password(self, opts) -> str:
+        stdin = opts.get("stdin") or sys.stdin
+        if opts["password_stdin"]:
+            password = stdin.readline().rstrip("\r\n")
+        elif stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Password (again): ") != password:
+                raise CommandError("The two passwords differ.")
+        else:
+            raise CommandError("No terminal to ask for the password: pass --password-stdin "
+                               "and write it to standard input.")
+        if not password:
+            raise CommandError("The password is empty.")
+        return password
 
     def add_arguments(self, parser):
         parser.add_argument("--email", required=True)
-        parser.add_argument("--password", required=True)
+        parser.add_argument(
+            "--password-stdin", action="store_true",
+            help="read the password from the first line of standard input (scripts); "
+                 "without it the password is asked for twice at the terminal")
         parser.add_argument("--name", required=True, help="First and last name")
         parser.add_argument("--display-name", default="")
         parser.add_argument("--specialty", required=True)
@@ -37,7 +61,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         first, last = split_name(opts["name"])
         data = services.Registration(
-            email=opts["email"], password=opts["password"], first_name=first, last_name=last,
+            email=opts["email"], password=self.read_password(opts), first_name=first,
+            last_name=last,
             display_name=opts["display_name"], country=opts["country"],
             licence_number=opts["licence"], specialty=opts["specialty"],
             jurisdiction=opts["jurisdiction"],
