@@ -285,3 +285,9 @@ CURBSIDE_ROUTING = {
 }
 # How often each server process's routing driver looks for due deadlines and sweeps presence.
 CURBSIDE_DRIVER_TICK_S = float(os.environ.get("CURBSIDE_DRIVER_TICK_S", 1.0))
+
+# Request bodies up to this size stay in memory. Django's ASGI handler spools anything bigger
+# to a temporary file on disk — for an attachment upload, the patient image in clear on /tmp
+# before it is cleaned and sealed. The attachment limit plus multipart overhead keeps every
+# accepted upload in memory (and bigger ones are refused before they are read).
+FILE_UPLOAD_MAX_MEMORY_SIZE = CURBSIDE_LIMITS["attachment_bytes"] + 64 * 1024

@@ -14,7 +14,8 @@ import json
 import logging
 from collections.abc import Callable
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import DomainError, ValidationFailed
@@ -43,34 +44,48 @@ def api(methods: tuple[str, ...], *, auth: str | None = None) -> Callable:
         @csrf_exempt
         @functools.wraps(view)
         def inner(request: HttpRequest, *args, **kwargs):
-            if request.method not in methods:
-                return error(405, "bad_request", f"Use {' or '.join(methods)}.")
-            request.json = {}
-            if request.method in ("POST", "PUT", "PATCH"):
-                if len(request.body) > MAX_JSON_BYTES:
-                    return error(413, "too_large", "The request body is too large.")
-                if request.body:
-                    if request.content_type != "application/json":
-                        return error(415, "bad_request", "Send a JSON body (application/json).")
-                    try:
-                        request.json = json.loads(request.body)
-                    except ValueError:
-                        return error(400, "bad_frame", "The body is not valid JSON.")
-                    if not isinstance(request.json, dict):
-                        return error(400, "bad_frame", "The body must be a JSON object.")
-            if auth is not None:
-                if not request.user.is_authenticated:
-                    return error(401, "unauthorized", "Log in first.")
-                if auth != "user" and not getattr(request.user, auth, False):
-                    return error(403, "forbidden", "Your role may not do this.")
-            try:
-                return view(request, *args, **kwargs)
-            except DomainError as exc:
-                return error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
+            response = _answer(view, methods, auth, request, *args, **kwargs)
+            # Every API answer is about someone's account or cases: no cache keeps it.
+            if not response.has_header("Cache-Control"):
+                add_never_cache_headers(response)
+            return response
 
         return inner
 
     return wrap
+
+
+def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request: HttpRequest,
+            *args, **kwargs) -> HttpResponse:
+    """What ``api`` answers: the checks, then the view, with domain errors mapped."""
+    if request.method not in methods:
+        return error(405, "bad_request", f"Use {' or '.join(methods)}.")
+    request.json = {}
+    if request.method in ("POST", "PUT", "PATCH"):
+        if len(request.body) > MAX_JSON_BYTES:
+            return error(413, "too_large", "The request body is too large.")
+        if request.body:
+            if request.content_type != "application/json":
+                return error(415, "bad_request", "Send a JSON body (application/json).")
+            try:
+                request.json = json.loads(request.body)
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
+                return error(400, "bad_frame", "The body is not valid JSON.")
+            if not isinstance(request.json, dict):
+                return error(400, "bad_frame", "The body must be a JSON object.")
+    if auth is not None:
+        if not request.user.is_authenticated:
+            return error(401, "unauthorized", "Log in first.")
+        if auth != "user" and not getattr(request.user, auth, False):
+            return error(403, "forbidden", "Your role may not do this.")
+    try:
+        response = view(request, *args, **kwargs)
+    except DomainError as exc:
+        response = error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
+    except Exception:  # a bug: the JSON error shape, never a traceback page
+        log.exception("%s %s failed", request.method, request.path)
+        response = error(500, "internal", "The server failed to handle this request.")
+    return response
 
 
 def field(body: dict, name: str, kind: type = str, *, required: bool = True, default=None):
@@ -94,3 +109,10 @@ def field(body: dict, name: str, kind: type = str, *, required: bool = True, def
         expected = "a list of strings" if kind is list else kind.__name__
         raise ValidationFailed(f"'{name}' must be {expected}.", fields={name: f"Expected {expected}."})
     return value
+
+
+def not_found(request: HttpRequest, unknown: str = "") -> JsonResponse:
+    """Any unknown path under /api/v1/: the JSON error shape, never Django's HTML page."""
+    response = error(404, "not_found", "No such API endpoint.")
+    add_never_cache_headers(response)
+    return response
