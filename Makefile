@@ -1,6 +1,7 @@
 # Curbside — two commands on a fresh machine:
 #   make run    set up, migrate, seed demo data, serve on http://127.0.0.1:8000 (embedded default)
-#   make test   set up and run the whole suite (CI runs it on PostgreSQL + Redis)
+#   make test   set up, check the package layers (tools/lazy_imports.py, lint-imports with the
+#               contract in pyproject.toml) and run the whole suite (CI: PostgreSQL + Redis)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -28,6 +29,8 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m tools.lazy_imports
+	$(VENV)/bin/lint-imports
 	@DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	  $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "FAILED: pytest collected no tests"; fi; exit $$rc

@@ -7,7 +7,7 @@ class PhysiciansConfig(AppConfig):
 
     def ready(self) -> None:
         # Models may be imported only once the app registry is ready (Django's rule): the
-        # one deliberate import inside a function here (.importlinter lists it).
+        # one deliberate import inside a function here (tools/lazy_imports.py lists it).
         from physicians import signals
 
         signals.connect()
