@@ -249,6 +249,12 @@ CURBSIDE_LIMITS = {
     # Largest attachment upload, in bytes.
     "attachment_bytes": int(os.environ.get("CURBSIDE_ATTACHMENT_BYTES", 10 * 1024 * 1024)),
 }
+# Cases a physician may post in any hour, and how many of them urgent (an urgent case pages
+# the on-call specialists of a specialty: strictly capped).
+CURBSIDE_CASE_LIMITS = {
+    "per_hour": int(os.environ.get("CURBSIDE_CASES_PER_HOUR", 20)),
+    "urgent_per_hour": int(os.environ.get("CURBSIDE_URGENT_CASES_PER_HOUR", 3)),
+}
 # How often clients should ping; presence treats a socket as gone after 3 missed beats.
 CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
 # daphne's own WebSocket ping to each socket (dead-peer check; `manage.py serve`). The

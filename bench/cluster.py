@@ -58,6 +58,8 @@ def curbside_env(opts: Options, topology: str) -> tuple[dict[str, str], Path]:
     env = _clean_env()
     env.update({"CURBSIDE_VAR_DIR": str(state), "CURBSIDE_LOG_LEVEL": "WARNING",
                 "CURBSIDE_MESSAGES_PER_S": RATE_LIFT, "CURBSIDE_MESSAGE_BURST": RATE_LIFT,
+                # The alert scenario posts an urgent case every round from one poster.
+                "CURBSIDE_CASES_PER_HOUR": RATE_LIFT, "CURBSIDE_URGENT_CASES_PER_HOUR": RATE_LIFT,
                 "DJANGO_SETTINGS_MODULE": "settings",
                 # Production-like: development's DEBUG keeps every SQL query in memory.
                 "DJANGO_DEBUG": "false"})

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from bus import outbox, protocol
@@ -43,12 +44,13 @@ from consult.triage import (
     route_on_accept,
     route_on_withdraw,
 )
-from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from crypto import envelope
 from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
-from physicians.models import Specialty, User
+from physicians.models import Physician, Specialty, User
+from physicians.services import physician_require_verified
 from rooms import roster
 from rooms.lounges import lounge_id
 from rooms.services import case_room_create, membership_add
@@ -56,9 +58,34 @@ from rooms.services import case_room_create, membership_add
 # How long the posting process has to start an urgent case's routing before every driver
 # may: a few driver ticks, so the fast path wins and drivers do not race it.
 START_GRACE_S = 2.0
+# The window of the per-poster case limits (settings.CURBSIDE_CASE_LIMITS).
+CASE_RATE_WINDOW = timedelta(hours=1)
 # Longest accepted summary: a de-identified vignette, not a chart.
 SUMMARY_MAX_CHARS = 2000
 LANGUAGES = ("en", "es", "fr", "pt", "de", "it")
+
+
+def _case_rate_check(*, poster: User, urgency: str, now: datetime) -> None:
+    """At most ``per_hour`` cases and ``urgent_per_hour`` urgent ones per poster in any
+    hour (settings.CURBSIDE_CASE_LIMITS): an urgent case pages on-call specialists, so its
+    cap is strict. Counted in the database, so every process agrees; the poster's physician
+    row is locked first, so two posts at once cannot both slip under the cap.
+
+    Raises:
+        RateLimited: with ``retry_after_s`` until the oldest counted case leaves the hour.
+    """
+    limits = settings.CURBSIDE_CASE_LIMITS
+    Physician.objects.select_for_update().filter(user_id=poster.pk).values_list("pk").first()
+    since = now - CASE_RATE_WINDOW
+    recent = list(Case.objects.filter(poster=poster, posted_at__gte=since)
+                  .order_by("posted_at").values_list("urgency", "posted_at"))
+    urgent = [t for u, t in recent if u == Urgency.URGENT]
+    for stamps, cap, what in ((urgent, limits["urgent_per_hour"], "urgent cases"),
+                              ([t for _, t in recent], limits["per_hour"], "cases")):
+        if (what == "cases" or urgency == Urgency.URGENT) and len(stamps) >= cap:
+            wait = (stamps[len(stamps) - cap] + CASE_RATE_WINDOW - now).total_seconds()
+            raise RateLimited(f"You may post at most {cap} {what} an hour.",
+                              details={"retry_after_s": round(max(wait, 1.0), 3)})
 
 
 def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urgency.ROUTINE,
@@ -74,9 +101,12 @@ def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urge
     (the poster's pseudonym in the new case room, the finding kinds; never the text).
 
     Raises:
+        Forbidden: the poster is not an active physician with a verified licence.
+        RateLimited: too many cases (or urgent cases) in the last hour (``retry_after_s``).
         ValidationFailed: unknown specialty, empty or over-long summary, bad urgency/language.
         PhiDetected: the summary looks like it carries patient identifiers (spans in details).
     """
+    physician_require_verified(user=poster)
     fields = {}
     summary = summary.strip()
     if not summary:
@@ -102,6 +132,7 @@ def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urge
     findings = phi_guard(summary, field="summary", confirmed=confirm_phi)
     now = now or timezone.now()
     with outbox.atomic():
+        _case_rate_check(poster=poster, urgency=urgency, now=now)
         room = case_room_create(title=f"{spec.name_en} case", specialty_id=spec.pk,
                                 members=[poster])
         case = Case(poster=poster, specialty=spec, subspecialty=sub, urgency=urgency,

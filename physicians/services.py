@@ -18,7 +18,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from bus import outbox
-from core.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from crypto import personal
 from physicians import licences, tickets
 from physicians.models import LicenceDecision, Physician, RegistryEntry, Role, Specialty, User
@@ -243,6 +243,7 @@ def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> N
     """Store a weekly on-call schedule; the routing driver switches on-call from it.
 
     Raises:
+        Forbidden: the caller's licence is not verified.
         ValidationFailed: a malformed schedule or an unknown time zone.
     """
     try:
@@ -252,3 +253,20 @@ def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> N
         raise ValidationFailed(str(exc), fields={"schedule": str(exc)}) from None
     Physician.objects.filter(user_id=user_id).update(on_call_schedule=schedule_to_json(parsed),
                                                      time_zone=time_zone)
+
+
+def physician_require_verified(*, user: User) -> Physician:
+    """The caller's physician record, when they may write: an active account whose licence
+    is verified. Every write path outside the socket (whose handshake already refuses the
+    others) calls this first: posting a case, uploading an image, an on-call schedule.
+
+    Raises:
+        Forbidden: not logged in as an active physician, or the licence is pending,
+            rejected or suspended.
+    """
+    physician = (Physician.objects.filter(user_id=user.pk).first()
+                 if getattr(user, "pk", None) else None)
+    if physician is None or not user.is_active or physician.licence_status != LicenceStatus.VERIFIED:
+        raise Forbidden("Only physicians with a verified licence may do this.",
+                        details={"licence": physician.licence_status if physician else "none"})
+    return physician

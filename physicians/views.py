@@ -120,6 +120,7 @@ def verification_decide(request: HttpRequest, user_id: str, action: str) -> Json
 def on_call_schedule(request: HttpRequest) -> JsonResponse:
     """Weekly on-call windows in the physician's time zone; the routing driver switches the
     live on-call flag from them (docs/presence.md)."""
+    services.physician_require_verified(user=request.user)
     schedule = request.json.get("schedule")
     time_zone = field(request.json, "time_zone")
     services.physician_schedule_set(user_id=str(request.user.pk), schedule=schedule,

@@ -38,6 +38,7 @@ from core.errors import DomainError, NotFound, TooLarge
 from crypto.aead import DecryptError
 from crypto.envelope import KeysDestroyed, Sealed, blob_open, blob_seal
 from crypto.pseudonyms import pseudonym_id
+from physicians.services import physician_require_verified
 from rooms.models import Attachment, Membership, Room
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,11 @@ def attachment_store(*, room_id: str, user, data: bytes, declared_name: str = ""
     Raises:
         TooLarge: more than the configured attachment size, or more than ``MAX_PIXELS``.
         NotFound: no such room, or ``user`` may not post in it.
+        Forbidden: ``user`` is not an active physician with a verified licence.
         UnsupportedImage: not a complete JPEG, PNG or WebP image.
     """
     del declared_name  # never trusted (see module docstring)
+    physician_require_verified(user=user)
     limit = settings.CURBSIDE_LIMITS["attachment_bytes"]
     if len(data) > limit:
         raise TooLarge(f"An attachment may be at most {limit} bytes.")

@@ -71,6 +71,9 @@ ROUTING_ENV = {
     "CURBSIDE_DRIVER_TICK_S": "0.2",
     "CURBSIDE_ROUTING_K": "10",
     "CURBSIDE_MAX_OPEN_CONSULTS": "2",
+    # One poster posts fifty urgent cases in a row (the accept race): lift the hourly cap.
+    "CURBSIDE_URGENT_CASES_PER_HOUR": "1000",
+    "CURBSIDE_CASES_PER_HOUR": "1000",
 }
 
 
