@@ -77,8 +77,10 @@ class Http:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
     def post(self, path: str, body: dict) -> dict:
+        csrf = next((c.value for c in self.jar if c.name == "csrftoken"), "")
         req = urllib.request.Request(self.base + path, json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"}, method="POST")
+                                     {"Content-Type": "application/json", "X-CSRFToken": csrf},
+                                     method="POST")
         with self.opener.open(req, timeout=30) as resp:
             return json.loads(resp.read() or b"{}")
 

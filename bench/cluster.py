@@ -91,10 +91,12 @@ def _login(port: int, email: str, password: str) -> str:
                                  data=json.dumps({"email": email, "password": password}).encode(),
                                  headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(req, timeout=30) as resp:
-        for header in resp.headers.get_all("Set-Cookie") or []:
-            if header.startswith("sessionid="):
-                return header.split(";", 1)[0]
-    raise RuntimeError("login returned no session cookie")
+        # The session and the CSRF token (a cookie-authenticated POST must send it back).
+        cookies = {h.split("=", 1)[0]: h.split(";", 1)[0]
+                   for h in resp.headers.get_all("Set-Cookie") or []}
+    if "sessionid" not in cookies:
+        raise RuntimeError("login returned no session cookie")
+    return "; ".join(cookies[name] for name in ("sessionid", "csrftoken") if name in cookies)
 
 
 def _flush(url: str) -> None:

@@ -34,6 +34,14 @@ def parse_body(run: str, body: str) -> tuple[int, float] | None:
     return int(parts[1]) * KEY_SPAN + int(parts[2]), float(parts[3])
 
 
+def csrf_of(cookie: str) -> str:
+    """The CSRF token in a Cookie header value (Curbside wants it back as X-CSRFToken)."""
+    for part in cookie.split("; "):
+        if part.startswith("csrftoken="):
+            return part[len("csrftoken="):]
+    return ""
+
+
 class HttpConn:
     """One keep-alive HTTP/1.1 connection (POST JSON, read one response)."""
 
@@ -48,7 +56,8 @@ class HttpConn:
         data = json.dumps(body).encode()
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n")
+                + (f"Cookie: {cookie}\r\n" if cookie else "")
+                + (f"X-CSRFToken: {csrf}\r\n" if (csrf := csrf_of(cookie)) else "") + "\r\n")
         self.writer.write(head.encode() + data)
         await self.writer.drain()
         raw = await self.reader.readuntil(b"\r\n\r\n")

@@ -1,10 +1,15 @@
-"""JSON plumbing for the HTTP API: parse bodies, map domain errors, require roles.
+"""JSON plumbing for the HTTP API: parse bodies, map domain errors, require roles, CSRF.
 
 Errors are always ``{"error": {"code", "message", "fields"}}`` with the matching status, plus
 ``details`` when the domain error carries some (``phi_detected``: the findings' spans).
-State-changing endpoints accept only ``application/json`` bodies: a cross-site form cannot
-send that without a CORS preflight, which (with SameSite=Lax cookies) is the CSRF defence of
-this JSON API, so the views are exempt from Django's form-token check.
+
+CSRF (``csrf_refusal``): an unsafe request that carries the session cookie — a browser's —
+must carry Django's CSRF token too (the ``X-CSRFToken`` header, equal to the ``csrftoken``
+cookie the page sets) and come from a trusted origin: Django's own ``CsrfViewMiddleware``
+decides. A request without the session cookie authenticates with what it sends (credentials
+in the body) and needs no token, but one from a browser on a foreign origin is refused all
+the same (no login CSRF). A body-less POST is no exception: the content-type check alone let
+withdraw, verify and logout through from another site.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ import json
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
@@ -41,6 +49,8 @@ def api(methods: tuple[str, ...], *, auth: str | None = None) -> Callable:
     """
 
     def wrap(view: Callable) -> Callable:
+        # Exempt from the middleware only because csrf_refusal runs the same check itself,
+        # after the method check, and answers in this API's JSON shape.
         @csrf_exempt
         @functools.wraps(view)
         def inner(request: HttpRequest, *args, **kwargs):
@@ -55,11 +65,51 @@ def api(methods: tuple[str, ...], *, auth: str | None = None) -> Callable:
     return wrap
 
 
+# Methods that change nothing (RFC 9110 §9.2.1): no CSRF check.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def _not_called(request: HttpRequest) -> HttpResponse:  # CsrfViewMiddleware's get_response
+    raise AssertionError("not called")
+
+
+def _origin_trusted(request: HttpRequest, origin: str) -> bool:
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    try:
+        return origin == f"{request.scheme}://{request.get_host()}"
+    except Exception:  # DisallowedHost: not ours
+        return False
+
+
+def csrf_refusal(request: HttpRequest) -> JsonResponse | None:
+    """Why an unsafe request must be refused as a cross-site forgery, as a 403, or None."""
+    if request.method in SAFE_METHODS:
+        return None
+    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        if CsrfViewMiddleware(_not_called).process_view(request, None, (), {}) is not None:
+            return error(403, "forbidden", "Missing or wrong CSRF token: reload the page.",
+                         details={"reason": "csrf"})
+        return None
+    origin = request.META.get("HTTP_ORIGIN")
+    if origin is not None and not _origin_trusted(request, origin):
+        return error(403, "forbidden", "Requests from this origin are not accepted.",
+                     details={"reason": "origin"})
+    return None
+
+
 def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request: HttpRequest,
             *args, **kwargs) -> HttpResponse:
     """What ``api`` answers: the checks, then the view, with domain errors mapped."""
     if request.method not in methods:
         return error(405, "bad_request", f"Use {' or '.join(methods)}.")
+    try:
+        request.body  # noqa: B018  read (and keep) the body first: the CSRF check may parse a form
+    except RequestDataTooBig:
+        return error(413, "too_large", "The request body is too large.")
+    refusal = csrf_refusal(request)
+    if refusal is not None:
+        return refusal
     request.json = {}
     if request.method in ("POST", "PUT", "PATCH"):
         if len(request.body) > MAX_JSON_BYTES:

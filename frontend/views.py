@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 from django.views.static import serve
 
@@ -32,6 +33,7 @@ CONTENT_SECURITY_POLICY = "; ".join((
 
 
 @require_GET
+@ensure_csrf_cookie  # the client sends it back as X-CSRFToken on every unsafe request
 def index(request: HttpRequest) -> HttpResponse:
     response = render(request, "frontend/index.html")
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

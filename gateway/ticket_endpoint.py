@@ -28,7 +28,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils.cache import patch_vary_headers
 
-from core.http import MAX_JSON_BYTES
+from core.http import MAX_JSON_BYTES, csrf_refusal
 from physicians import services, socket_cache
 
 TICKET_PATH = "/api/v1/auth/ws-ticket"
@@ -89,6 +89,8 @@ class TicketEndpoint:
             return None
         if self._security.process_request(request) is not None:
             return None  # an HTTPS redirect: let Django send it
+        if csrf_refusal(request) is not None:
+            return None  # no valid CSRF token: the view answers the 403
         user_id = await socket_cache.session_user_id(morsel.value)
         if user_id is None:
             return None  # the view answers 401 (or uses credentials)

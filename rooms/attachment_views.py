@@ -4,10 +4,8 @@
 ``image/*`` Content-Type, or as the field ``file`` of a ``multipart/form-data`` form, and
 answers 201 ``{"attachment": {"id", "content_type", "width", "height", "size"}}``.
 
-CSRF: a raw ``image/*`` body, like the JSON API's ``application/json``, cannot be sent
-cross-site without a CORS preflight, so it needs no token (core/http.py). A multipart
-form *can* be posted by another site, so that path runs Django's CSRF check (token in the
-``csrfmiddlewaretoken`` field or the ``X-CSRFToken`` header).
+CSRF: as for the JSON API (core/http.py ``csrf_refusal``), a request with the session cookie
+needs Django's CSRF token (the ``X-CSRFToken`` header, or ``csrfmiddlewaretoken`` in a form).
 
 ``GET /api/v1/attachments/<id>`` returns the cleaned bytes for members of the room, never
 cached by shared caches, never sniffed as another type. Errors use the usual
@@ -19,11 +17,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import DomainError, Forbidden, ValidationFailed
-from core.http import api, error
+from core.http import api, csrf_refusal, error
 from rooms.attachments import TooLarge, UnsupportedImage, attachment_json, attachment_read, attachment_store
 
 # Room for the multipart boundaries and part headers around the file itself.
@@ -68,7 +65,7 @@ def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
 
     Raises:
         TooLarge: the body is over the attachment limit (checked before reading it).
-        Forbidden: a multipart form without a valid CSRF token.
+        Forbidden: the session cookie without a valid CSRF token (core.http.csrf_refusal).
         ValidationFailed: a multipart form without a ``file`` field, or a bad Content-Length.
         UnsupportedImage: neither ``image/*`` nor ``multipart/form-data`` (HTTP 415).
     """
@@ -78,6 +75,11 @@ def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
     except ValueError:
         raise ValidationFailed("Bad Content-Length.") from None
     too_large = TooLarge(f"An attachment may be at most {limit} bytes.")
+    if request.content_type == "multipart/form-data":
+        # Before the CSRF check, which parses the form: the file stays in memory.
+        request.upload_handlers = [_InMemoryUpload(request)]
+    if csrf_refusal(request) is not None:
+        raise Forbidden("Missing or wrong CSRF token: reload the page.", details={"reason": "csrf"})
     if request.content_type.startswith("image/"):
         if length > limit:
             raise too_large
@@ -89,9 +91,6 @@ def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
     if request.content_type == "multipart/form-data":
         if length > limit + MULTIPART_OVERHEAD:
             raise too_large
-        request.upload_handlers = [_InMemoryUpload(request)]
-        if CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is not None:
-            raise Forbidden("The form is missing a valid CSRF token.")
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationFailed("Attach the image as 'file'.", fields={"file": "This field is required."})

@@ -269,14 +269,18 @@ def test_too_many_pixels_is_too_large_before_decoding(login, monkeypatch):
         image_clean(jpeg_with_gps(size=(64, 32)), max_pixels=100)
 
 
-def test_a_multipart_form_needs_the_csrf_token_but_a_raw_image_does_not(login):
+def test_an_upload_with_the_session_cookie_needs_the_csrf_token_form_or_raw(login):
     client = login()
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(client.user)
-    assert_error(
-        strict.post(UPLOAD, {"file": SimpleUploadedFile("a.jpg", jpeg_with_gps())}), 403, "forbidden"
-    )
-    assert upload(strict, jpeg_with_gps()).status_code == 201
+    token = strict.get("/").cookies["csrftoken"].value  # the page hands it out
+    form = {"file": SimpleUploadedFile("a.jpg", jpeg_with_gps())}
+    assert_error(strict.post(UPLOAD, form), 403, "forbidden")
+    assert_error(upload(strict, jpeg_with_gps()), 403, "forbidden")
+    form = {"file": SimpleUploadedFile("a.jpg", jpeg_with_gps()), "csrfmiddlewaretoken": token}
+    assert strict.post(UPLOAD, form).status_code == 201
+    assert strict.post(UPLOAD, jpeg_with_gps(), content_type="image/jpeg",
+                       HTTP_X_CSRFTOKEN=token).status_code == 201
 
 
 # --- who may upload and read -----------------------------------------------------------------

@@ -22,8 +22,9 @@ class Http:
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        # Like the web client: the CSRF token the server set goes back as X-CSRFToken.
+        headers = {"Content-Type": "application/json", "X-CSRFToken": self.cookie("csrftoken") or ""}
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with self.opener.open(req, timeout=15) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")

@@ -11,6 +11,7 @@
 // the same way, and sends still waiting for their reply are sent again with the same
 // client_id (the server stores a client_id once).
 
+import { jsonHeaders } from "./csrf.js";
 import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
@@ -678,7 +679,7 @@ async function login(ev) {
     const res = await fetch("/api/v1/auth/login", {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: jsonHeaders(),
       body: JSON.stringify({ email, password }),
     });
     if (res.ok) {
@@ -697,7 +698,7 @@ async function login(ev) {
 async function logout() {
   conn.stop();
   try {
-    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
+    await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin", headers: jsonHeaders() });
   } finally {
     showLogin();
   }

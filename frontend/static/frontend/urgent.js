@@ -5,6 +5,7 @@
 // reset, caseSpecialty); this module never reaches into app.js's state otherwise.
 // Same safety rule as everywhere: server and user text only through el() / textContent.
 
+import { jsonHeaders } from "./csrf.js";
 import { $, el, markSpans } from "./dom.js";
 import { has, language, phiKindName, t } from "./i18n.js";
 
@@ -121,7 +122,7 @@ async function submitPost(ev) {
   try {
     const res = await fetch("/api/v1/cases", {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      headers: jsonHeaders(), body: JSON.stringify(body),
     });
     const answer = await res.json().catch(() => ({}));
     if (res.status === 422 && answer.error?.code === "phi_detected") {
@@ -198,7 +199,7 @@ async function withdrawShown() {
   $("case-error").textContent = "";
   try {
     const res = await fetch(`/api/v1/cases/${encodeURIComponent(rec.id)}/withdraw`, {
-      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: "{}",
+      method: "POST", credentials: "same-origin", headers: jsonHeaders(), body: "{}",
     });
     if (res.ok) rec.status = "withdrawn";
     else $("case-error").textContent = errorText((await res.json().catch(() => ({}))).error);
