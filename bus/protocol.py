@@ -467,6 +467,8 @@ class ModHide(Request, tag="mod.hide"):
     room: RoomId
     seq: Annotated[int, msgspec.Meta(ge=1)]
     reason: HideReason
+    # The moderator says the guard's findings in the reason are not patient data.
+    confirm_phi: bool = False
 
 
 class ModUnhide(Request, tag="mod.unhide"):
@@ -490,6 +492,7 @@ class ModBan(Request, tag="mod.ban"):
     pseudonym: Pseudonym
     reason: Reason
     scope: BanScope = "room"
+    confirm_phi: bool = False
 
 
 class ModUnban(Request, tag="mod.unban"):
@@ -502,6 +505,7 @@ class ReportFile(Request, tag="report"):
     room: RoomId
     seq: Annotated[int, msgspec.Meta(ge=1)]
     reason: Reason
+    confirm_phi: bool = False
 
 
 class MemberMuted(msgspec.Struct):

@@ -54,6 +54,27 @@ class Sealed:
     key_id: int
     blob: bytes
 
+    def packed(self) -> bytes:
+        """The three in one value, for a row that keeps a sealed field in a single column:
+        epoch (4 bytes, big-endian), key id (8 bytes), then the blob."""
+        return _PACK.pack(self.epoch, self.key_id) + self.blob
+
+    @classmethod
+    def unpacked(cls, data: bytes) -> Sealed:
+        """The inverse of ``packed``.
+
+        Raises:
+            DecryptError: too short to be a packed blob.
+        """
+        data = bytes(data)
+        if len(data) <= _PACK.size:
+            raise DecryptError("not a packed sealed value")
+        epoch, key_id = _PACK.unpack_from(data)
+        return cls(epoch, key_id, data[_PACK.size:])
+
+
+_PACK = struct.Struct(">IQ")
+
 
 # key_id -> (room_id, epoch, epoch key); room_id -> key_id of the current epoch;
 # (room_id, pseudonym) -> author key.

@@ -25,7 +25,8 @@ def _moderator(conn, room_id: str) -> None:
 async def mod_hide(conn, request: protocol.ModHide) -> dict:
     _moderator(conn, request.room)
     await database_sync_to_async(moderation.message_hide)(
-        room_id=request.room, seq=request.seq, moderator=conn.user, reason=request.reason)
+        room_id=request.room, seq=request.seq, moderator=conn.user, reason=request.reason,
+        confirm_phi=request.confirm_phi)
     return {"seq": request.seq, "hidden": True}
 
 
@@ -55,7 +56,7 @@ async def mod_ban(conn, request: protocol.ModBan) -> dict:
     _moderator(conn, request.room)
     await database_sync_to_async(moderation.member_ban)(
         room_id=request.room, pseudonym=request.pseudonym, moderator=conn.user,
-        scope=request.scope, reason=request.reason)
+        scope=request.scope, reason=request.reason, confirm_phi=request.confirm_phi)
     return {"pseudonym": request.pseudonym, "scope": request.scope}
 
 
@@ -71,5 +72,5 @@ async def report(conn, request: protocol.ReportFile) -> dict:
     joined = _joined(conn, request.room)
     filed = await database_sync_to_async(moderation.report_file)(
         room_id=request.room, seq=request.seq, reporter_pseudonym=joined.author.pseudonym,
-        reason=request.reason)
+        reason=request.reason, confirm_phi=request.confirm_phi)
     return {"report": filed.pk}

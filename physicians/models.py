@@ -13,6 +13,7 @@ import uuid
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 
+from crypto import personal
 from physicians.states import LicenceStatus
 
 
@@ -112,8 +113,18 @@ class Physician(models.Model):
         return self.licence_status == LicenceStatus.VERIFIED
 
 
+def licence_reason_field(decision_id: int) -> str:
+    """The personal-field name a decision's reason is sealed under (binds it to its row)."""
+    return f"licence_reason:{decision_id}"
+
+
 class LicenceDecision(models.Model):
-    """One row per licence status change: who decided, when, why, and through which backend."""
+    """One row per licence status change: who decided, when, why, and through which backend.
+
+    The why is free text (a verifier's words, a backend's outcome), so it is stored only
+    sealed under the physician's personal key (``reason_sealed``, physicians/services.py):
+    erasing the physician shreds it with the rest of their personal data.
+    """
 
     physician = models.ForeignKey(Physician, on_delete=models.CASCADE, related_name="decisions")
     from_status = models.CharField(max_length=16, choices=LicenceStatus.choices)
@@ -122,11 +133,36 @@ class LicenceDecision(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     backend = models.CharField(max_length=32)
-    reason = models.TextField(blank=True, default="")
+    reason_sealed = models.BinaryField(null=True, blank=True)  # NULL: no reason given
     decided_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["decided_at", "id"]
+
+    @property
+    def reason(self) -> str:
+        """The reason, opened with the physician's personal key; ``""`` when none was given
+        or the physician was erased (the key is gone)."""
+        opened = self.__dict__.get("_reason_opened")
+        if opened is None:
+            opened = self._reason_open()
+            self.__dict__["_reason_opened"] = opened
+        return opened
+
+    def reason_remember(self, value: str) -> None:
+        """Cache the plain reason just sealed, so the caller does not open it again."""
+        self.__dict__["_reason_opened"] = value
+
+    def _reason_open(self) -> str:
+        if not self.reason_sealed:
+            return ""
+        owner = str(self.physician_id)  # a physician's pk is its user id
+        wrapped = User.objects.filter(pk=owner).values_list("personal_key", flat=True).first()
+        if wrapped is None:
+            return ""
+        key = personal.unwrap_personal_key(owner, bytes(wrapped))
+        return personal.open_field(key, owner, licence_reason_field(self.pk),
+                                   bytes(self.reason_sealed))
 
 
 class RegistryEntry(models.Model):

@@ -20,8 +20,19 @@ from django.utils import timezone
 from bus import outbox
 from core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from crypto import personal
+from crypto.pseudonyms import pseudonym_id
+from phi.audit import phi_confirmation_record
+from phi.guard import phi_guard
 from physicians import licences, tickets
-from physicians.models import LicenceDecision, Physician, RegistryEntry, Role, Specialty, User
+from physicians.models import (
+    LicenceDecision,
+    Physician,
+    RegistryEntry,
+    Role,
+    Specialty,
+    User,
+    licence_reason_field,
+)
 from physicians.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
 from physicians.states import LicenceStatus, transition
 from physicians.verification import (
@@ -151,22 +162,39 @@ def physician_register(
     return physician
 
 
+# Where a verifier's pseudonym lives: the audit log names verifiers by this, never by id.
+VERIFIER_DOMAIN = "verifications"
+
+
+def verifier_actor(user: User) -> str:
+    """The audit actor for a verifier: a pseudonym (the decision row says who, for those
+    who may know), never the user id."""
+    return f"verifier:{pseudonym_id(user_id=str(user.pk), room_id=VERIFIER_DOMAIN)}"
+
+
 def licence_decide(
     *, physician: Physician, to_status: str, by: User | None, backend: str = "manual",
-    reason: str = "", from_status: str | None = None,
+    reason: str = "", from_status: str | None = None, confirm_phi: bool = False,
 ) -> LicenceDecision:
     """Move a licence through the state machine and record who decided, when and why.
     Suspension closes every live socket of the physician (after commit). ``from_status``,
     when given, is the only state the move may start from: "reinstate" and "verify" both
     target ``verified``, but reinstating a never-verified licence must not verify it.
 
+    The reason is stored only sealed under the physician's personal key. A verifier's
+    reason (``by`` set) passes the PHI guard first; a confirmed one is audited as
+    ``phi.confirm`` (codes only). A backend's reason (``by`` None) is the code's own text.
+
     Raises:
         core.errors.IllegalTransition: the move is not allowed from the current state
             (or the current state is not ``from_status``).
         ValidationFailed: a rejection or suspension without a reason.
+        PhiDetected: a verifier's reason looks like patient data and ``confirm_phi`` is unset.
     """
-    if to_status in (LicenceStatus.REJECTED, LicenceStatus.SUSPENDED) and not reason.strip():
+    reason = reason.strip()
+    if to_status in (LicenceStatus.REJECTED, LicenceStatus.SUSPENDED) and not reason:
         raise ValidationFailed("A reason is required.", fields={"reason": "This field is required."})
+    findings = phi_guard(reason, field="reason", confirmed=confirm_phi) if by is not None else []
     with outbox.atomic():
         locked = Physician.objects.select_for_update().get(pk=physician.pk)
         current = locked.licence_status
@@ -177,8 +205,13 @@ def licence_decide(
         locked.save(update_fields=["licence_status", "status_changed_at"])
         decision = LicenceDecision.objects.create(
             physician=locked, from_status=current, to_status=to_status, decided_by=by,
-            backend=backend, reason=reason.strip(),
+            backend=backend,
         )
+        decision.reason_remember(_reason_seal(decision, reason))
+        if findings:
+            phi_confirmation_record(actor=verifier_actor(by),
+                                    subject=f"licence-decision:{decision.pk}",
+                                    op="licence.decide", findings=findings)
         if to_status == LicenceStatus.SUSPENDED:
             outbox.close_user_sockets(user_id=str(locked.user_id), code=CLOSE_FORBIDDEN)
         # Every process forgets the cached handshake profile (licence status, badge).
@@ -186,6 +219,20 @@ def licence_decide(
     physician.licence_status = locked.licence_status
     physician.status_changed_at = locked.status_changed_at
     return decision
+
+
+def _reason_seal(decision: LicenceDecision, reason: str) -> str:
+    """Seal ``reason`` on the decision row under the physician's personal key; returns what
+    is readable now (``""`` for no reason, or an erased physician: there is no key)."""
+    owner = str(decision.physician_id)
+    wrapped = User.objects.filter(pk=owner).values_list("personal_key", flat=True).first()
+    if not reason or wrapped is None:
+        return ""
+    key = personal.unwrap_personal_key(owner, bytes(wrapped))
+    decision.reason_sealed = personal.seal_field(key, owner, licence_reason_field(decision.pk),
+                                                 reason)
+    decision.save(update_fields=["reason_sealed"])
+    return reason
 
 
 def physician_get(*, user_id: str) -> Physician:

@@ -109,6 +109,7 @@ def verification_decide(request: HttpRequest, user_id: str, action: str) -> Json
         physician=physician, to_status=to_status, from_status=from_status, by=request.user,
         backend="manual",
         reason=field(request.json, "reason", required=False, default=""),
+        confirm_phi=field(request.json, "confirm_phi", bool, required=False, default=False),
     )
     return JsonResponse({"physician": _profile(physician), "decision": {
         "from": decision.from_status, "to": decision.to_status,

@@ -229,9 +229,9 @@ def _insert_messages(rows: list[Message]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Message._meta.db_table} (id, room_id, seq, author, client_id, epoch, "
-            "key_id, body_sealed, reply_to, mentions, attachments, sent_at, hidden_reason) "
+            "key_id, body_sealed, reply_to, mentions, attachments, sent_at) "
             "SELECT id, room_id, seq, author, client_id, epoch, key_id, body, reply_to, "
-            "mentions::jsonb, attachments::jsonb, %s, '' FROM unnest(%s::uuid[], %s::text[], "
+            "mentions::jsonb, attachments::jsonb, %s FROM unnest(%s::uuid[], %s::text[], "
             "%s::bigint[], %s::text[], %s::text[], %s::int[], %s::bigint[], %s::bytea[], "
             "%s::bigint[], %s::text[], %s::text[]) AS t(id, room_id, seq, author, client_id, "
             "epoch, key_id, body, reply_to, mentions, attachments)",

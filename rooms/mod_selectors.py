@@ -1,13 +1,14 @@
 """Reads for moderators: the report queue, each report with the message in its context.
 
 Messages are opened with the moderator view (hidden bodies shown) and carry the author
-cards members see — pseudonyms, never who is behind them.
+cards members see — pseudonyms, never who is behind them. Reasons and notes are stored
+sealed (rooms/reasons.py) and opened here, for moderators only.
 """
 
 from __future__ import annotations
 
-from rooms import selectors
-from rooms.models import Report
+from rooms import reasons, selectors
+from rooms.models import Ban, Message, Report
 
 # Messages shown on either side of a reported one.
 CONTEXT = 3
@@ -25,19 +26,34 @@ def report_context(*, room_id: str, seq: int) -> tuple[dict | None, list[dict], 
     return message, before, after
 
 
+def report_reason(report: Report) -> str | None:
+    """The reporter's reason; None once the reporter was erased (their key is gone)."""
+    return reasons.reason_open(room_id=report.room_id,
+                               label=reasons.report_label(report.seq, report.reporter),
+                               packed=report.reason_sealed, author=report.reporter)
+
+
+def report_resolution(report: Report) -> str:
+    return reasons.reason_open(room_id=report.room_id,
+                               label=reasons.resolution_label(report.pk),
+                               packed=report.resolution_sealed) or ""
+
+
 def report_payload(report: Report) -> dict:
     message, before, after = report_context(room_id=report.room_id, seq=report.seq)
     room = report.room
+    reason = report_reason(report)
     return {
         "id": report.pk,
         "status": report.status,
         "room": {"id": room.id, "kind": room.kind, "title": room.title},
         "seq": report.seq,
         "reporter": report.reporter,
-        "reason": report.reason,
+        "reason": reason or "",
+        "reason_erased": reason is None,
         "created_at": report.created_at.isoformat(),
         "resolved_at": report.resolved_at.isoformat() if report.resolved_at else None,
-        "resolution": report.resolution,
+        "resolution": report_resolution(report),
         "message": message,
         "before": before,
         "after": after,
@@ -50,3 +66,23 @@ def reports_list(*, status: str = Report.Status.OPEN, after_id: int = 0,
     rows = list(Report.objects.filter(status=status, pk__gt=after_id).select_related("room")
                 .order_by("pk")[: limit + 1])
     return [report_payload(r) for r in rows[:limit]], len(rows) > limit
+
+
+def hide_reason(*, room_id: str, seq: int) -> str:
+    """Why a message is hidden (``""`` when it is not)."""
+    row = Message.objects.filter(room_id=room_id, seq=seq).values_list(
+        "id", "hidden_reason_sealed").first()
+    if row is None:
+        return ""
+    return reasons.reason_open(room_id=room_id, label=reasons.hide_label(str(row[0])),
+                               packed=row[1]) or ""
+
+
+def bans_list(*, room_id: str, pseudonym: str) -> list[dict]:
+    """The bans issued in ``room_id`` against ``pseudonym``, oldest first, with their reasons
+    (what the ``ban`` id of a ``mod.ban.*`` audit entry points at)."""
+    rows = Ban.objects.filter(room_id=room_id, pseudonym=pseudonym).order_by("banned_at")
+    return [{"id": str(b.pk), "scope": b.scope, "banned_at": b.banned_at.isoformat(),
+             "reason": reasons.reason_open(room_id=room_id, label=reasons.ban_label(str(b.pk)),
+                                           packed=b.reason_sealed) or ""}
+            for b in rows]

@@ -27,9 +27,10 @@ def reports(request: HttpRequest) -> JsonResponse:
 
 @api(("POST",), auth="is_moderator")
 def report_resolve(request: HttpRequest, report_id: int) -> JsonResponse:
-    """``POST /api/v1/moderation/reports/<id>/resolve {resolution, action?}``."""
+    """``POST /api/v1/moderation/reports/<id>/resolve {resolution, action?, confirm_phi?}``."""
     report = moderation.report_resolve(
         report_id=report_id, moderator=request.user,
         resolution=field(request.json, "resolution"),
-        action=field(request.json, "action", required=False, default="resolved"))
+        action=field(request.json, "action", required=False, default="resolved"),
+        confirm_phi=field(request.json, "confirm_phi", bool, required=False, default=False))
     return JsonResponse({"report": mod_selectors.report_payload(report)})

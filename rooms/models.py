@@ -78,7 +78,8 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
-    hidden_reason = models.CharField(max_length=200, blank=True, default="")
+    # The moderator's reason, sealed under the room key (rooms/reasons.py); NULL when shown.
+    hidden_reason_sealed = models.BinaryField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -113,11 +114,37 @@ class Report(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="reports")
     seq = models.PositiveBigIntegerField()
     reporter = models.CharField(max_length=64)  # the reporter's pseudonym in that room
-    reason = models.CharField(max_length=500)
+    # Free text, so sealed (rooms/reasons.py): the reason under the room key and the
+    # reporter's author key (erasing the reporter shreds it), the moderator's resolution note
+    # under the room key (NULL until resolved).
+    reason_sealed = models.BinaryField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolution = models.CharField(max_length=500, blank=True, default="")
+    resolution_sealed = models.BinaryField(null=True, blank=True)
+
+
+class BanScope(models.TextChoices):
+    ROOM = "room", "Room"
+    NETWORK = "network", "Network"
+
+
+class Ban(models.Model):
+    """One ban as a moderator issued it, with its reason sealed under the room key.
+
+    Whether a member is banned lives elsewhere (``Membership.banned``, ``User.is_active``);
+    this row is the why, which the audit log (codes only) points at by id.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="bans")
+    pseudonym = models.CharField(max_length=64)  # the banned member's pseudonym in that room
+    scope = models.CharField(max_length=16, choices=BanScope.choices)
+    reason_sealed = models.BinaryField()
+    banned_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "pseudonym"])]
 
 
 class Attachment(models.Model):

@@ -5,6 +5,10 @@ the room's roster, and nothing a moderator is sent names the user behind it. Eve
 appends one audit entry in the same transaction as the change, with the moderator's own
 pseudonym in that room as the actor (never a user id: crypto/audit.py refuses those) and a
 subject of "room:<id>/seq:<n>" or "room:<id>/pseudonym:<p>". Events leave after commit.
+
+Reasons and notes are free text: they pass the PHI guard (``confirm_phi`` as for messages,
+the confirmation audited as ``phi.confirm``), are stored only sealed (rooms/reasons.py), and
+the audit entries carry codes and ids, never the text: the log can never be cleaned.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from bus import outbox, protocol
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crypto.audit import audit_append
 from crypto.pseudonyms import pseudonym_id
+from phi.audit import phi_confirmation_record
+from phi.guard import phi_guard
 from physicians.models import User
-from rooms import events, roster, services
-from rooms.models import Membership, Message, Report, Room
+from rooms import events, reasons, roster, services
+from rooms.models import Ban, Membership, Message, Report, Room
 
 SCOPES = ("room", "network")
 
@@ -76,31 +82,38 @@ def _locked_message(room_id: str, seq: int) -> Message:
 # --- messages ---------------------------------------------------------------------------------
 
 def message_hide(*, room_id: str, seq: int, moderator: User, reason: str,
-                 now: datetime | None = None) -> Message:
-    """Hide a message from members (moderators still read it); members get message.hidden.
+                 confirm_phi: bool = False, now: datetime | None = None) -> Message:
+    """Hide a message from members (moderators still read it); members get message.hidden
+    with the reason, which is stored sealed and audited as a code only.
 
     Raises:
         Forbidden: ``moderator`` is not one.
         NotFound: no such message.
         Conflict: already hidden.
         ValidationFailed: an empty reason.
+        PhiDetected: the reason looks like it names a patient and ``confirm_phi`` is unset.
     """
     _require_moderator(moderator)
-    reason = reason.strip()
+    reason = reason.strip()[:200]
     if not reason:
         raise ValidationFailed("Say why the message is hidden.", details={"field": "reason"})
+    findings = phi_guard(reason, field="reason", confirmed=confirm_phi)
     now = now or timezone.now()
+    actor, subject = _actor(moderator, room_id), _message_subject(room_id, seq)
     with outbox.atomic():
         msg = _locked_message(room_id, seq)
         if msg.hidden_at is not None:
             raise Conflict("The message is already hidden.", details={"seq": seq})
-        msg.hidden_at, msg.hidden_reason = now, reason[:200]
-        msg.save(update_fields=["hidden_at", "hidden_reason"])
-        audit_append(action="mod.hide", actor=_actor(moderator, room_id),
-                     subject=_message_subject(room_id, seq), details={"reason": msg.hidden_reason},
-                     now=now)
+        msg.hidden_at = now
+        msg.hidden_reason_sealed = reasons.reason_seal(
+            room_id=room_id, label=reasons.hide_label(str(msg.id)), text=reason)
+        msg.save(update_fields=["hidden_at", "hidden_reason_sealed"])
+        if findings:
+            phi_confirmation_record(actor=actor, subject=subject, op="mod.hide",
+                                    findings=findings)
+        audit_append(action="mod.hide", actor=actor, subject=subject, details={}, now=now)
         outbox.room_event(room_id=room_id, frame=events.message_changed(
-            "message.hidden", room_id=room_id, seq=seq, data={"reason": msg.hidden_reason}))
+            "message.hidden", room_id=room_id, seq=seq, data={"reason": reason}))
     return msg
 
 
@@ -116,8 +129,8 @@ def message_unhide(*, room_id: str, seq: int, moderator: User,
         msg = _locked_message(room_id, seq)
         if msg.hidden_at is None:
             raise Conflict("The message is not hidden.", details={"seq": seq})
-        msg.hidden_at, msg.hidden_reason = None, ""
-        msg.save(update_fields=["hidden_at", "hidden_reason"])
+        msg.hidden_at, msg.hidden_reason_sealed = None, None
+        msg.save(update_fields=["hidden_at", "hidden_reason_sealed"])
         audit_append(action="mod.unhide", actor=_actor(moderator, room_id),
                      subject=_message_subject(room_id, seq), details={}, now=now)
         outbox.room_event(room_id=room_id, frame=events.message_changed(
@@ -179,22 +192,31 @@ def member_kick(*, room_id: str, pseudonym: str, moderator: User,
 
 
 def member_ban(*, room_id: str, pseudonym: str, moderator: User, scope: str, reason: str,
-               now: datetime | None = None) -> None:
+               confirm_phi: bool = False, now: datetime | None = None) -> Ban:
     """Ban a member from the room (room.join refuses them; their sockets drop the room) or
     from the network (the account is deactivated: login, tickets and sockets are refused,
-    and every live socket closes with 4403).
+    and every live socket closes with 4403). The reason is kept sealed in a ``Ban`` row,
+    which the audit entry names by id.
 
     Raises:
         Forbidden, NotFound (see ``_target``); ValidationFailed: unknown scope or no reason.
+        PhiDetected: the reason looks like it names a patient and ``confirm_phi`` is unset.
     """
     _require_moderator(moderator)
     if scope not in SCOPES:
         raise ValidationFailed("scope is 'room' or 'network'.", details={"field": "scope"})
-    reason = reason.strip()
+    reason = reason.strip()[:500]
     if not reason:
         raise ValidationFailed("Say why the member is banned.", details={"field": "reason"})
     target = _target(room_id, pseudonym)
+    findings = phi_guard(reason, field="reason", confirmed=confirm_phi)
+    now = now or timezone.now()
+    actor, subject = _actor(moderator, room_id), _member_subject(room_id, pseudonym)
     with outbox.atomic():
+        ban = Ban(room_id=room_id, pseudonym=pseudonym, scope=scope, banned_at=now)
+        ban.reason_sealed = reasons.reason_seal(room_id=room_id, label=reasons.ban_label(
+            str(ban.pk)), text=reason)
+        ban.save(force_insert=True)
         if scope == "room":
             Membership.objects.filter(room_id=room_id, user_id=target.user_id).update(banned=True)
             services.membership_end(room_id=room_id, user=User(pk=target.user_id))
@@ -203,11 +225,14 @@ def member_ban(*, room_id: str, pseudonym: str, moderator: User, scope: str, rea
         else:
             User.objects.filter(pk=target.user_id).update(is_active=False)
             outbox.close_user_sockets(user_id=target.user_id, code=protocol.CLOSE_FORBIDDEN)
-        audit_append(action=f"mod.ban.{scope}", actor=_actor(moderator, room_id),
-                     subject=_member_subject(room_id, pseudonym),
-                     details={"scope": scope, "reason": reason[:500]}, now=now)
+        if findings:
+            phi_confirmation_record(actor=actor, subject=subject, op="mod.ban",
+                                    findings=findings)
+        audit_append(action=f"mod.ban.{scope}", actor=actor, subject=subject,
+                     details={"scope": scope, "ban": str(ban.pk)}, now=now)
         outbox.room_event(room_id=room_id, frame=events.member_banned(
             room_id=room_id, pseudonym=pseudonym, scope=scope))
+    return ban
 
 
 def member_unban(*, room_id: str, pseudonym: str, moderator: User, scope: str,
@@ -239,14 +264,16 @@ def member_unban(*, room_id: str, pseudonym: str, moderator: User, scope: str,
 # --- reports ----------------------------------------------------------------------------------
 
 def report_file(*, room_id: str, seq: int, reporter_pseudonym: str, reason: str,
-                now: datetime | None = None) -> Report:
-    """Any active member reports a message to the moderators.
+                confirm_phi: bool = False, now: datetime | None = None) -> Report:
+    """Any active member reports a message to the moderators. The reason is stored sealed
+    (under the reporter's author key too) and the audit entry names the report by id only.
 
     Raises:
         NotFound: no such room or message.
         Forbidden: the reporter is not an active member of the room.
         Conflict: the same reporter already reported this message.
         ValidationFailed: an empty or over-long reason.
+        PhiDetected: the reason looks like it names a patient and ``confirm_phi`` is unset.
     """
     reason = reason.strip()
     if not 1 <= len(reason) <= 500:
@@ -258,6 +285,8 @@ def report_file(*, room_id: str, seq: int, reporter_pseudonym: str, reason: str,
             room_id=room_id, user_id=member.user_id, active=True, banned=False).exists():
         raise Forbidden("Only members of the room can report its messages.",
                         details={"room": room_id})
+    findings = phi_guard(reason, field="reason", confirmed=confirm_phi)
+    subject = _message_subject(room_id, seq)
     with outbox.atomic():
         if not Message.objects.filter(room_id=room_id, seq=seq).exists():
             raise NotFound(f"No message {seq}.", details={"room": room_id, "seq": seq})
@@ -265,11 +294,16 @@ def report_file(*, room_id: str, seq: int, reporter_pseudonym: str, reason: str,
         Room.objects.select_for_update().filter(pk=room_id).first()
         if Report.objects.filter(room_id=room_id, seq=seq, reporter=reporter_pseudonym).exists():
             raise Conflict("You already reported this message.", details={"seq": seq})
-        report = Report.objects.create(room_id=room_id, seq=seq, reporter=reporter_pseudonym,
-                                       reason=reason)
-        audit_append(action="report.file", actor=reporter_pseudonym,
-                     subject=_message_subject(room_id, seq),
-                     details={"report": report.pk, "reason": reason}, now=now)
+        report = Report.objects.create(
+            room_id=room_id, seq=seq, reporter=reporter_pseudonym,
+            reason_sealed=reasons.reason_seal(
+                room_id=room_id, label=reasons.report_label(seq, reporter_pseudonym),
+                text=reason, author=reporter_pseudonym))
+        if findings:
+            phi_confirmation_record(actor=reporter_pseudonym, subject=subject, op="report",
+                                    findings=findings)
+        audit_append(action="report.file", actor=reporter_pseudonym, subject=subject,
+                     details={"report": report.pk}, now=now)
     return report
 
 
@@ -278,18 +312,23 @@ RESOLUTIONS = {"resolved": Report.Status.RESOLVED, "dismiss": Report.Status.DISM
 
 
 def report_resolve(*, report_id: int, moderator: User, resolution: str,
-                   action: str = "resolved", now: datetime | None = None) -> Report:
-    """Close an open report as resolved or dismissed, with a note.
+                   action: str = "resolved", confirm_phi: bool = False,
+                   now: datetime | None = None) -> Report:
+    """Close an open report as resolved or dismissed, with a note (stored sealed; the audit
+    entry names the report and the outcome only).
 
     Raises:
         Forbidden: not a moderator. NotFound: no such report.
         Conflict: the report is already closed. ValidationFailed: unknown action.
+        PhiDetected: the note looks like it names a patient and ``confirm_phi`` is unset.
     """
     _require_moderator(moderator)
     status = RESOLUTIONS.get(action)
     if status is None:
         raise ValidationFailed("action is 'resolved' or 'dismiss'.", details={"field": "action"},
                                fields={"action": "Expected 'resolved' or 'dismiss'."})
+    resolution = resolution.strip()[:500]
+    findings = phi_guard(resolution, field="resolution", confirmed=confirm_phi)
     now = now or timezone.now()
     with outbox.atomic():
         report = Report.objects.select_for_update().filter(pk=report_id).first()
@@ -297,9 +336,16 @@ def report_resolve(*, report_id: int, moderator: User, resolution: str,
             raise NotFound(f"No report {report_id}.", details={"report": report_id})
         if report.status != Report.Status.OPEN:
             raise Conflict("The report is already closed.", details={"status": report.status})
-        report.status, report.resolution, report.resolved_at = status, resolution[:500], now
-        report.save(update_fields=["status", "resolution", "resolved_at"])
-        audit_append(action=f"report.{status}", actor=_actor(moderator, report.room_id),
-                     subject=_message_subject(report.room_id, report.seq),
-                     details={"report": report.pk, "resolution": report.resolution}, now=now)
+        report.status, report.resolved_at = status, now
+        report.resolution_sealed = reasons.reason_seal(
+            room_id=report.room_id, label=reasons.resolution_label(report.pk),
+            text=resolution) if resolution else None
+        report.save(update_fields=["status", "resolution_sealed", "resolved_at"])
+        actor = _actor(moderator, report.room_id)
+        subject = _message_subject(report.room_id, report.seq)
+        if findings:
+            phi_confirmation_record(actor=actor, subject=subject, op="report.resolve",
+                                    findings=findings)
+        audit_append(action=f"report.{status}", actor=actor, subject=subject,
+                     details={"report": report.pk}, now=now)
     return report
