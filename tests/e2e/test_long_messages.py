@@ -127,8 +127,6 @@ async def _read_everything(ws) -> dict[str, list[dict]]:
     return out
 
 
-# Fails on the unfixed server: the join closes with 1011 (PayloadExceededError in send).
-@pytest.mark.xfail(strict=True, reason="history pages are not sized to the frame limit yet")
 @pytest.mark.parametrize("count", [9, 20])
 async def test_a_room_of_maximal_messages_pages_without_closing_sockets(daphne_server,
                                                                         make_physician, count):
