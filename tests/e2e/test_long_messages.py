@@ -166,3 +166,86 @@ async def test_a_single_maximal_message_fits_one_frame(daphne_server, make_physi
         page = _checked(await _raw_request(ws, "room.history", room=LOUNGE))
         assert [m["seq"] for m in page["messages"]] == [1]
         await ws.close()
+
+
+# --- frames over the frame limit: what the server sends is held to its own limit ------------
+
+def _legacy_display_name(physician, name: str, room: str) -> None:
+    """A display name from before names were capped (physicians.services), shown in ``room``
+    (the member appears there under their real name): every card of theirs carries it."""
+    from crypto import personal
+    from physicians.models import Physician, User
+    from rooms import services
+    from rooms.models import Membership
+
+    user = User.objects.get(pk=physician.user_id)
+    uid = str(user.pk)
+    key = personal.unwrap_personal_key(uid, bytes(user.personal_key))
+    Physician.objects.filter(pk=user.pk).update(
+        display_name_sealed=personal.seal_field(key, uid, "display_name", name))
+    services.room_join(room_id=room, user=user)
+    Membership.objects.filter(room_id=room, user=user).update(real_name=True)
+
+
+async def _legacy_socket(server, make_physician, name: str):
+    from asgiref.sync import sync_to_async
+
+    from tests.support.clients import Http, connect
+
+    physician, email, password = await sync_to_async(make_physician)()
+    await sync_to_async(_legacy_display_name)(physician, name, LOUNGE)
+    client = Http(server.http)
+    await sync_to_async(client.login)(email, password)
+    ws = await connect(server.ws, await sync_to_async(client.ticket)())
+    text = await asyncio.wait_for(ws.recv(), RECV_TIMEOUT_S)
+    welcome = json.loads(text)
+    assert welcome["type"] == "session.welcome"
+    ws.events, ws.welcome_bytes = [], len(text.encode())
+    return ws
+
+
+async def test_a_frame_over_the_frame_limit_is_still_sent(daphne_server, make_physician):
+    """autobahn held what daphne sends to the incoming limit: a 100 KB welcome (a display
+    name from before the cap) closed the socket with 1011 before anything arrived."""
+    name = "N" * 100_000
+    ws = await _legacy_socket(daphne_server, make_physician, name)
+    assert ws.welcome_bytes > settings.CURBSIDE_LIMITS["frame_bytes"]
+    join = await _raw_request(ws, "room.join", room=LOUNGE)
+    assert join["ok"] and join["data"]["me"]["name"] == name, join.get("error")
+    assert join["_bytes"] > settings.CURBSIDE_LIMITS["frame_bytes"]
+    assert (await _raw_request(ws, "ping"))["ok"]
+    await ws.close()
+
+
+@pytest.fixture(scope="module")
+def small_send_server(live_database_url, tmp_path_factory):
+    """A daphne whose send limit is the frame limit (the least gateway/checks.py allows)."""
+    from tests.e2e.conftest import start_daphne
+
+    server = start_daphne(live_database_url, tmp_path_factory,
+                          CURBSIDE_SEND_FRAME_BYTES=str(settings.CURBSIDE_LIMITS["frame_bytes"]))
+    yield server
+    server.stop()
+
+
+async def test_a_reply_over_the_send_limit_is_too_large_and_the_socket_lives(small_send_server,
+                                                                            make_physician):
+    limit = settings.CURBSIDE_LIMITS["frame_bytes"]
+    name = "N" * 40_000  # one card fits a frame, two do not
+    ws = await _legacy_socket(small_send_server, make_physician, name)
+    assert _checked(await _raw_request(ws, "room.join", room=LOUNGE))["me"]["name"] == name
+    sent = await _post(ws, ["hello"])
+    # The join reply now carries the card twice (as `me` and on the message): over the limit.
+    reply = await _raw_request(ws, "room.join", room=LOUNGE)
+    assert reply["ok"] is False and reply["error"]["code"] == "too_large", reply
+    assert reply["error"]["details"]["max"] == limit
+    assert reply["error"]["details"]["bytes"] > limit
+    # The socket is open and serves; a page of the message alone still fits.
+    assert (await _raw_request(ws, "ping"))["ok"]
+    page = _checked(await _raw_request(ws, "room.history", room=LOUNGE))
+    assert [m["seq"] for m in page["messages"]] == sent
+    other = await _socket(small_send_server, make_physician)
+    data = _checked(await _raw_request(other, "room.join", room=LOUNGE))
+    assert [m["author"]["name"] for m in data["messages"]] == [name]
+    await ws.close()
+    await other.close()
