@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 FRAMES_PER_S = 30.0
 FRAME_BURST = 60.0
 
+
 def _oversize(text: str) -> int:
     """The encoded size of ``text`` if it is over the send limit, else 0. Characters ≤ bytes
     ≤ 4 × characters: only encode when the cheap bound is unclear."""
