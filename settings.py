@@ -255,6 +255,12 @@ CURBSIDE_CASE_LIMITS = {
     "per_hour": int(os.environ.get("CURBSIDE_CASES_PER_HOUR", 20)),
     "urgent_per_hour": int(os.environ.get("CURBSIDE_URGENT_CASES_PER_HOUR", 3)),
 }
+# The largest frame this server will send (daphne's autobahn would otherwise apply the
+# frame_bytes limit to outgoing messages too, and fail the socket with 1011 on a bigger one:
+# gateway/patches.py). Pages of history are sized to fit frame_bytes (rooms/selectors.py),
+# so this is a backstop: a reply over it is answered with too_large, an event over it is
+# dropped and logged (gateway/consumer.py). At least frame_bytes (gateway/checks.py).
+CURBSIDE_SEND_FRAME_BYTES = int(os.environ.get("CURBSIDE_SEND_FRAME_BYTES", 1024 * 1024))
 # How often clients should ping; presence treats a socket as gone after 3 missed beats.
 CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
 # daphne's own WebSocket ping to each socket (dead-peer check; `manage.py serve`). The

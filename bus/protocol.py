@@ -223,6 +223,17 @@ def encode(obj: Any) -> str:
     return _encoder.encode(obj).decode()
 
 
+# The most bytes one character of a string can take in an encoded frame: UTF-8 needs at
+# most 4, but a control character (U+0000–U+001F, other than \b \t \n \f \r) is escaped as
+# \u00XX, 6 bytes. What sizes frames (rooms/selectors.py, gateway/checks.py) counts with it.
+JSON_BYTES_PER_CHAR_MAX = 6
+
+
+def encoded_size(obj: Any) -> int:
+    """Bytes of ``obj`` encoded as it goes on the wire."""
+    return len(_encoder.encode(obj))
+
+
 def reply_ok(ref: Ref, data: Any) -> str:
     return encode(OkReply(ref=ref, data=data))
 

@@ -6,6 +6,9 @@ takes the user's profile from ``physicians.socket_cache`` (a database read only 
 then every frame goes through ``bus.protocol.parse_request`` and the handler
 registered for its op in ``gateway.ops_rooms``; domain exceptions become error replies with stable
 codes, and a bad frame never closes the socket (except one over the size limit: 1009).
+Nor does a frame the server cannot send: a reply over ``CURBSIDE_SEND_FRAME_BYTES`` becomes
+a ``too_large`` error, an event over it is dropped, each logged; a send that fails anyway is
+logged, and the consumer lives on (``send``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import uuid
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -43,6 +47,17 @@ log = logging.getLogger(__name__)
 # top of the per-user message rate): generous for a real client, cheap to enforce.
 FRAMES_PER_S = 30.0
 FRAME_BURST = 60.0
+
+
+def _oversize(text: str) -> int:
+    """The encoded size of ``text`` if it is over the send limit, else 0. Characters ≤ bytes
+    ≤ 4 × characters: only encode when the cheap bound is unclear."""
+    limit = settings.CURBSIDE_SEND_FRAME_BYTES
+    if len(text) * 4 <= limit:
+        return 0
+    size = len(text.encode())
+    return size if size > limit else 0
+
 
 class SocketState(enum.Enum):
     """A socket's life. Moves only forward:
@@ -255,9 +270,40 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         finally:
             if self.state is SocketState.BUSY:
                 self.state = SocketState.OPEN
+        if size := _oversize(reply):
+            # Pages are sized to fit frame_bytes (rooms/selectors.py): only data that predates
+            # a limit gets here. Say so, rather than send nothing or lose the socket.
+            limit = settings.CURBSIDE_SEND_FRAME_BYTES
+            log.error("reply to %s not sent: %d bytes, over the %d-byte send limit",
+                      type(request).__name__, size, limit)
+            reply = protocol.reply_error(request.ref, protocol.TOO_LARGE,
+                                         "The reply is too large to send.",
+                                         {"bytes": size, "max": limit})
         await self.send(text_data=reply)
         while self.deferred:
             await self.room_evict(self.deferred.pop(0))
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
+                   close: bool = False) -> None:
+        """Every frame to this socket — replies, the welcome, events from the hub — goes
+        through here. One that cannot be sent never takes the socket down: over the send
+        limit it is dropped and logged (``receive`` has turned an oversized reply into
+        ``too_large`` before), and a send that fails (the socket closing under it, or the
+        server refusing the frame) is logged. Before, an exception here ended the consumer
+        without ``disconnect`` — its hub subscriptions stayed — and daphne closed the socket
+        with 1011 a second later."""
+        if text_data is not None and (size := _oversize(text_data)):
+            # Logged by its head (op, type or ref), never its data: bodies are PHI-adjacent.
+            log.error("frame not sent: %d bytes, over the %d-byte send limit (%s…)", size,
+                      settings.CURBSIDE_SEND_FRAME_BYTES,
+                      text_data[:100].split(',"data"', 1)[0])
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            log.debug("send to a closing socket dropped")
+        except Exception:
+            log.exception("send failed; the socket stays open")
 
     # --- what the hub hands over for this socket's user or session -------------------------
     async def control(self, message: dict) -> None:

@@ -15,6 +15,13 @@ production. ``apply()`` is idempotent; ``asgi.py`` and ``manage.py serve`` call 
 3. daphne: its WebSocket factory drops the TCP connection on a protocol violation (an
    oversized message) without a close frame. With autobahn's ``failByDrop`` off the client
    gets the 1009 close frame first (RFC 6455 §7.1.7).
+4. autobahn: ``sendMessage`` holds what the server sends to ``maxMessagePayloadSize`` too,
+   the one limit daphne sets from ``--websocket-max-message-size`` for what it receives. A
+   reply over the incoming limit raised ``PayloadExceededError`` inside the application's
+   ``send``: the consumer died and daphne closed the socket with 1011 (nine maximal messages
+   made every ``room.join`` do that). Sends are held to ``CURBSIDE_SEND_FRAME_BYTES`` instead
+   (the consumer refuses larger frames before they get here); what arrives still is to
+   ``frame_bytes``.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from importlib.metadata import version
 
 import autobahn.websocket.protocol as autobahn_protocol
 import daphne.server
-from daphne.ws_protocol import WebSocketFactory
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+from django.conf import settings
 from twisted.web import http as twisted_http
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,21 @@ def _timings_str(self) -> str:
     return pprint.pformat(self._timings)
 
 
+class SendLimitWebSocketProtocol(WebSocketProtocol):
+    """daphne's protocol with a limit of its own on what it sends (patch 4): autobahn's one
+    ``maxMessagePayloadSize`` stays the limit on what it receives."""
+
+    def sendMessage(self, payload, isBinary=False, fragmentSize=None, sync=False,
+                    doNotCompress=False):
+        # Twisted runs this on its one thread, start to end: no frame is received meanwhile.
+        incoming = self.maxMessagePayloadSize
+        self.maxMessagePayloadSize = settings.CURBSIDE_SEND_FRAME_BYTES
+        try:
+            return super().sendMessage(payload, isBinary, fragmentSize, sync, doNotCompress)
+        finally:
+            self.maxMessagePayloadSize = incoming
+
+
 class ClosingWebSocketFactory(WebSocketFactory):
     """daphne's factory with autobahn's ``failByDrop`` off: a protocol violation (such as
     an oversized message) sends the close frame, carrying 1009, before the TCP close."""
@@ -79,10 +102,13 @@ AUTOBAHN_PFORMAT = Patch("autobahn-lazy-pformat", "autobahn", (24, 25, 26),
                          autobahn_protocol, "pformat")
 AUTOBAHN_TIMINGS = Patch("autobahn-timings-str", "autobahn", (24, 25, 26),
                          autobahn_protocol, "Timings")
+AUTOBAHN_SEND_LIMIT = Patch("autobahn-send-limit", "autobahn", (24, 25, 26),
+                            autobahn_protocol.WebSocketProtocol, "sendMessage")
 TWISTED_CONTENT_TYPE = Patch("twisted-content-type-lru", "twisted", (24, 25, 26),
                              twisted_http, "_parseContentType")
 DAPHNE_FACTORY = Patch("daphne-close-frame", "daphne", (4,), daphne.server, "WebSocketFactory")
-PATCHES = (AUTOBAHN_PFORMAT, AUTOBAHN_TIMINGS, TWISTED_CONTENT_TYPE, DAPHNE_FACTORY)
+PATCHES = (AUTOBAHN_PFORMAT, AUTOBAHN_TIMINGS, AUTOBAHN_SEND_LIMIT, TWISTED_CONTENT_TYPE,
+           DAPHNE_FACTORY)
 
 _applied: set[str] = set()
 
@@ -95,6 +121,9 @@ def _apply_one(patch: Patch) -> None:
     elif patch is TWISTED_CONTENT_TYPE:
         twisted_http._parseContentType = functools.lru_cache(maxsize=256)(
             twisted_http._parseContentType)
+    elif patch is AUTOBAHN_SEND_LIMIT:
+        # Takes effect through the factory of patch 3, which builds every socket's protocol.
+        ClosingWebSocketFactory.protocol = SendLimitWebSocketProtocol
     elif patch is DAPHNE_FACTORY:
         # daphne.server builds its factory from this module-level name.
         daphne.server.WebSocketFactory = ClosingWebSocketFactory

@@ -50,6 +50,14 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_UNAUTHENTICATED = 4401
 
 
+# Longest first or last name, and longest display name, in characters. The display name (or
+# the default "Dr. <first> <last>", at most 4 + 2 × 60 + 1 characters) is the author card's
+# name in rooms where the member appears under their real name: every message of a history
+# page carries one, and pages are sized on it (rooms.selectors.MESSAGE_OVERHEAD_BYTES).
+NAME_MAX_CHARS = 60
+DISPLAY_NAME_MAX_CHARS = 128
+
+
 @dataclass(frozen=True)
 class Registration:
     email: str
@@ -92,6 +100,10 @@ def physician_register(
     for name in ("first_name", "last_name"):
         if not getattr(data, name).strip():
             fields[name] = "This field is required."
+        elif len(getattr(data, name).strip()) > NAME_MAX_CHARS:
+            fields[name] = f"At most {NAME_MAX_CHARS} characters."
+    if len(data.display_name.strip()) > DISPLAY_NAME_MAX_CHARS:
+        fields["display_name"] = f"At most {DISPLAY_NAME_MAX_CHARS} characters."
     country = jurisdiction = number = ""
     try:
         country = licences.normalize_country(data.country)

@@ -18,8 +18,10 @@ QUEUE_PAGE = 50
 
 def report_context(*, room_id: str, seq: int) -> tuple[dict | None, list[dict], list[dict]]:
     """(the message, up to CONTEXT before it, up to CONTEXT after it), all in seq order."""
+    # An HTTP reply, not a frame: no size cap (a cap could drop the reported message itself).
     page = selectors.messages_before(room_id=room_id, before=seq + CONTEXT + 1,
-                                     limit=2 * CONTEXT + 1, moderator_view=True)
+                                     limit=2 * CONTEXT + 1, moderator_view=True,
+                                     max_bytes=selectors.NO_SIZE_CAP)
     message = next((m for m in page.messages if m["seq"] == seq), None)
     before = [m for m in page.messages if m["seq"] < seq][-CONTEXT:]
     after = [m for m in page.messages if m["seq"] > seq][:CONTEXT]

@@ -206,6 +206,20 @@ def test_register_with_a_wrong_type(specialties, name, value):
     assert not Physician.objects.exists()
 
 
+@pytest.mark.parametrize(("name", "value"), [
+    ("first_name", "M" * 61),
+    ("last_name", "L" * 61),
+    ("display_name", "D" * 129),  # author cards carry it: history pages are sized on it
+])
+def test_register_with_an_over_long_name(specialties, name, value):
+    error = assert_error(post(Client(), REGISTER, registration(**{name: value})),
+                         400, "bad_request", name)
+    assert "At most" in error["fields"][name]
+    assert not Physician.objects.exists()
+    longest = registration(first_name="M" * 60, last_name="L" * 60, display_name="D" * 128)
+    assert post(Client(), REGISTER, longest).status_code == 201
+
+
 def test_register_with_a_body_that_is_not_json(specialties):
     response = Client().post(REGISTER, "{not json", content_type="application/json")
     assert_error(response, 400, "bad_frame")

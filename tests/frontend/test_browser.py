@@ -334,6 +334,90 @@ def test_a_lost_event_is_fetched_when_the_next_one_shows_the_gap(browser, daphne
     browser.run(steps)
 
 
+# Records every change of the connection line (key and text). A MutationObserver runs as a
+# microtask, so the log fills while the page's clock (Playwright's) stands still.
+STATUS_RECORDER = """() => {
+  window.__status = [];
+  const line = document.getElementById("conn-status");
+  new MutationObserver(() => window.__status.push([line.dataset.state, line.textContent]))
+    .observe(line, {childList: true, characterData: true, subtree: true, attributes: true});
+}"""
+
+
+def _server_failures(page: Page, count: int) -> list[str]:
+    """The first ``count`` texts of the line after a server-side close, once there are as many
+    (a deadline on what the page shows, not a sleep)."""
+    page.wait_for_function(
+        "n => window.__status.filter(([k]) => k === 'conn.server_error').length >= n",
+        arg=count, timeout=15_000)
+    return [text for key, text in page.evaluate("window.__status") if key == "conn.server_error"][:count]
+
+
+def test_a_socket_the_server_keeps_closing_backs_off_and_says_so(browser, daphne_server,
+                                                                 make_physician):
+    """A server that closes every socket with 1011 right after its re-join (what a room of long
+    messages did) used to get a reconnect about once a second forever: the welcome reset the
+    backoff. Now each failure doubles the wait (with jitter, to a cap) and the line says the
+    server failed. The page's clock is Playwright's: each wait is run exactly, and a reconnect
+    early is caught by counting sockets over a controlled stretch of page time."""
+    _, email, password = make_physician()
+    routes: list = []
+    fail_joins = [False]
+
+    def route(ws) -> None:
+        server = ws.connect_to_server()
+        routes.append(ws)
+
+        def from_page(message) -> None:
+            if fail_joins[0] and '"op":"room.join"' in str(message):
+                ws.close(code=1011, reason="Internal Error")  # as daphne closed it
+                server.close()
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    def steps(chromium: Browser) -> None:
+        page = _page(chromium)
+        page.clock.install()
+        page.route_web_socket(re.compile(r"/ws/v1/"), route)
+        _login(page, daphne_server, email, password)
+        _join(page)
+        page.evaluate(STATUS_RECORDER)
+        page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 1)
+        fail_joins[0] = True
+        routes[-1].close(code=1011, reason="Internal Error")  # the first failure
+        waits = []
+        for attempt in range(8):
+            text = _server_failures(page, attempt + 1)[-1]
+            assert "1011" in text, text
+            wait_s = int(re.search(r"in (\d+) s", text).group(1))
+            ceiling_ms = min(60_000, 500 * 2 ** attempt)
+            # Equal jitter: the delay is in [ceiling / 2, ceiling].
+            assert -(-ceiling_ms // 2000) <= wait_s <= -(-ceiling_ms // 1000), (attempt, waits, wait_s)
+            waits.append(wait_s)
+            sockets = len(routes)
+            # Just short of the earliest the retry may fire: no new socket.
+            page.clock.run_for(max(ceiling_ms // 2 - 1000, 0))
+            page.evaluate("0")  # a round trip: a socket opened meanwhile would be routed by now
+            assert len(routes) == sockets, (attempt, waits)
+            if attempt == 7:
+                # Spanish, like the rest of the line; then the server recovers.
+                page.click('.lang-btn[data-lang="es"]')
+                expect(page.locator("#conn-status")).to_contain_text(
+                    f"El servidor cerró la conexión (error 1011). Reintentando en {wait_s} s")
+                fail_joins[0] = False
+            page.clock.run_for(wait_s * 1000 - max(ceiling_ms // 2 - 1000, 0))
+        assert waits[0] == 1 and waits[-1] >= 30, waits  # 0.25–0.5 s at first, 30–60 s by the 8th
+        # The next attempt connects and re-joins, and the line says so.
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+        expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))
+        assert len(routes) == 9  # the first socket and one per failure: no tight loop
+        _close(page)
+
+    browser.run(steps)
+
+
 def test_wrong_password_shows_an_error_and_opens_no_socket(browser, daphne_server, make_physician):
     _, email, _ = make_physician()
 

@@ -382,7 +382,10 @@ function deliver(room, entry, data) {
 }
 
 function showComposerError(error) {
-  const key = `error.${error.code}`;
+  // too_large names the field of a body over the limit; without one, the server's reply (a
+  // page of history) was too large to send — not the user's message.
+  const code = error.code === "too_large" && !error.details?.field ? "reply_too_large" : error.code;
+  const key = `error.${code}`;
   $("composer-error").textContent = has(key) ? t(key) : error.message || t("error.generic");
 }
 

@@ -4,13 +4,24 @@
 // The page decides what events mean; this module only calls the hooks it was given:
 //   onEvent(frame)      every event frame (session.welcome included, after the heartbeat starts)
 //   onDown()            the socket closed (before any reconnect)
-//   onStatus(key, p)    the connection line changed ("conn.connecting", "conn.retry", …)
+//   onStatus(key, p)    the connection line changed ("conn.connecting", "conn.retry",
+//                       "conn.server_error", …)
 //   onEnded(code)       4401 / 4403: the session is over, no reconnect
 
 import { t } from "./i18n.js";
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15000;
+// A close the server chose because it failed (1011 internal error, 1009 message too big) is
+// not cured by coming straight back: the same join would fail the same way. Those back off
+// to a longer cap, and the line says the server is at fault.
+const SERVER_FAILURE_CODES = new Set([1009, 1011]);
+const BACKOFF_SERVER_MAX_MS = 60000;
+// The backoff starts over only once a socket has stayed up this long after its welcome. A
+// socket closed right after each welcome (by an op the server fails on, such as re-joining
+// a room) otherwise reset it every time, and the client reconnected about once a second
+// forever.
+const STABLE_MS = 30000;
 
 /** The reply a request gets while the socket is down (`local: true`: never from the server). */
 export function offlineReply() {
@@ -42,6 +53,7 @@ export class Connection {
     this.stopped = true;
     this.welcomed = false;
     this.retryTimer = null;
+    this.stableTimer = null;
     this.heartbeat = null;
   }
 
@@ -54,6 +66,7 @@ export class Connection {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.stableTimer);
     clearInterval(this.heartbeat);
     const ws = this.ws;
     this.ws = null;
@@ -103,7 +116,10 @@ export class Connection {
     if (frame.op !== "event") return;
     if (frame.type === "session.welcome") {
       this.welcomed = true;
-      this.attempt = 0;
+      clearTimeout(this.stableTimer);
+      this.stableTimer = setTimeout(() => {
+        this.attempt = 0;
+      }, STABLE_MS);
       clearInterval(this.heartbeat);
       const every = Math.max(5, frame.data.heartbeat_s || 25) * 1000;
       this.heartbeat = setInterval(() => this.request("ping"), every);
@@ -119,6 +135,7 @@ export class Connection {
   async closed(ws, ev) {
     if (ws !== this.ws) return; // an old socket we already replaced or stopped
     clearInterval(this.heartbeat);
+    clearTimeout(this.stableTimer);
     this.ws = null;
     const wasWelcomed = this.welcomed;
     this.welcomed = false;
@@ -136,10 +153,13 @@ export class Connection {
       this.hooks.onEnded(code);
       return;
     }
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+    const serverFailure = SERVER_FAILURE_CODES.has(code);
+    const cap = serverFailure ? BACKOFF_SERVER_MAX_MS : BACKOFF_MAX_MS;
+    const ceiling = Math.min(cap, BACKOFF_BASE_MS * 2 ** this.attempt);
     const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2); // jitter: no herd
     this.attempt += 1;
-    this.hooks.onStatus("conn.retry", { s: Math.ceil(delay / 1000) });
+    const s = Math.ceil(delay / 1000);
+    this.hooks.onStatus(serverFailure ? "conn.server_error" : "conn.retry", serverFailure ? { s, code } : { s });
     this.retryTimer = setTimeout(() => {
       if (!this.stopped) this.open();
     }, delay);
