@@ -60,8 +60,3 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-from tests.support import fixtures  # noqa: E402
-
-close_thread_connections = fixtures.close_thread_connections  # async ORM tests

@@ -1,6 +1,6 @@
 """The licence state machine: every pair of statuses, legal or not.
 
-The expected table is written out here by hand (from the diagram in consult/states.py), not
+The expected table is written out here by hand (from the diagram in physicians/states.py), not
 read from ``ALLOWED``, so a change to the machine has to change this test too.
 """
 

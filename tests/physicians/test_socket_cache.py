@@ -1,4 +1,4 @@
-"""The per-process handshake caches (consult/socket_cache.py), on a fake clock."""
+"""The per-process handshake caches (physicians/socket_cache.py), on a fake clock."""
 
 from __future__ import annotations
 

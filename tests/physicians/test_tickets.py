@@ -1,4 +1,4 @@
-"""Stateless single-use WebSocket tickets (consult/tickets.py, physicians.services.ws_ticket_*),
+"""Stateless single-use WebSocket tickets (physicians/tickets.py, physicians.services.ws_ticket_*),
 and the spent-nonce store contract, run against both implementations."""
 
 from __future__ import annotations

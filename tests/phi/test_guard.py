@@ -1,4 +1,4 @@
-"""The PHI guard's detector (consult/phi.py): what it flags, and the clinical text it must not.
+"""The PHI guard's detector (phi/guard.py): what it flags, and the clinical text it must not.
 
 Table-driven: each positive names the kind and the exact text the span must cover; each
 negative is a realistic clinical sentence (doses, vitals, labs, durations, years, ages up to
