@@ -22,6 +22,9 @@ pytestmark = [
 ]
 
 TTL_S = 3 * float(ROUTING_ENV["CURBSIDE_HEARTBEAT_S"])
+# Far above TTL_S: a loaded machine is slow, not wrong; only a socket that never goes
+# offline should fail.
+HANG_GUARD_S = 10 * TTL_S + 30
 
 
 async def _on_call(ws, on_call: bool = True) -> None:
@@ -146,7 +149,15 @@ async def test_ten_simultaneous_accepts_on_two_processes_have_one_winner(routing
         await ws.close()
 
 
-async def test_a_killed_process_takes_its_sockets_offline_within_the_bound(
+async def _offline(store, user_id: str) -> None:
+    """Returns once ``user_id`` is offline in the store at the current time (polled)."""
+    while True:
+        if await store.get(user_id, now=time.time()) is None:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_a_killed_process_takes_its_sockets_offline(
         live_database_url, tmp_path_factory, make_physician):
     doomed = await sync_to_async(start_daphne)(live_database_url, tmp_path_factory, **ROUTING_ENV)
     try:
@@ -159,15 +170,12 @@ async def test_a_killed_process_takes_its_sockets_offline_within_the_bound(
         assert before is not None and before.on_call
         last_expiry = max(c.expires_at for c in before.connections)
         doomed.kill()  # SIGKILL: no disconnect, no cleanup
-        killed_at = time.time()
         # What the store promises: online until the last heartbeat's expiry, then gone.
         assert await store.get(user_id, now=last_expiry - 0.5) is not None
         assert await store.get(user_id, now=last_expiry + 0.001) is None
-        # And it happens: poll (bounded) until the specialist is offline.
-        while await store.get(user_id, now=time.time()) is not None:
-            assert time.time() - killed_at < TTL_S + 2, "still online past the bound"
-            await asyncio.sleep(0.05)
-        assert time.time() <= last_expiry + 0.5
+        # And it happens: the specialist goes offline by itself. How soon is checked on a
+        # fake clock (tests/consult/test_routing.py); the deadline here only stops a hang.
+        await asyncio.wait_for(_offline(store, user_id), timeout=HANG_GUARD_S)
         assert await store.online_count(specialty="cardiology", now=time.time()) == 0
     finally:
         doomed.stop()
