@@ -47,7 +47,9 @@ CLOSE_SLOW_CONSUMER = 4408
 # A client's ref is echoed back verbatim; bound it so a reply cannot be inflated by it.
 REF_MAX_CHARS = 64
 
-Ref = str | int | None
+# The bound is part of the type, so the fast decoder refuses a long ref too (the slow path
+# of parse_request then names the field).
+Ref = Annotated[str, msgspec.Meta(max_length=REF_MAX_CHARS)] | int | None
 
 
 # --- Requests (client → server) -----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Posting, reading and withdrawing cases over HTTP; the on-call schedule endpoint."""
+"""Posting, reading and withdrawing cases over HTTP (the on-call schedule endpoint is
+physicians', in tests/physicians/test_api.py)."""
 
 from __future__ import annotations
 
@@ -63,19 +64,3 @@ def test_only_members_see_a_case_and_only_the_poster_withdraws(client, make_phys
     bad = other.post("/api/v1/cases/not-a-uuid/withdraw", content_type="application/json")
     assert bad.status_code == 404 and bad.json()["error"]["code"] == "not_found"
     assert Client().get(f"/api/v1/cases/{case_id}").status_code == 401
-
-
-def test_on_call_schedule_is_validated_and_stored(client, make_physician):
-    physician, email, password = make_physician()
-    c = _client(client, email, password)
-    ok = c.put("/api/v1/me/on-call-schedule",
-               {"schedule": [["mon", "18:00", "08:00"]], "time_zone": "Europe/Madrid"},
-               content_type="application/json")
-    assert ok.status_code == 200 and ok.json()["schedule"] == [["mon", "18:00", "08:00"]]
-    bad = c.put("/api/v1/me/on-call-schedule",
-                {"schedule": [["someday", "18:00", "08:00"]], "time_zone": "Europe/Madrid"},
-                content_type="application/json")
-    assert bad.status_code == 400 and "schedule" in bad.json()["error"]["fields"]
-    bad_tz = c.put("/api/v1/me/on-call-schedule",
-                   {"schedule": [], "time_zone": "Mars/Olympus"}, content_type="application/json")
-    assert bad_tz.status_code == 400

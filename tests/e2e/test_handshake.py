@@ -15,7 +15,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.clients import Http, connect, recv_json
+from tests.support.clients import Http, connect, recv_json, request
+from tests.support.sockets import open_socket
 
 pytestmark = [
     pytest.mark.e2e,
@@ -100,13 +101,11 @@ async def test_a_network_ban_is_refused_on_the_process_that_cached_the_profile(
         daphne_pair, make_physician):
     """The ban is written with update() by a moderator's op on one process; its close
     reaches the other process's hub, which forgets the cached profile before closing."""
-    from tests.e2e.test_rooms import _socket
-    from tests.support.clients import request
 
     a, b = daphne_pair
     lounge = "lounge-cardiology"
-    member = await _socket(a, make_physician)
-    mod = await _socket(a, make_physician, role="moderator")
+    member = await open_socket(a, make_physician)
+    mod = await open_socket(a, make_physician, role="moderator")
     on_b = await _welcomed(b, await sync_to_async(member.http.ticket)())  # cached on b
     spare = await sync_to_async(member.http.ticket)()
     me = (await request(member, "room.join", room=lounge))["data"]["me"]

@@ -15,8 +15,8 @@ from asgiref.sync import sync_to_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bus import protocol
-from tests.e2e.test_rooms import _next_event, _send, _socket
 from tests.support.clients import connect, request
+from tests.support.sockets import next_event, open_socket, send_message
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -71,8 +71,8 @@ def _audit(actions: tuple[str, ...]) -> tuple[list[tuple[str, str, str]], list[s
 
 
 async def test_moderator_joins_a_case_room_and_hides_a_message(daphne_server, make_physician):
-    member = await _socket(daphne_server, make_physician)
-    mod = await _socket(daphne_server, make_physician, role="moderator")
+    member = await open_socket(daphne_server, make_physician)
+    mod = await open_socket(daphne_server, make_physician, role="moderator")
 
     def case_room():
         from physicians.models import User
@@ -82,17 +82,17 @@ async def test_moderator_joins_a_case_room_and_hides_a_message(daphne_server, ma
 
     room = await sync_to_async(case_room)()
     me = (await _joined(member, room))["me"]
-    sent = await _send(member, room, "an unkind remark")
+    sent = await send_message(member, room, "an unkind remark")
     seq = sent["data"]["seq"]
     mod_join = await _joined(mod, room)  # not a member: moderators may join any room
     assert mod_join["me"]["moderator"] is True
-    present = await _next_event(member, "room.moderator")
+    present = await next_event(member, "room.moderator")
     assert present["data"]["present"] is True and present["data"]["author"]["moderator"] is True
     assert [m["body"] for m in mod_join["messages"]] == ["an unkind remark"]
 
     hide = await request(mod, "mod.hide", room=room, seq=seq, reason="unkind")
     assert hide["ok"] and hide["data"] == {"seq": seq, "hidden": True}
-    hidden = await _next_event(member, "message.hidden")
+    hidden = await next_event(member, "message.hidden")
     assert hidden["data"] == {"seq": seq, "reason": "unkind"} and hidden["room"] == room
     members_view = (await request(member, "room.history", room=room))["data"]["messages"][-1]
     mods_view = (await request(mod, "room.history", room=room))["data"]["messages"][-1]
@@ -101,11 +101,11 @@ async def test_moderator_joins_a_case_room_and_hides_a_message(daphne_server, ma
     assert mods_view["author"]["pseudonym"] == me["pseudonym"]
 
     assert (await request(mod, "mod.unhide", room=room, seq=seq))["ok"]
-    assert (await _next_event(member, "message.unhidden"))["data"] == {"seq": seq}
+    assert (await next_event(member, "message.unhidden"))["data"] == {"seq": seq}
     again = (await request(member, "room.history", room=room))["data"]["messages"][-1]
     assert again["body"] == "an unkind remark" and again["hidden"] is False
 
-    await _next_event(mod, "message.unhidden")
+    await next_event(mod, "message.unhidden")
     _validate_all(mod)
     _validate_all(member)
     await _assert_blind([mod_join, hide, mods_view, *mod.events], member.physician)
@@ -119,16 +119,16 @@ async def test_moderator_joins_a_case_room_and_hides_a_message(daphne_server, ma
 
 
 async def test_a_muted_member_is_forbidden_until_the_mute_ends(daphne_server, make_physician):
-    member = await _socket(daphne_server, make_physician)
-    mod = await _socket(daphne_server, make_physician, role="moderator")
+    member = await open_socket(daphne_server, make_physician)
+    mod = await open_socket(daphne_server, make_physician, role="moderator")
     me = (await _joined(member, LOUNGE))["me"]
     await _joined(mod, LOUNGE)
     mute = await request(mod, "mod.mute", room=LOUNGE, pseudonym=me["pseudonym"], minutes=15)
     assert mute["ok"], mute
     until = mute["data"]["until"]
-    event = await _next_event(member, "member.muted")
+    event = await next_event(member, "member.muted")
     assert event["data"] == {"pseudonym": me["pseudonym"], "until": until}
-    refused = await _send(member, LOUNGE, "but I have something to say")
+    refused = await send_message(member, LOUNGE, "but I have something to say")
     assert refused["error"]["code"] == "forbidden"
     assert refused["error"]["details"]["muted_until"] == until
     too_long = await request(mod, "mod.mute", room=LOUNGE, pseudonym=me["pseudonym"],
@@ -143,22 +143,22 @@ async def test_a_muted_member_is_forbidden_until_the_mute_ends(daphne_server, ma
 
 
 async def test_a_kicked_member_loses_the_room_on_their_socket(daphne_server, make_physician):
-    member = await _socket(daphne_server, make_physician)
-    bystander = await _socket(daphne_server, make_physician)
-    mod = await _socket(daphne_server, make_physician, role="moderator")
+    member = await open_socket(daphne_server, make_physician)
+    bystander = await open_socket(daphne_server, make_physician)
+    mod = await open_socket(daphne_server, make_physician, role="moderator")
     me = (await _joined(member, LOUNGE))["me"]
     await _joined(member, OTHER_LOUNGE)
     await _joined(bystander, LOUNGE)
     await _joined(mod, LOUNGE)
     kick = await request(mod, "mod.kick", room=LOUNGE, pseudonym=me["pseudonym"])
     assert kick["ok"], kick
-    removed = await _next_event(member, "room.removed")
+    removed = await next_event(member, "room.removed")
     assert removed["data"] == {"room": LOUNGE, "reason": "kicked"}
-    assert (await _next_event(bystander, "member.kicked"))["data"] == {"pseudonym": me["pseudonym"]}
-    assert (await _send(member, LOUNGE, "still here?"))["error"]["code"] == "forbidden"
-    assert (await _send(member, OTHER_LOUNGE, "over here"))["ok"]  # other rooms keep working
+    assert (await next_event(bystander, "member.kicked"))["data"] == {"pseudonym": me["pseudonym"]}
+    assert (await send_message(member, LOUNGE, "still here?"))["error"]["code"] == "forbidden"
+    assert (await send_message(member, OTHER_LOUNGE, "over here"))["ok"]  # other rooms keep working
     # After the kick nothing more of the room reaches the member's socket.
-    assert (await _send(bystander, LOUNGE, "after the kick"))["ok"]
+    assert (await send_message(bystander, LOUNGE, "after the kick"))["ok"]
     assert (await request(member, "ping"))["ok"]
     assert not [f for f in member.events if f.get("room") == LOUNGE
                 and f.get("type") == "message.new"]
@@ -170,20 +170,20 @@ async def test_a_kicked_member_loses_the_room_on_their_socket(daphne_server, mak
 
 async def test_a_room_ban_keeps_the_member_out_and_other_rooms_working(daphne_server,
                                                                      make_physician):
-    member = await _socket(daphne_server, make_physician)
-    mod = await _socket(daphne_server, make_physician, role="moderator")
+    member = await open_socket(daphne_server, make_physician)
+    mod = await open_socket(daphne_server, make_physician, role="moderator")
     me = (await _joined(member, LOUNGE))["me"]
     await _joined(member, OTHER_LOUNGE)
     await _joined(mod, LOUNGE)
     ban = await request(mod, "mod.ban", room=LOUNGE, pseudonym=me["pseudonym"], scope="room",
                         reason="spam")
     assert ban["ok"] and ban["data"]["scope"] == "room"
-    assert (await _next_event(member, "room.removed"))["data"]["reason"] == "banned"
-    banned = await _next_event(mod, "member.banned")
+    assert (await next_event(member, "room.removed"))["data"]["reason"] == "banned"
+    banned = await next_event(mod, "member.banned")
     assert banned["data"] == {"pseudonym": me["pseudonym"], "scope": "room"}
     rejoin = await request(member, "room.join", room=LOUNGE)
     assert rejoin["error"]["code"] == "forbidden"
-    assert (await _send(member, OTHER_LOUNGE, "still welcome here"))["ok"]
+    assert (await send_message(member, OTHER_LOUNGE, "still welcome here"))["ok"]
     assert (await request(member, "room.join", room=OTHER_LOUNGE))["ok"]
 
     unban = await request(mod, "mod.unban", room=LOUNGE, pseudonym=me["pseudonym"], scope="room")
@@ -200,8 +200,8 @@ async def test_a_room_ban_keeps_the_member_out_and_other_rooms_working(daphne_se
 
 async def test_a_network_ban_closes_the_socket_and_refuses_new_ones(daphne_server,
                                                                    make_physician):
-    member = await _socket(daphne_server, make_physician)
-    mod = await _socket(daphne_server, make_physician, role="moderator")
+    member = await open_socket(daphne_server, make_physician)
+    mod = await open_socket(daphne_server, make_physician, role="moderator")
     me = (await _joined(member, LOUNGE))["me"]
     await _joined(mod, LOUNGE)
     spare_ticket = await sync_to_async(member.http.ticket)()  # issued before the ban
@@ -209,7 +209,7 @@ async def test_a_network_ban_closes_the_socket_and_refuses_new_ones(daphne_serve
                         scope="network", reason="not a physician")
     assert ban["ok"], ban
     assert await _closed_code(member) == protocol.CLOSE_FORBIDDEN
-    assert (await _next_event(mod, "member.banned"))["data"]["scope"] == "network"
+    assert (await next_event(mod, "member.banned"))["data"]["scope"] == "network"
     with pytest.raises(InvalidStatus) as refused:
         await connect(daphne_server.ws, spare_ticket)
     assert refused.value.response.status_code == 403
@@ -221,11 +221,11 @@ async def test_a_network_ban_closes_the_socket_and_refuses_new_ones(daphne_serve
 
 
 async def test_non_moderators_cannot_moderate(daphne_server, make_physician):
-    member = await _socket(daphne_server, make_physician)
-    other = await _socket(daphne_server, make_physician)
+    member = await open_socket(daphne_server, make_physician)
+    other = await open_socket(daphne_server, make_physician)
     me = (await _joined(member, LOUNGE))["me"]
     await _joined(other, LOUNGE)
-    seq = (await _send(member, LOUNGE, "fine message"))["data"]["seq"]
+    seq = (await send_message(member, LOUNGE, "fine message"))["data"]["seq"]
     target = me["pseudonym"]
     attempts = [
         ("mod.hide", {"seq": seq, "reason": "x"}), ("mod.unhide", {"seq": seq}),
@@ -236,7 +236,7 @@ async def test_non_moderators_cannot_moderate(daphne_server, make_physician):
     for op, args in attempts:
         reply = await request(other, op, room=LOUNGE, **args)
         assert reply["error"]["code"] == "forbidden", (op, reply)
-    assert (await _send(member, LOUNGE, "not muted, not kicked"))["ok"]
+    assert (await send_message(member, LOUNGE, "not muted, not kicked"))["ok"]
     history = (await request(member, "room.history", room=LOUNGE))["data"]["messages"]
     assert [m["hidden"] for m in history] == [False, False]
     await member.close()
@@ -245,12 +245,12 @@ async def test_non_moderators_cannot_moderate(daphne_server, make_physician):
 
 async def test_a_report_reaches_the_moderation_queue_with_context(daphne_server,
                                                                   make_physician):
-    author = await _socket(daphne_server, make_physician)
-    reporter = await _socket(daphne_server, make_physician)
-    mod = await _socket(daphne_server, make_physician, role="moderator")
+    author = await open_socket(daphne_server, make_physician)
+    reporter = await open_socket(daphne_server, make_physician)
+    mod = await open_socket(daphne_server, make_physician, role="moderator")
     await _joined(author, LOUNGE)
     await _joined(reporter, LOUNGE)
-    seqs = [(await _send(author, LOUNGE, f"line {i}"))["data"]["seq"] for i in range(1, 8)]
+    seqs = [(await send_message(author, LOUNGE, f"line {i}"))["data"]["seq"] for i in range(1, 8)]
     report = await request(reporter, "report", room=LOUNGE, seq=seqs[3], reason="off-colour")
     assert report["ok"], report
     again = await request(reporter, "report", room=LOUNGE, seq=seqs[3], reason="again")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from bus import protocol
-from tests.support.clients import Http, connect, recv_json, request
+from tests.support.clients import connect, recv_json, request
+from tests.support.sockets import next_event, open_socket, send_message
 
 pytestmark = [
     pytest.mark.e2e,
@@ -23,56 +22,22 @@ pytestmark = [
 LOUNGE = "lounge-cardiology"
 
 
-async def _socket(server, make_physician, **kw):
-    physician, email, password = await sync_to_async(make_physician)(**kw)
-    client = Http(server.http)
-    await sync_to_async(client.login)(email, password)
-    ws = await connect(server.ws, await sync_to_async(client.ticket)())
-    welcome = await recv_json(ws)
-    assert welcome["type"] == "session.welcome"
-    ws.events = []
-    ws.physician = physician
-    ws.http = client
-    return ws
-
-
-async def _next_event(ws, type_: str, timeout: float = 10.0) -> dict:
-    """The next event of ``type_`` (earlier queued ones first), validated against its schema."""
-    for i, frame in enumerate(ws.events):
-        if frame.get("type") == type_:
-            ws.events.pop(i)
-            protocol.validate_event(json.dumps(frame))
-            return frame
-    while True:
-        frame = await recv_json(ws, timeout)
-        if frame.get("op") == "event" and frame.get("type") == type_:
-            protocol.validate_event(json.dumps(frame))
-            return frame
-        ws.events.append(frame)
-
-
-async def _send(ws, room: str, body: str, client_id: str | None = None, **kw) -> dict:
-    reply = await request(ws, "message.send", room=room, body=body,
-                          client_id=client_id or uuid.uuid4().hex, **kw)
-    return reply
-
-
 async def test_two_processes_see_the_same_messages_in_the_same_order(daphne_pair, make_physician):
-    a = await _socket(daphne_pair[0], make_physician)
-    b = await _socket(daphne_pair[1], make_physician)
+    a = await open_socket(daphne_pair[0], make_physician)
+    b = await open_socket(daphne_pair[1], make_physician)
     for ws in (a, b):
         reply = await request(ws, "room.join", room=LOUNGE)
         assert reply["ok"], reply
     sent = []
     for i in range(5):
         for ws in (a, b):
-            reply = await _send(ws, LOUNGE, f"msg {i} from {id(ws)}")
+            reply = await send_message(ws, LOUNGE, f"msg {i} from {id(ws)}")
             assert reply["ok"], reply
             sent.append((reply["data"]["seq"], f"msg {i} from {id(ws)}"))
     expected = sorted(sent)
     for ws in (a, b):
         got = [(e["seq"], e["data"]["body"]) for e in
-               [await _next_event(ws, "message.new") for _ in range(10)]]
+               [await next_event(ws, "message.new") for _ in range(10)]]
         assert got == expected
     assert [s for s, _ in expected] == list(range(expected[0][0], expected[0][0] + 10))
     await a.close()
@@ -81,7 +46,7 @@ async def test_two_processes_see_the_same_messages_in_the_same_order(daphne_pair
 
 async def test_twenty_concurrent_senders_on_two_processes_get_gapless_seqs(daphne_pair,
                                                                            make_physician):
-    senders = [await _socket(daphne_pair[i % 2], make_physician) for i in range(20)]
+    senders = [await open_socket(daphne_pair[i % 2], make_physician) for i in range(20)]
     for ws in senders:
         assert (await request(ws, "room.join", room=LOUNGE))["ok"]
     per_sender = 5
@@ -89,7 +54,7 @@ async def test_twenty_concurrent_senders_on_two_processes_get_gapless_seqs(daphn
     async def burst(ws):
         seqs = []
         for i in range(per_sender):
-            reply = await _send(ws, LOUNGE, f"burst {i}")
+            reply = await send_message(ws, LOUNGE, f"burst {i}")
             assert reply["ok"], reply
             seqs.append(reply["data"]["seq"])
         return seqs
@@ -114,16 +79,16 @@ async def test_twenty_concurrent_senders_on_two_processes_get_gapless_seqs(daphn
 
 async def test_resume_with_since_returns_exactly_the_missed_messages(daphne_pair,
                                                                      make_physician):
-    a = await _socket(daphne_pair[0], make_physician)
-    b = await _socket(daphne_pair[1], make_physician)
+    a = await open_socket(daphne_pair[0], make_physician)
+    b = await open_socket(daphne_pair[1], make_physician)
     join = await request(b, "room.join", room=LOUNGE)
     assert (await request(a, "room.join", room=LOUNGE))["ok"]
     seen = join["data"]["room"]["last_seq"]
-    first = await _send(a, LOUNGE, "before the drop")
-    assert (await _next_event(b, "message.new"))["seq"] == first["data"]["seq"]
+    first = await send_message(a, LOUNGE, "before the drop")
+    assert (await next_event(b, "message.new"))["seq"] == first["data"]["seq"]
     seen = first["data"]["seq"]
     await b.close()  # b drops off …
-    missed = [(await _send(a, LOUNGE, f"missed {i}"))["data"]["seq"] for i in range(7)]
+    missed = [(await send_message(a, LOUNGE, f"missed {i}"))["data"]["seq"] for i in range(7)]
     # … and comes back on the other process, re-joining with the last seq it saw.
     b2_http = b.http
     b2 = await connect(daphne_pair[0].ws, await sync_to_async(b2_http.ticket)())
@@ -142,7 +107,7 @@ async def test_resume_with_since_returns_exactly_the_missed_messages(daphne_pair
 async def test_resume_pages_when_the_gap_is_larger_than_a_page(daphne_server, make_physician):
     from rooms.selectors import PAGE
 
-    a = await _socket(daphne_server, make_physician)
+    a = await open_socket(daphne_server, make_physician)
     assert (await request(a, "room.join", room=LOUNGE))["ok"]
 
     def fill():
@@ -169,19 +134,19 @@ async def test_resume_pages_when_the_gap_is_larger_than_a_page(daphne_server, ma
 
 
 async def test_a_retried_send_is_stored_once_with_the_same_seq(daphne_pair, make_physician):
-    a = await _socket(daphne_pair[0], make_physician)
-    b = await _socket(daphne_pair[1], make_physician)
+    a = await open_socket(daphne_pair[0], make_physician)
+    b = await open_socket(daphne_pair[1], make_physician)
     for ws in (a, b):
         assert (await request(ws, "room.join", room=LOUNGE))["ok"]
-    first = await _send(a, LOUNGE, "only once", client_id="retry-1")
-    again = await _send(a, LOUNGE, "only once", client_id="retry-1")
+    first = await send_message(a, LOUNGE, "only once", client_id="retry-1")
+    again = await send_message(a, LOUNGE, "only once", client_id="retry-1")
     assert first["data"] == again["data"]
     # Concurrent duplicates from two sockets of the same physician, on both processes.
     a2 = await connect(daphne_pair[1].ws, await sync_to_async(a.http.ticket)())
     await recv_json(a2)
     assert (await request(a2, "room.join", room=LOUNGE))["ok"]
-    r1, r2 = await asyncio.gather(_send(a, LOUNGE, "race", client_id="retry-2"),
-                                  _send(a2, LOUNGE, "race", client_id="retry-2"))
+    r1, r2 = await asyncio.gather(send_message(a, LOUNGE, "race", client_id="retry-2"),
+                                  send_message(a2, LOUNGE, "race", client_id="retry-2"))
     assert r1["data"]["seq"] == r2["data"]["seq"]
 
     def count():
@@ -189,16 +154,16 @@ async def test_a_retried_send_is_stored_once_with_the_same_seq(daphne_pair, make
         return Message.objects.filter(room_id=LOUNGE).count()
 
     assert await sync_to_async(count)() == 2
-    assert (await _next_event(b, "message.new"))["data"]["body"] == "only once"
-    assert (await _next_event(b, "message.new"))["data"]["body"] == "race"
+    assert (await next_event(b, "message.new"))["data"]["body"] == "only once"
+    assert (await next_event(b, "message.new"))["data"]["body"] == "race"
     for ws in (a, a2, b):
         await ws.close()
 
 
 async def test_bad_input_gets_errors_and_other_members_notice_nothing(daphne_pair,
                                                                       make_physician):
-    a = await _socket(daphne_pair[0], make_physician)
-    b = await _socket(daphne_pair[1], make_physician)
+    a = await open_socket(daphne_pair[0], make_physician)
+    b = await open_socket(daphne_pair[1], make_physician)
     for ws in (a, b):
         assert (await request(ws, "room.join", room=LOUNGE))["ok"]
     limit = settings.CURBSIDE_LIMITS["message_chars"]
@@ -218,13 +183,13 @@ async def test_bad_input_gets_errors_and_other_members_notice_nothing(daphne_pai
     # A flood: the bucket runs dry and says when to retry; nothing is stored past it.
     codes = []
     for i in range(40):
-        reply = await _send(a, LOUNGE, f"flood {i}")
+        reply = await send_message(a, LOUNGE, f"flood {i}")
         codes.append(reply["error"]["code"] if not reply["ok"] else "ok")
         if not reply["ok"]:
             assert reply["error"]["details"]["retry_after_s"] > 0
     assert "rate_limited" in codes
     stored = codes.count("ok")
-    got = [await _next_event(b, "message.new") for _ in range(stored)]
+    got = [await next_event(b, "message.new") for _ in range(stored)]
     assert [e["data"]["body"] for e in got] == [f"flood {i}" for i, c in enumerate(codes) if c == "ok"]
     assert [e["seq"] for e in got] == list(range(1, stored + 1))  # no gap from the failures
     # b saw nothing but those messages, and still works.
@@ -236,8 +201,8 @@ async def test_bad_input_gets_errors_and_other_members_notice_nothing(daphne_pai
 
 async def test_case_rooms_are_for_members_and_mutes_say_until_when(daphne_server,
                                                                    make_physician):
-    member = await _socket(daphne_server, make_physician)
-    outsider = await _socket(daphne_server, make_physician)
+    member = await open_socket(daphne_server, make_physician)
+    outsider = await open_socket(daphne_server, make_physician)
 
     def make_room():
         from datetime import timedelta
@@ -256,9 +221,9 @@ async def test_case_rooms_are_for_members_and_mutes_say_until_when(daphne_server
     room_id, until = await sync_to_async(make_room)()
     assert (await request(outsider, "room.join", room=room_id))["error"]["code"] == "not_found"
     assert (await request(outsider, "room.history", room=room_id))["error"]["code"] == "forbidden"
-    assert (await _send(outsider, room_id, "let me in"))["error"]["code"] == "forbidden"
+    assert (await send_message(outsider, room_id, "let me in"))["error"]["code"] == "forbidden"
     assert (await request(member, "room.join", room=room_id))["ok"]
-    muted = await _send(member, room_id, "hello?")
+    muted = await send_message(member, room_id, "hello?")
     assert muted["error"]["code"] == "forbidden"
     assert muted["error"]["details"]["muted_until"] == until.isoformat()
     await member.close()
@@ -266,30 +231,30 @@ async def test_case_rooms_are_for_members_and_mutes_say_until_when(daphne_server
 
 
 async def test_edit_delete_typing_mention_and_read_events(daphne_pair, make_physician):
-    a = await _socket(daphne_pair[0], make_physician)
-    b = await _socket(daphne_pair[1], make_physician)
+    a = await open_socket(daphne_pair[0], make_physician)
+    b = await open_socket(daphne_pair[1], make_physician)
     join_a = await request(a, "room.join", room=LOUNGE)
     join_b = await request(b, "room.join", room=LOUNGE)
     me_b = join_b["data"]["me"]
     assert join_b["data"]["room"]["online"] >= 2  # a and b are both online cardiologists
     assert join_a["data"]["me"]["pseudonym"] != me_b["pseudonym"]
     assert me_b["name"].startswith("Dr. ") and me_b["verified"] is True
-    sent = await _send(a, LOUNGE, "hello @b", mentions=[me_b["pseudonym"]])
+    sent = await send_message(a, LOUNGE, "hello @b", mentions=[me_b["pseudonym"]])
     seq = sent["data"]["seq"]
-    new = await _next_event(b, "message.new")
+    new = await next_event(b, "message.new")
     assert new["data"]["author"]["pseudonym"] == join_a["data"]["me"]["pseudonym"]
-    mention = await _next_event(b, "mention")
+    mention = await next_event(b, "mention")
     assert mention["data"]["seq"] == seq and mention["data"]["room"] == LOUNGE
     assert (await request(a, "message.edit", room=LOUNGE, seq=seq, body="hello, edited"))["ok"]
-    edited = await _next_event(b, "message.edited")
+    edited = await next_event(b, "message.edited")
     assert edited["data"]["body"] == "hello, edited" and edited["seq"] == seq
     not_mine = await request(b, "message.edit", room=LOUNGE, seq=seq, body="hijack")
     assert not_mine["error"]["code"] == "forbidden"
     assert (await request(a, "typing", room=LOUNGE))["ok"]
-    typing = await _next_event(b, "typing")
+    typing = await next_event(b, "typing")
     assert typing["data"]["author"]["pseudonym"] == join_a["data"]["me"]["pseudonym"]
     assert (await request(a, "message.delete", room=LOUNGE, seq=seq))["ok"]
-    assert (await _next_event(b, "message.deleted"))["seq"] == seq
+    assert (await next_event(b, "message.deleted"))["seq"] == seq
     history = await request(b, "room.history", room=LOUNGE)
     shown = history["data"]["messages"][-1]
     assert shown["deleted"] is True and shown["body"] == "" and shown["edited"] is True

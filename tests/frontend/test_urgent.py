@@ -1,7 +1,8 @@
 """Urgent cases and on-call in the web client: real headless Chromium against a real daphne.
 
-The same browser thread as test_browser.py (Playwright's sync API must not share a thread
-with the ORM): users are made in the main thread, browser steps run in the browser's.
+A browser thread of this module's own (tests/frontend/conftest.py; Playwright's sync API
+must not share a thread with the ORM): users are made in the main thread, browser steps run
+in the browser's.
 
 The shared ``daphne_server`` keeps its own presence namespace, which other tests' users may
 still occupy, so these tests assert only on their own users (an offer "to N specialists",
@@ -20,13 +21,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from crypto.pseudonyms import pseudonym_handle, pseudonym_id
-from tests.frontend import test_browser
-from tests.frontend.test_browser import _close, _join, _login, _page, _send
+from tests.support.browser import close_pages, join_room, login, new_page, send_message
 from tests.support.servers import Daphne, free_port, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-browser = test_browser.browser  # this module's own Chromium thread (a module-scoped fixture)
 OFFER_SCREENSHOT = Path("/tmp/web2-pt/offer.png")
 expect.set_options(timeout=15_000)
 
@@ -87,9 +86,9 @@ def test_urgent_case_offered_to_both_tabs_accepted_in_one(browser, daphne_server
     summary = f"STEMI? 58M, chest pain 40 min, ST elevation V2-V4 [{uuid.uuid4().hex[:6]}]"
 
     def steps(chromium: Browser) -> None:
-        poster, tab1 = _page(chromium), _page(chromium)
-        _login(poster, daphne_server, poster_email, password)
-        _login(tab1, daphne_server, cardio_email, password)
+        poster, tab1 = new_page(chromium), new_page(chromium)
+        login(poster, daphne_server, poster_email, password)
+        login(tab1, daphne_server, cardio_email, password)
         expect(tab1.locator("#on-call")).not_to_be_checked()
         _on_call(tab1)
         # A tab opened now reads the server's state: on call, available.
@@ -135,9 +134,9 @@ def test_urgent_case_offered_to_both_tabs_accepted_in_one(browser, daphne_server
         expect(accepted.locator(".specialty")).to_have_text("Cardiology")
         poster.screenshot(path=str(OFFER_SCREENSHOT.with_name("timeline.png")))
 
-        _send(poster, "Cath lab is 40 min away: lyse or transfer?")
+        send_message(poster, "Cath lab is 40 min away: lyse or transfer?")
         expect(tab1.locator("#messages .msg", has_text="lyse or transfer")).to_have_count(1)
-        _send(tab1, "Transfer for primary PCI; aspirin and heparin now.")
+        send_message(tab1, "Transfer for primary PCI; aspirin and heparin now.")
         expect(poster.locator("#messages .msg", has_text="primary PCI")).to_have_count(1)
         answer = poster.locator("#messages .msg", has_text="primary PCI")
         expect(answer.locator(".author")).to_have_text(handle)
@@ -145,7 +144,7 @@ def test_urgent_case_offered_to_both_tabs_accepted_in_one(browser, daphne_server
         tab2.click("#urgent-notice-open")
         expect(tab2.locator("#messages .msg", has_text="primary PCI")).to_have_count(1)
         assert poster.dialogs == [] and tab1.dialogs == []
-        _close(poster, tab1)
+        close_pages(poster, tab1)
 
     browser.run(steps)
 
@@ -157,13 +156,13 @@ def test_spanish_strings_decline_and_withdraw(browser, daphne_server, make_physi
     routine = f"Consulta rutinaria: QT largo con haloperidol [{uuid.uuid4().hex[:6]}]"
 
     def steps(chromium: Browser) -> None:
-        poster, cardio = _page(chromium, locale="es-ES"), _page(chromium, locale="es-ES")
-        _login(poster, daphne_server, poster_email, password)
-        _login(cardio, daphne_server, cardio_email, password)
+        poster, cardio = new_page(chromium, locale="es-ES"), new_page(chromium, locale="es-ES")
+        login(poster, daphne_server, poster_email, password)
+        login(cardio, daphne_server, cardio_email, password)
         expect(cardio.locator(".switch")).to_have_text("De guardia")
         expect(cardio.locator("#presence-status option")).to_have_text(["Disponible", "Ocupado", "Ausente"])
         _on_call(cardio)
-        _join(cardio, "lounge-cardiology")
+        join_room(cardio, "lounge-cardiology")
 
         poster.click("#post-open")
         expect(poster.locator("#post-title")).to_have_text("Publicar un caso")
@@ -200,7 +199,7 @@ def test_spanish_strings_decline_and_withdraw(browser, daphne_server, make_physi
         expect(card.locator(".case-kind")).to_have_text("Caso nuevo")
         expect(card.locator(".badge.routine")).to_have_text("rutinario")
         expect(card.get_by_role("button", name="Aceptar")).to_have_count(0)
-        _close(poster, cardio)
+        close_pages(poster, cardio)
 
     browser.run(steps)
 
@@ -211,14 +210,14 @@ def test_lounge_call_card_can_be_accepted(browser, quiet_server, make_physician)
     summary = f"Tamponade? Pulsus paradoxus after a central line [{uuid.uuid4().hex[:6]}]"
 
     def steps(chromium: Browser) -> None:
-        poster, cardio = _page(chromium), _page(chromium)
-        _login(poster, quiet_server, poster_email, password)
-        _login(cardio, quiet_server, cardio_email, password)
+        poster, cardio = new_page(chromium), new_page(chromium)
+        login(poster, quiet_server, poster_email, password)
+        login(cardio, quiet_server, cardio_email, password)
         # Busy: no offer for her, so with nobody else online the router calls the lounge.
         cardio.locator("#presence-status").select_option("busy")
         expect(cardio.locator("#presence-status")).to_be_enabled()
         expect(cardio.locator("#presence-status")).to_have_value("busy")
-        _join(cardio, "lounge-cardiology")
+        join_room(cardio, "lounge-cardiology")
 
         _post(poster, specialty="cardiology", summary=summary, urgent=True)
         expect(poster.locator('#case-timeline li[data-step="lounge_called"]')).to_contain_text(
@@ -231,7 +230,7 @@ def test_lounge_call_card_can_be_accepted(browser, quiet_server, make_physician)
         card.get_by_role("button", name="Accept").click()
         expect(cardio.locator("#room-title")).to_have_text("Cardiology case")
         expect(poster.locator('#case-timeline li[data-step="accepted"]')).to_contain_text("Accepted by Dr. ")
-        _close(poster, cardio)
+        close_pages(poster, cardio)
 
     browser.run(steps)
 
@@ -242,8 +241,8 @@ def test_a_case_summary_with_an_mrn_is_flagged_then_posted_when_confirmed(browse
     summary = "Varón de 58 años, NHC 7788990, BRIHH nuevo y dolor torácico de 2 h. ¿Cateterismo?"
 
     def steps(chromium: Browser) -> None:
-        page = _page(chromium, locale="es-ES")
-        _login(page, daphne_server, email, password)
+        page = new_page(chromium, locale="es-ES")
+        login(page, daphne_server, email, password)
         page.click("#post-open")
         page.locator("#post-specialty").select_option("cardiology")
         page.locator("#post-summary").fill(summary)
@@ -260,6 +259,6 @@ def test_a_case_summary_with_an_mrn_is_flagged_then_posted_when_confirmed(browse
         expect(page.locator("#post-dialog")).to_be_hidden()
         expect(page.locator("#case-summary")).to_have_text(summary)
         expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))  # in the room
-        _close(page)
+        close_pages(page)
 
     browser.run(steps)

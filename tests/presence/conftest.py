@@ -8,7 +8,6 @@ afterwards.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,23 +16,12 @@ from redis.asyncio import Redis
 
 from presence.store import MemoryPresenceStore, PresenceStore
 from presence.store_redis import RedisPresenceStore
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def redis_url() -> str:
-    return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+from tests.support.redis import purge, redis_url
 
 
 @pytest.fixture
 def prefix() -> str:
     return f"test-presence-{uuid.uuid4().hex}"
-
-
-async def _purge(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
-    if keys:
-        await client.delete(*keys)
 
 
 @pytest.fixture
@@ -42,7 +30,7 @@ async def redis_client(prefix: str) -> AsyncIterator[Redis]:
     # Raises (the test errors) if Redis is down: no skip.
     await client.ping()
     yield client
-    await _purge(client, prefix)
+    await purge(client, prefix)
     await client.aclose()
 
 
@@ -54,7 +42,7 @@ async def store(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[Pr
     client = Redis.from_url(redis_url(), decode_responses=True)
     await client.ping()
     yield RedisPresenceStore(client, prefix=prefix)
-    await _purge(client, prefix)
+    await purge(client, prefix)
     await client.aclose()
 
 
@@ -72,5 +60,3 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-from tests.e2e.conftest import _close_thread_connections  # noqa: E402,F401  (async ORM tests)

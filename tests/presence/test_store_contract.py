@@ -230,7 +230,7 @@ def test_factory_without_url_is_in_memory():
 
 async def test_factory_with_url_is_redis(prefix):
     from presence.store_redis import RedisPresenceStore
-    from tests.presence.conftest import redis_url
+    from tests.support.redis import redis_url
 
     s = presence_store_from_url(redis_url(), prefix=prefix)
     try:
@@ -245,7 +245,7 @@ async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
     from redis.asyncio import Redis
 
     from presence.store_redis import RedisPresenceStore
-    from tests.presence.conftest import _purge, redis_url
+    from tests.support.redis import purge, redis_url
 
     class CountingRedis(Redis):
         commands: list[str] = []
@@ -264,7 +264,7 @@ async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
             await store.heartbeat(user_id="a", conn_id="c", now=clock.advance(25))
         assert client.commands == ["EVALSHA"] * 5
     finally:
-        await _purge(client, prefix)
+        await purge(client, prefix)
         await client.aclose()
 
 
@@ -283,7 +283,7 @@ async def test_redis_presence_is_shared_between_processes(prefix, clock):
     from redis.asyncio import Redis
 
     from presence.store_redis import RedisPresenceStore
-    from tests.presence.conftest import _purge, redis_url
+    from tests.support.redis import purge, redis_url
 
     clients = [Redis.from_url(redis_url(), decode_responses=True) for _ in range(2)]
     one, two = (RedisPresenceStore(c, prefix=prefix) for c in clients)
@@ -305,6 +305,6 @@ async def test_redis_presence_is_shared_between_processes(prefix, clock):
         assert await two.expire(now=clock.now) == []
         assert [c.conn_id for c in (await one.get("a", now=clock.now)).connections] == ["a2"]
     finally:
-        await _purge(clients[0], prefix)
+        await purge(clients[0], prefix)
         for c in clients:
             await c.aclose()

@@ -109,3 +109,37 @@ def database_url_of(settings_dict: dict) -> str:
     auth = f"{user}{password}@" if user else ""
     return (f"postgres://{auth}{settings_dict.get('HOST') or '127.0.0.1'}:"
             f"{settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}")
+
+
+def redis_overrides() -> dict[str, str]:
+    """Run a test daphne on the suite's channel-layer prefix (presence derives its keys
+    from it), so the test process and the server see the same presence."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return {}
+    return {"CURBSIDE_REDIS_PREFIX": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]}
+
+
+# Routing tests run their own servers: a 1 s heartbeat (so a dead process's sockets vanish
+# in 3 s), a fast driver, and room for ten simultaneous offers per case.
+ROUTING_ENV = {
+    "CURBSIDE_HEARTBEAT_S": "1",
+    "CURBSIDE_DRIVER_TICK_S": "0.2",
+    "CURBSIDE_ROUTING_K": "10",
+    "CURBSIDE_MAX_OPEN_CONSULTS": "2",
+    # One poster posts fifty urgent cases in a row (the accept race): lift the hourly cap.
+    "CURBSIDE_URGENT_CASES_PER_HOUR": "1000",
+    "CURBSIDE_CASES_PER_HOUR": "1000",
+}
+
+
+def start_daphne(live_database_url: str, tmp_path_factory, **env: str) -> Daphne:
+    """A started daphne on a free port, allowing its own origin, with ``env`` on top."""
+    port = free_port()
+    return Daphne(
+        port=port,
+        env=server_env(live_database_url, CURBSIDE_WS_ORIGINS=f"http://127.0.0.1:{port}",
+                       **redis_overrides(), **env),
+        log_path=tmp_path_factory.mktemp("daphne") / f"daphne-{port}.log",
+    ).start()

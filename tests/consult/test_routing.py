@@ -82,6 +82,41 @@ async def test_the_driver_expires_the_offer_and_escalates_to_tier_two(make_physi
     assert [o.user_id for o in state.outstanding] == [off_call]
 
 
+async def test_an_offer_expires_exactly_at_its_deadline_and_the_next_tier_is_offered_then(
+        make_physician):
+    """The bound the end-to-end routing test used to check with the wall clock, on a fake
+    one: the offered specialist's process dies (no more heartbeats), the other keeps pinging;
+    at the offer's ``expires_at`` — not a moment before — the driver's tick sweeps the dead
+    connection, expires the offer and offers tier 2, stamped with that same fake time."""
+    case_id, (on_call, off_call) = await _post(make_physician)
+    state = await sync_to_async(_state)(case_id)
+    [offer] = state.outstanding
+    ttl = dispatch.policy().offer_ttl_s
+    assert offer.expires_at == T0 + ttl
+    store = runtime.store()
+    step = runtime.connection_ttl_s() / 3
+    t = T0 + step
+    while t < offer.expires_at:  # only the second specialist's client keeps pinging
+        [conn] = (await store.get(off_call, now=t)).connections
+        await store.heartbeat(user_id=off_call, conn_id=conn.conn_id, now=t)
+        t += step
+
+    just_before = offer.expires_at - 0.001
+    assert await sync_to_async(services.routing_due)(now=just_before) == []
+    assert await dispatch.tick(now=just_before) == 0
+    assert (await sync_to_async(_state)(case_id)).outstanding == (offer,)
+
+    assert await dispatch.tick(now=offer.expires_at) == 1
+    assert await store.get(on_call, now=offer.expires_at) is None  # swept: its process died
+    state = await sync_to_async(_state)(case_id)
+    assert state.tier == 2 and on_call in state.expired
+    [second] = state.outstanding
+    assert second.user_id == off_call and second.tier == 2
+    assert second.expires_at == offer.expires_at + ttl  # offered at the fake "now"
+    row = await sync_to_async(Routing.objects.get)(pk=case_id)
+    assert row.next_deadline == second.expires_at
+
+
 async def test_a_restarted_process_finds_the_pending_escalation(make_physician):
     case_id, (_, off_call) = await _post(make_physician)
     # A new process: nothing cached but what the database and the store hold.

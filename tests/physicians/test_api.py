@@ -1,4 +1,5 @@
-"""The HTTP JSON API under /api/v1/, through Django's test client.
+"""The physicians' HTTP JSON API under /api/v1/ (auth, me, on-call schedule, verifications,
+specialties), through Django's test client.
 
 Every error is ``{"error": {"code", "message", "fields"}}`` with the matching status
 (core/http.py); these tests check the status, the code and the field a form would flag.
@@ -475,6 +476,26 @@ def test_unknown_action_or_physician_is_404(verifier, pending):
     assert_error(decide(client, pending[0], "promote"), 404, "not_found")
     assert_error(decide(client, uuid.uuid4(), "verify"), 404, "not_found")
     assert_error(decide(client, "not-a-uuid", "verify"), 404, "not_found")
+
+
+# --- on-call schedule -------------------------------------------------------------------------
+
+def test_on_call_schedule_is_validated_and_stored(make_physician):
+    _, email, password = make_physician()
+    client = Client()
+    assert post(client, LOGIN, {"email": email, "password": password}).status_code == 200
+    ok = client.put("/api/v1/me/on-call-schedule",
+                    {"schedule": [["mon", "18:00", "08:00"]], "time_zone": "Europe/Madrid"},
+                    content_type="application/json")
+    assert ok.status_code == 200 and ok.json()["schedule"] == [["mon", "18:00", "08:00"]]
+    bad = client.put("/api/v1/me/on-call-schedule",
+                     {"schedule": [["someday", "18:00", "08:00"]], "time_zone": "Europe/Madrid"},
+                     content_type="application/json")
+    assert bad.status_code == 400 and "schedule" in bad.json()["error"]["fields"]
+    bad_tz = client.put("/api/v1/me/on-call-schedule",
+                        {"schedule": [], "time_zone": "Mars/Olympus"},
+                        content_type="application/json")
+    assert bad_tz.status_code == 400
 
 
 # --- specialties ------------------------------------------------------------------------------

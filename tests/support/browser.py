@@ -1,0 +1,121 @@
+"""Headless Chromium for the browser tests (Playwright, sync API), and the steps every
+browser test takes: open a page, log in, join a room, send, close.
+
+Playwright's sync API marks its event loop as running in the thread that drives it, which
+makes Django's ORM (and pytest-asyncio's fixtures) refuse to run there. So the browser lives
+in one dedicated thread (``BrowserThread``): a test creates its users with the ORM in the
+main thread, then hands its browser steps to that thread (``browser.run``). The helpers
+below run inside such a step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOUNGE = "lounge-cardiology"
+
+# Test hooks injected before the page's own scripts (init scripts are not subject to CSP):
+# remember every socket, optionally point new ones at a dead port (to keep a client offline),
+# and optionally swallow one incoming message.new by seq (to lose an event on the wire).
+SOCKET_HOOKS = """
+window.__sockets = [];
+window.__blockSockets = false;
+window.__dropSeqs = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(url, protocols) {
+    super(window.__blockSockets ? "ws://127.0.0.1:9/" : url, protocols);
+    window.__sockets.push(this);
+  }
+  addEventListener(type, listener, options) {
+    if (type !== "message") return super.addEventListener(type, listener, options);
+    return super.addEventListener(type, (ev) => {
+      try {
+        const frame = JSON.parse(ev.data);
+        if (frame.type === "message.new" && window.__dropSeqs.includes(frame.seq)) return;
+      } catch (e) { /* not JSON: let the client decide */ }
+      listener(ev);
+    }, options);
+  }
+};
+"""
+
+
+class BrowserThread:
+    """One headless Chromium driven from one thread; ``run`` executes a step there."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
+        self._pool.submit(self._start).result()
+
+    def _start(self) -> None:
+        self._playwright = sync_playwright().start()
+        self.browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+    def run(self, step: Callable[[Browser], Any]) -> Any:
+        return self._pool.submit(step, self.browser).result()
+
+    def close(self) -> None:
+        def stop(browser: Browser) -> None:
+            browser.close()
+            self._playwright.stop()
+
+        self.run(stop)
+        self._pool.shutdown()
+
+
+def start_browser() -> BrowserThread:
+    """A running Chromium thread; fails (never skips) when Chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                    "(the browser tests need a real browser and never skip).", pytrace=False)
+    return BrowserThread()
+
+
+def new_page(browser: Browser, *, locale: str = "en-US", hooks: bool = False) -> Page:
+    """A page in a fresh context (its own cookies) that records dialogs and socket URLs;
+    ``hooks`` installs ``SOCKET_HOOKS``."""
+    context = browser.new_context(locale=locale, viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.dialogs = []
+    page.sockets = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.on("websocket", lambda ws: page.sockets.append(ws.url))
+    if hooks:
+        page.add_init_script(SOCKET_HOOKS)
+    return page
+
+
+def login(page: Page, server, email: str, password: str) -> None:
+    """Log in through the form and wait until the socket is online."""
+    page.goto(server.http + "/")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+
+
+def join_room(page: Page, room: str = LOUNGE) -> None:
+    page.click(f'#lounges-mine [data-room="{room}"]')
+    # The member count comes from the room.join reply: the room is joined.
+    expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))
+
+
+def send_message(page: Page, body: str) -> None:
+    page.locator("#composer-input").fill(body)
+    page.locator("#composer-input").press("Enter")
+
+
+def close_pages(*pages: Page) -> None:
+    for page in pages:
+        page.context.close()
