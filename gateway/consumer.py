@@ -13,6 +13,7 @@ logged, and the consumer lives on (``send``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import functools
@@ -43,6 +44,10 @@ from physicians.services import ws_ticket_redeem
 log = logging.getLogger(__name__)
 
 
+# message.sends of one socket waiting for their group commit at once; one more is answered
+# rate_limited at arrival (with retry_after_s SENDS_RETRY_S) instead of queueing behind them.
+MAX_SENDS_IN_FLIGHT = 32
+SENDS_RETRY_S = 0.25
 # Frames per second one socket may send before it is told rate_limited (a flood guard on
 # top of the per-user message rate): generous for a real client, cheap to enforce.
 FRAMES_PER_S = 30.0
@@ -154,6 +159,10 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         return {}
 
     @functools.cached_property
+    def sends_in_flight(self) -> set[asyncio.Task]:
+        return set()
+
+    @functools.cached_property
     def frame_bucket(self) -> TokenBucket:
         return TokenBucket(rate=FRAMES_PER_S, burst=FRAME_BURST)
 
@@ -253,7 +262,32 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if not isinstance(request, protocol.Ping):
             self.active_since_ping = True  # folded into the next heartbeat's presence write
             await ops_consult.frame_seen(self)
+        if isinstance(request, protocol.MessageSend):
+            # Sends wait for a group commit; handled in the background, they leave this loop
+            # free to read the next frame at once, so the message rate is charged when a frame
+            # arrives and an overload is answered rate_limited now, not after a queue of
+            # commits. Started in arrival order, they reach the writer in arrival order.
+            if len(self.sends_in_flight) >= MAX_SENDS_IN_FLIGHT:
+                await self.send(text_data=protocol.reply_error(
+                    request.ref, protocol.RATE_LIMITED,
+                    "Too many messages waiting to be stored; slow down.",
+                    {"retry_after_s": SENDS_RETRY_S}))
+                return
+            task = asyncio.get_running_loop().create_task(self.answer(request, handler))
+            self.sends_in_flight.add(task)
+            task.add_done_callback(self.sends_in_flight.discard)
+            return
         self.state = SocketState.BUSY
+        try:
+            await self.answer(request, handler)
+        finally:
+            if self.state is SocketState.BUSY:
+                self.state = SocketState.OPEN
+        while self.deferred:
+            await self.room_evict(self.deferred.pop(0))
+
+    async def answer(self, request: protocol.Request, handler) -> None:
+        """Run one op's handler and send its reply: data, or the domain error's code."""
         try:
             data = await handler(self, request)
         except DomainError as exc:
@@ -267,9 +301,6 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                                          "The server failed to handle this request.")
         else:
             reply = protocol.reply_ok(request.ref, data)
-        finally:
-            if self.state is SocketState.BUSY:
-                self.state = SocketState.OPEN
         if size := _oversize(reply):
             # Pages are sized to fit frame_bytes (rooms/selectors.py): only data that predates
             # a limit gets here. Say so, rather than send nothing or lose the socket.
@@ -280,8 +311,6 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                                          "The reply is too large to send.",
                                          {"bytes": size, "max": limit})
         await self.send(text_data=reply)
-        while self.deferred:
-            await self.room_evict(self.deferred.pop(0))
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
                    close: bool = False) -> None:
