@@ -22,8 +22,8 @@ import pytest
 from django.conf import settings
 
 from bus import protocol
-from tests.e2e.test_rooms import _socket
 from tests.support.clients import RECV_TIMEOUT_S
+from tests.support.sockets import open_socket as _socket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -220,7 +220,7 @@ async def test_a_frame_over_the_frame_limit_is_still_sent(daphne_server, make_ph
 @pytest.fixture(scope="module")
 def small_send_server(live_database_url, tmp_path_factory):
     """A daphne whose send limit is the frame limit (the least gateway/checks.py allows)."""
-    from tests.e2e.conftest import start_daphne
+    from tests.support.servers import start_daphne
 
     server = start_daphne(live_database_url, tmp_path_factory,
                           CURBSIDE_SEND_FRAME_BYTES=str(settings.CURBSIDE_LIMITS["frame_bytes"]))
