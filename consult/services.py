@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from bus import outbox, protocol
@@ -102,7 +101,7 @@ def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urge
     # English date, and scanning both costs microseconds.
     findings = phi_guard(summary, field="summary", confirmed=confirm_phi)
     now = now or timezone.now()
-    with transaction.atomic():
+    with outbox.atomic():
         room = case_room_create(title=f"{spec.name_en} case", specialty_id=spec.pk,
                                 members=[poster])
         case = Case(poster=poster, specialty=spec, subspecialty=sub, urgency=urgency,
@@ -166,7 +165,7 @@ def routing_step(*, case_id: str, transition: Callable[[RoutingState], Step],
         NotFound: the case is not being routed (or not yet).
         (whatever ``transition`` raises, e.g. AlreadyClaimed, OfferNotOpen, RoutingClosed)
     """
-    with transaction.atomic():
+    with outbox.atomic():
         row = Routing.objects.select_for_update().filter(case_id=case_id).first()
         # A row not started yet that is no longer active was withdrawn: nothing starts it.
         if row is None or (row.state is None and (start is None or not row.active)):
@@ -257,7 +256,7 @@ def case_withdraw(*, case_id: str, user: User, now: float) -> None:
     """
     if not case_id_valid(case_id):
         raise NotFound("No such case.", details={"case": case_id})
-    with transaction.atomic():
+    with outbox.atomic():
         # Lock order everywhere: the Routing row, then the Case row (see routing_step).
         row = Routing.objects.select_for_update().filter(case_id=case_id).first()
         case = Case.objects.select_for_update().filter(pk=case_id).first()
