@@ -35,6 +35,7 @@ from consult.triage import (
     route_on_online,
     route_start,
 )
+from core.errors import NotFound
 from physicians import selectors
 from physicians.oncall import on_call_at, parse_schedule, parse_timezone
 from physicians.services import physician_on_call_set
@@ -142,7 +143,10 @@ async def tick(*, now: float | None = None) -> int:
     for case_id in await database_sync_to_async(services.routing_due)(now=now):
         pending = await database_sync_to_async(services.routing_pending)(case_id=case_id)
         if pending is not None:  # posted, but nobody started it (the poster's process died)
-            await case_route_start(pending, now=now)
+            try:
+                await case_route_start(pending, now=now)
+            except NotFound:  # withdrawn since it was found due: nothing to start
+                continue
             stepped += 1
             continue
         state = await _state(case_id)

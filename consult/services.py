@@ -190,7 +190,7 @@ def routing_step(*, case_id: str, transition: Callable[[RoutingState], Step],
                  now: float, start: Callable[[], Step] | None = None) -> StepResult:
     """Apply one transition to the case's routing state under the row lock. A row whose
     routing has not started yet (``case_open``) is started by ``start`` — or, without one,
-    is treated as not routed yet.
+    is treated as not routed yet; one withdrawn before it started is never started.
 
     Raises:
         NotFound: the case is not being routed (or not yet).
@@ -198,7 +198,8 @@ def routing_step(*, case_id: str, transition: Callable[[RoutingState], Step],
     """
     with outbox.atomic():
         row = Routing.objects.select_for_update().filter(case_id=case_id).first()
-        if row is None or (row.state is None and start is None):
+        # A row not started yet that is no longer active was withdrawn: nothing starts it.
+        if row is None or (row.state is None and (start is None or not row.active)):
             raise NotFound("This case is not being routed.", details={"case": case_id})
         state, actions = start() if row.state is None else transition(
             codec.state_load(row.state))

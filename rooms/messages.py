@@ -182,7 +182,7 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
     """One transaction: every room's seqs, every message sealed, one INSERT. A room that no
     longer exists gets NotFound for its drafts; the others are stored."""
     out: dict[str, list[Posted | DomainError]] = {}
-    with outbox.atomic():
+    with outbox.atomic():  # the batch's events leave in one flush after commit
         last = _next_seqs({room: len(drafts) for room, drafts in batches.items()})
         rows, plan = [], []
         for room, drafts in batches.items():
