@@ -15,7 +15,10 @@ import pytest
 from django.db import transaction
 
 from bus import hub, outbox
-from tests.e2e.conftest import _close_thread_connections  # noqa: F401  (async ORM tests)
+from tests.support import fixtures
+
+# Async tests reach the ORM through sync_to_async's thread: close its connection after each.
+close_thread_connections = fixtures.close_thread_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,7 +24,6 @@ from crypto.models import AuditEntry
 from presence import runtime
 from presence.store import PresenceProfile
 from rooms.models import Membership, Room
-from tests.e2e.conftest import _close_thread_connections  # noqa: F401  (async ORM tests)
 
 POSTED = 2_000_000_000.0  # a fixed posting time, far from the wall clock on purpose
 

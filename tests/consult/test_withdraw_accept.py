@@ -45,7 +45,6 @@ from gateway.consumer import CurbsideConsumer
 from physicians.selectors import SocketIdentity
 from presence import runtime
 from presence.store import PresenceProfile
-from tests.e2e.conftest import _close_thread_connections  # noqa: F401  (async ORM tests)
 
 T0 = 2_000_000_000.0  # a fixed "now", far from the wall clock on purpose
 

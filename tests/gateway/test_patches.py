@@ -34,7 +34,7 @@ def test_every_patch_has_an_apply_branch_and_a_unique_name():
     assert len({p.name for p in patches.PATCHES}) == len(patches.PATCHES)
     assert {p.name for p in patches.PATCHES} == {
         "autobahn-lazy-pformat", "autobahn-timings-str", "twisted-content-type-lru",
-        "daphne-close-frame"}
+        "daphne-close-frame", "autobahn-send-limit"}
 
 
 def test_apply_skips_nothing_and_is_idempotent():

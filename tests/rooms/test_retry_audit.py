@@ -22,7 +22,10 @@ from phi.audit import ACTION
 from phi.guard import phi_guard
 from rooms import messages, roster, services
 from rooms.models import Message
-from tests.e2e.conftest import _close_thread_connections  # noqa: F401  (async ORM tests)
+from tests.support import fixtures
+
+# Async tests reach the ORM through sync_to_async's thread: close its connection after each.
+close_thread_connections = fixtures.close_thread_connections
 
 LOUNGE = "lounge-cardiology"
 FLAGGED = "Seen on 03/04/2024 in clinic, MRN: 00123456 is the lab's batch"
