@@ -59,7 +59,8 @@ CONTROL_TYPES = (SESSION_CLOSE, ROOM_EVICT, PROFILE_CHANGED)
 
 
 def room_group(room_id: str) -> str:
-    # Room ids are public ("lounge-cardiology", "case-…") and channel-layer safe.
+    # Room ids are public ("lounge-cardiology", "case-…") and channel-layer safe: the wire
+    # schema admits no other (bus.protocol.RoomId; a space or emoji would fail group_add).
     return f"r.{room_id}"
 
 

@@ -18,6 +18,18 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from core.text import (
+    IDENTIFIER_PATTERN,
+    IDENTIFIER_RULE,
+    INT64_MAX,
+    INT64_MIN,
+    ROOM_ID_PATTERN,
+    SLUG_PATTERN,
+    TEXT_PATTERN,
+    TEXT_RULE,
+    joiner_misplaced,
+)
+
 PROTOCOL_VERSION = 1
 
 # Stable error codes (PROTOCOL.md). Clients switch on these, never on messages.
@@ -47,9 +59,13 @@ CLOSE_SLOW_CONSUMER = 4408
 # A client's ref is echoed back verbatim; bound it so a reply cannot be inflated by it.
 REF_MAX_CHARS = 64
 
-# The bound is part of the type, so the fast decoder refuses a long ref too (the slow path
-# of parse_request then names the field).
-Ref = Annotated[str, msgspec.Meta(max_length=REF_MAX_CHARS)] | int | None
+# Every field is bounded in the schema (docs/protocol.md, "Identifiers and limits"): a value
+# out of bounds is ``bad_request`` naming the field before any handler, database or channel
+# layer sees it. Identifiers hold no control or invisible characters (core/text.py); every
+# integer fits a signed 64-bit column.
+Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+Ref = (Annotated[str, msgspec.Meta(max_length=REF_MAX_CHARS, pattern=IDENTIFIER_PATTERN)]
+       | Int64 | None)
 
 
 # --- Requests (client → server) -----------------------------------------------------------
@@ -62,10 +78,28 @@ class Ping(Request, tag="ping"):
     pass
 
 
-RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Seq = Annotated[int, msgspec.Meta(ge=0)]
-ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Pseudonym = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# "lounge-<specialty slug>" or "case-<hex>": the only names rooms.lounges and
+# rooms.services.case_room_create give rooms (a test holds them to this).
+RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=ROOM_ID_PATTERN)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+MessageSeq = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]  # a message's seq (from 1)
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
+Pseudonym = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
+AttachmentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                           pattern=IDENTIFIER_PATTERN)]
+SpecialtySlug = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=SLUG_PATTERN)]
+# Text people read. Its length is checked against settings (too_large), not here, so the
+# limit can change; control and invisible formatting characters are refused (core/text.py).
+Body = Annotated[str, msgspec.Meta(pattern=TEXT_PATTERN)]
+
+
+def _joiners_check(**fields: str) -> None:
+    """ZWNJ/ZWJ only between two non-ASCII characters (core/text.py). Raised from a Struct's
+    ``__post_init__``, msgspec turns the ValueError into a ValidationError; the path suffix
+    lets ``parse_request`` name the field as it does for the schema's own errors."""
+    for name, value in fields.items():
+        if joiner_misplaced(value):
+            raise ValueError(f"'{name}' {TEXT_RULE}. - at `$.{name}`")
 
 
 class RoomJoin(Request, tag="room.join"):
@@ -87,27 +121,31 @@ class RoomHistory(Request, tag="room.history"):
 
 class MessageSend(Request, tag="message.send"):
     room: RoomId
-    # Length is checked against settings (too_large), not here, so the limit can change.
-    body: str
+    body: Body
     client_id: ClientId
-    reply_to: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    reply_to: MessageSeq | None = None
     mentions: Annotated[list[Pseudonym], msgspec.Meta(max_length=50)] = []
-    attachments: Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]],
-                           msgspec.Meta(max_length=10)] = []
+    attachments: Annotated[list[AttachmentId], msgspec.Meta(max_length=10)] = []
     # The author says the PHI guard's findings are not patient data (stored, and audited).
     confirm_phi: bool = False
+
+    def __post_init__(self) -> None:
+        _joiners_check(body=self.body)
 
 
 class MessageEdit(Request, tag="message.edit"):
     room: RoomId
-    seq: Annotated[int, msgspec.Meta(ge=1)]
-    body: str
+    seq: MessageSeq
+    body: Body
     confirm_phi: bool = False
+
+    def __post_init__(self) -> None:
+        _joiners_check(body=self.body)
 
 
 class MessageDelete(Request, tag="message.delete"):
     room: RoomId
-    seq: Annotated[int, msgspec.Meta(ge=1)]
+    seq: MessageSeq
 
 
 class Typing(Request, tag="typing"):
@@ -136,6 +174,16 @@ class ProtocolError(Exception):
 
 _generic = msgspec.json.Decoder()
 _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+# What a field's pattern means, in words: a refusal says this, never the regex.
+_PATTERN_RULES = {
+    ROOM_ID_PATTERN: "must be a room id: 'lounge-<specialty>' or 'case-<hex>' (lowercase "
+                     "letters, digits and single hyphens)",
+    SLUG_PATTERN: "must be a specialty slug (lowercase letters, digits and single hyphens)",
+    IDENTIFIER_PATTERN: IDENTIFIER_RULE,
+    TEXT_PATTERN: TEXT_RULE,
+}
+# Longest message a refusal carries: msgspec quotes offending values in some messages.
+_MESSAGE_MAX_CHARS = 300
 
 
 class _Reserved(Request, tag="$reserved"):
@@ -143,52 +191,78 @@ class _Reserved(Request, tag="$reserved"):
     msgspec requires the tag only when it has to choose between several types."""
 
 
+def _too_deep() -> ProtocolError:
+    return ProtocolError(BAD_FRAME, "The frame is nested too deeply.")
+
+
 def parse_request(text: str | bytes) -> Request:
     """Decode one client frame.
 
     Raises:
-        ProtocolError: ``bad_frame`` (not a JSON object), ``unknown_op`` or ``bad_request``
-            (a missing or mistyped field; ``details.field`` names it).
+        ProtocolError: ``bad_frame`` (not a JSON object, or nested too deeply to decode),
+            ``unknown_op`` or ``bad_request`` (a missing, mistyped or out-of-bounds field;
+            ``details.field`` names it). A ``ref`` that breaks its own bounds is refused and
+            never echoed.
     """
     try:
         return _decoder.decode(text)
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
+    except RecursionError:
+        # msgspec recurses once per nesting level, also to skip an unknown field; past
+        # the interpreter's limit it raises this (~1000 levels; no op nests beyond 2).
+        raise _too_deep() from None
     # Slow path, only for bad frames: say exactly what is wrong.
     try:
         raw = _generic.decode(text)
     except msgspec.DecodeError:
         raise ProtocolError(BAD_FRAME, "The frame is not valid JSON.") from None
+    except RecursionError:
+        raise _too_deep() from None
     if not isinstance(raw, dict):
         raise ProtocolError(BAD_FRAME, "A frame must be a JSON object.")
     ref = raw.get("ref")
-    if not isinstance(ref, str | int) or isinstance(ref, bool) or (
-        isinstance(ref, str) and len(ref) > REF_MAX_CHARS
-    ):
-        bad_ref = ref is not None
-        ref = None
-        if bad_ref:
-            raise ProtocolError(BAD_REQUEST, f"ref must be a string of at most {REF_MAX_CHARS} "
-                                "characters or an integer.", details={"field": "ref"})
+    try:
+        ref = msgspec.convert(ref, Ref)
+    except (msgspec.ValidationError, RecursionError):
+        raise ProtocolError(BAD_REQUEST, f"ref must be a string of at most {REF_MAX_CHARS} "
+                            f"characters that {IDENTIFIER_RULE}, or a 64-bit integer.",
+                            details={"field": "ref"}) from None
     op = raw.get("op")
     if not isinstance(op, str):
         raise ProtocolError(BAD_REQUEST, "The frame has no 'op' string.", ref=ref,
                             details={"field": "op"})
     op_type = _by_op.get(op)
     if op_type is None:
-        raise ProtocolError(UNKNOWN_OP, f"Unknown op '{op[:40]}'.", ref=ref, details={"op": op[:40]})
+        shown = op[:40] if re.fullmatch(IDENTIFIER_PATTERN, op[:40]) else "?"
+        raise ProtocolError(UNKNOWN_OP, f"Unknown op '{shown}'.", ref=ref, details={"op": shown})
     try:
         return msgspec.convert(raw, op_type)
+    except RecursionError:
+        raise _too_deep() from None
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        match = _AT_PATH.search(message)
-        field = match.group(1) if match else ""
-        if field == "" and "missing required field" in message:
-            field = message.split("`")[1]
-            message = f"The field '{field}' is required."
-        else:
-            message = _AT_PATH.sub("", message) + (f" (field '{field}')" if field else "")
+        message, field = _refusal(str(exc))
         raise ProtocolError(BAD_REQUEST, message, ref=ref, details={"field": field}) from None
+
+
+def _refusal(message: str) -> tuple[str, str]:
+    """A msgspec validation message → (what to tell the client, the field it names)."""
+    match = _AT_PATH.search(message)
+    field = match.group(1) if match else ""
+    if field == "" and "missing required field" in message:
+        field = message.split("`")[1]
+        return f"The field '{field}' is required.", field
+    message = _AT_PATH.sub("", message)
+    name = field or "the value"
+    if message.startswith("Expected `str` matching regex"):
+        # msgspec quotes the pattern as Python's repr() does.
+        rule = next((r for p, r in _PATTERN_RULES.items() if repr(p) in message), None)
+        message = f"'{name}' {rule or 'has a value it cannot take'}."
+    elif message.startswith("Invalid enum value"):  # it quotes the value: not echoed back
+        message = f"'{name}' is not one of the values it can take."
+    elif field and not message.startswith(f"'{field}'"):
+        message += f" (field '{field}')"
+    return message[:_MESSAGE_MAX_CHARS], field
 
 
 # --- Replies and events (server → client) ---------------------------------------------------
@@ -469,24 +543,27 @@ def validate_event(frame: str | bytes) -> Any:
 # Ops, events and replies of gateway/ops_moderation.py (docs/moderation.md). Targets are named by their
 # pseudonym in the room: moderators never see who is behind it.
 
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-HideReason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-BanScope = Annotated[str, msgspec.Meta(pattern="^(room|network)$")]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=TEXT_PATTERN)]
+HideReason = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+BanScope = Literal["room", "network"]
 # A mute lasts from one minute to 30 days.
 MUTE_MINUTES_MAX = 43200
 
 
 class ModHide(Request, tag="mod.hide"):
     room: RoomId
-    seq: Annotated[int, msgspec.Meta(ge=1)]
+    seq: MessageSeq
     reason: HideReason
     # The moderator says the guard's findings in the reason are not patient data.
     confirm_phi: bool = False
 
+    def __post_init__(self) -> None:
+        _joiners_check(reason=self.reason)
+
 
 class ModUnhide(Request, tag="mod.unhide"):
     room: RoomId
-    seq: Annotated[int, msgspec.Meta(ge=1)]
+    seq: MessageSeq
 
 
 class ModMute(Request, tag="mod.mute"):
@@ -507,6 +584,9 @@ class ModBan(Request, tag="mod.ban"):
     scope: BanScope = "room"
     confirm_phi: bool = False
 
+    def __post_init__(self) -> None:
+        _joiners_check(reason=self.reason)
+
 
 class ModUnban(Request, tag="mod.unban"):
     room: RoomId
@@ -516,9 +596,12 @@ class ModUnban(Request, tag="mod.unban"):
 
 class ReportFile(Request, tag="report"):
     room: RoomId
-    seq: Annotated[int, msgspec.Meta(ge=1)]
+    seq: MessageSeq
     reason: Reason
     confirm_phi: bool = False
+
+    def __post_init__(self) -> None:
+        _joiners_check(reason=self.reason)
 
 
 class MemberMuted(msgspec.Struct):
@@ -575,7 +658,7 @@ REPLY_SCHEMAS.update({
 # --- Presence and urgent cases ---------------------------------------------------------------
 
 Status = Literal["available", "busy", "away"]
-OfferId = Annotated[str, msgspec.Meta(min_length=3, max_length=80)]
+OfferId = Annotated[str, msgspec.Meta(min_length=3, max_length=80, pattern=IDENTIFIER_PATTERN)]
 
 
 class PresenceSet(Request, tag="presence.set"):
@@ -592,7 +675,7 @@ class OfferDecline(Request, tag="offer.decline"):
 
 
 class OnCallList(Request, tag="oncall.list"):
-    specialty: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    specialty: SpecialtySlug
 
 
 

@@ -20,6 +20,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from consult import services
+from consult.models import case_id_valid
 from consult.triage import (
     Candidate,
     Claimed,
@@ -30,7 +31,6 @@ from consult.triage import (
     Taxonomy,
     UrgentCase,
     candidate_from_presence,
-    route_on_decline,
     route_on_expiry,
     route_on_online,
     route_start,
@@ -103,14 +103,19 @@ async def offer_accept(*, case_id: str, user, now: float | None = None) -> Routi
     return result.state
 
 
-async def offer_decline(*, case_id: str, user_id: str, now: float | None = None) -> None:
+async def offer_decline(*, case_id: str, offer_id: str, user_id: str,
+                        now: float | None = None) -> None:
+    """Decline ``offer_id``, which must be ``user_id``'s (``services.offer_decline``).
+
+    Raises:
+        NotFound: no such routed case. Forbidden: not the user's offer.
+    """
     now = time.time() if now is None else now
-    state = await _state(case_id)
-    if state is None:
-        return
-    pool = await candidates(_reach(state.specialty), now=now)
-    result = await database_sync_to_async(services.routing_step)(
-        case_id=case_id, now=now, transition=lambda s: route_on_decline(s, user_id, pool, now))
+    state = await _state(case_id) if case_id_valid(case_id) else None
+    # Candidates for the freed slot; a case no longer routed (claimed, withdrawn) needs none.
+    pool = await candidates(_reach(state.specialty), now=now) if state is not None else []
+    result = await database_sync_to_async(services.offer_decline)(
+        case_id=case_id, offer_id=offer_id, user_id=user_id, candidates=pool, now=now)
     await _after(result, now)
 
 

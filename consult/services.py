@@ -30,6 +30,7 @@ from consult.states import CaseStatus, case_transition
 from consult.triage import (
     Action,
     AlreadyClaimed,
+    Candidate,
     Claimed,
     CloseOffer,
     Escalated,
@@ -42,6 +43,7 @@ from consult.triage import (
     Step,
     UrgentCase,
     route_on_accept,
+    route_on_decline,
     route_on_withdraw,
 )
 from core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -267,6 +269,25 @@ def offer_accept(*, case_id: str, user: User, now: float) -> StepResult:
         raise Forbidden("You have no open offer for this case.", details={"case": case_id}) from None
     except RoutingClosed:
         raise Conflict("This case was withdrawn by its poster.", details={"case": case_id}) from None
+
+
+def offer_decline(*, case_id: str, offer_id: str, user_id: str, candidates: list[Candidate],
+                  now: float) -> StepResult:
+    """``user_id`` declines their offer ``offer_id``: it closes and the case moves on to the
+    next of ``candidates``. Declining an offer that closed already is a no-op.
+
+    Raises:
+        NotFound: no such routed case.
+        Forbidden: ``offer_id`` is someone else's offer, or ``user_id`` was never offered the
+            case: nothing changes for anyone.
+    """
+    if not case_id_valid(case_id):
+        raise NotFound("No such offer.", details={"offer": offer_id})
+    try:
+        return routing_step(case_id=case_id, now=now, transition=lambda s: route_on_decline(
+            s, user_id, candidates, now, offer_id=offer_id))
+    except OfferNotOpen:
+        raise Forbidden("This is not your offer.", details={"offer": offer_id}) from None
 
 
 def case_room(*, case_id: str) -> str:

@@ -327,8 +327,25 @@ def _close(state: RoutingState, user_ids: set[str], reason: str) -> Step:
     return state, [CloseOffer(o.user_id, o.offer_id, reason) for o in closing]
 
 
-def route_on_decline(state: RoutingState, user_id: str, candidates: Sequence[Candidate], now: float) -> Step:
-    """``user_id`` declined; ask the next candidate (or escalate). A stale decline is a no-op."""
+def route_on_decline(state: RoutingState, user_id: str, candidates: Sequence[Candidate], now: float,
+                     offer_id: str | None = None) -> Step:
+    """``user_id`` declined (``offer_id``, when named); ask the next candidate (or escalate).
+
+    A stale decline — of an offer that closed already, by someone the case was offered
+    to — is a no-op.
+
+    Raises:
+        OfferNotOpen: ``offer_id`` is another physician's offer, or ``user_id`` was never
+            offered this case (nothing changes for anyone).
+    """
+    if offer_id is not None:
+        offer = state.offer_for(offer_id)
+        if offer is None:
+            if user_id not in state.offered:
+                raise OfferNotOpen(state.case_id, user_id)
+            return state, []  # stale: never the user's other open offer, if they had one
+        if offer.user_id != user_id:
+            raise OfferNotOpen(state.case_id, user_id)
     if state.status in FINAL or all(o.user_id != user_id for o in state.outstanding):
         return state, []
     state, closed = _close(state, {user_id}, "declined")

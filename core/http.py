@@ -26,6 +26,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
+from core import text
 from core.errors import DomainError, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -136,13 +137,22 @@ def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request:
         log.exception("%s %s failed", request.method, request.path)
         response = error(500, "internal", "The server failed to handle this request.")
     return response
+# Fields whose strings are free text on several lines (TAB, LF and CR allowed).
+MULTILINE_FIELDS = frozenset({"summary", "reason", "resolution"})
+# Fields taken exactly as sent: a password is never shown, and any character may be in it.
+RAW_FIELDS = frozenset({"password"})
 
 
 def field(body: dict, name: str, kind: type = str, *, required: bool = True, default=None):
     """One typed field of a JSON body.
 
+    Strings (and the strings of a list) follow core/text.py: no control characters (TAB and
+    newlines only in ``MULTILINE_FIELDS``), no invisible or bidirectional formatting
+    characters; ``RAW_FIELDS`` are exempt. Integers fit a signed 64-bit column.
+
     Raises:
-        core.errors.ValidationFailed: missing (when required) or of the wrong type.
+        core.errors.ValidationFailed: missing (when required), of the wrong type, or holding
+            characters or a number out of bounds.
     """
     if name not in body or body[name] is None:
         if required:
@@ -158,6 +168,16 @@ def field(body: dict, name: str, kind: type = str, *, required: bool = True, def
     if not ok:
         expected = "a list of strings" if kind is list else kind.__name__
         raise ValidationFailed(f"'{name}' must be {expected}.", fields={name: f"Expected {expected}."})
+    if isinstance(value, int) and not isinstance(value, bool) and not (
+            text.INT64_MIN <= value <= text.INT64_MAX):
+        raise ValidationFailed(f"'{name}' is out of range.",
+                               fields={name: "Expected a 64-bit integer."})
+    if name not in RAW_FIELDS:
+        multiline = name in MULTILINE_FIELDS
+        for s in value if kind is list else [value] if isinstance(value, str) else []:
+            if not text.text_ok(s, multiline=multiline):
+                rule = text.TEXT_RULE if multiline else text.LINE_RULE
+                raise ValidationFailed(f"'{name}' {rule}.", fields={name: f"It {rule}."})
     return value
 
 
@@ -166,3 +186,16 @@ def not_found(request: HttpRequest, unknown: str = "") -> JsonResponse:
     response = error(404, "not_found", "No such API endpoint.")
     add_never_cache_headers(response)
     return response
+def int_param(request: HttpRequest, name: str, default: int = 0) -> int:
+    """A non-negative integer query parameter that fits a bigint column.
+
+    Raises:
+        core.errors.ValidationFailed: not such an integer.
+    """
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > text.INT64_MAX:
+        raise ValidationFailed(f"'{name}' must be an integer from 0 to {text.INT64_MAX}.",
+                               fields={name: "Expected a non-negative 64-bit integer."})
+    return int(raw)

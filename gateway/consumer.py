@@ -252,6 +252,11 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             await self.send(text_data=exc.reply())
             return
+        except Exception:  # a parser bug: answer it, and keep the socket (never a 1011)
+            log.exception("parsing a frame failed")
+            await self.send(text_data=protocol.reply_error(
+                None, protocol.INTERNAL, "The server failed to read this frame."))
+            return
         wait = self.frame_bucket.take(time.monotonic())
         if wait:
             await self.send(text_data=protocol.reply_error(

@@ -112,8 +112,9 @@ async def offer_accept(conn, request: protocol.OfferAccept) -> protocol.AcceptRe
 
 
 async def offer_decline(conn, request: protocol.OfferDecline) -> dict:
-    await driver.offer_decline(case_id=_case_of(request.offer),
-                                 user_id=conn.identity.user_id)
+    """Only your own offer: someone else's is ``forbidden`` and stays as it was."""
+    await driver.offer_decline(case_id=_case_of(request.offer), offer_id=request.offer,
+                               user_id=conn.identity.user_id)
     return {"offer": request.offer}
 
 

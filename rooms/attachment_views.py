@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import DomainError, Forbidden, ValidationFailed
 from core.http import api, csrf_refusal, error
+from core.text import room_id_ok
 from rooms.attachments import TooLarge, UnsupportedImage, attachment_json, attachment_read, attachment_store
 
 # Room for the multipart boundaries and part headers around the file itself.
@@ -41,6 +42,8 @@ def attachment_upload(request: HttpRequest, room_id: str) -> HttpResponse:
         return error(405, "bad_request", "Use POST.")
     if not request.user.is_authenticated:
         return error(401, "unauthorized", "Log in first.")
+    if not room_id_ok(room_id):  # outside the room-id alphabet (core/text.py): no such room
+        return error(404, "not_found", "No such room.")
     try:
         data, name = _upload_body(request)
         attachment = attachment_store(room_id=room_id, user=request.user, data=data,

@@ -369,6 +369,7 @@ async def _drain() -> None:
         by_room: dict[str, list[tuple[Draft, asyncio.Future]]] = {}
         for room_id, draft, future in batch:
             by_room.setdefault(room_id, []).append((draft, future))
+        # A stack of groups still to store, the next one last.
         groups = [by_room]
         while groups:
             group = groups.pop()
@@ -376,13 +377,20 @@ async def _drain() -> None:
                 results = await database_sync_to_async(messages_post_rooms)(
                     batches={room: [d for d, _ in items] for room, items in group.items()})
             except Exception as exc:
-                if len(group) > 1:  # one room's trouble must not fail the others: one by one
+                # One room's trouble must not fail the others: room by room; and one draft's
+                # (a value the database refuses, even in the batch's first reads) must not
+                # fail the other senders of its room: draft by draft, in arrival order, so
+                # seqs still follow arrival and the refused draft takes none.
+                if len(group) > 1:
                     groups.extend({room: items} for room, items in group.items())
                     continue
-                for items in group.values():  # the room's batch failed: its senders hear it
-                    for _, future in items:
-                        if not future.done():
-                            future.set_exception(exc)
+                (room, items), = group.items()
+                if len(items) > 1:
+                    groups.extend({room: [item]} for item in reversed(items))
+                    continue
+                for _, future in items:  # this one send failed on its own: its sender hears it
+                    if not future.done():
+                        future.set_exception(exc)
                 continue
             for room, items in group.items():
                 for (_, future), result in zip(items, results[room], strict=True):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from core.errors import ValidationFailed
-from core.http import api, field
+from core.errors import NotFound, ValidationFailed
+from core.http import api, field, int_param
+from core.text import INT64_MAX
 from rooms import mod_selectors, moderation
 from rooms.models import Report
 
@@ -16,18 +17,15 @@ def reports(request: HttpRequest) -> JsonResponse:
     status = request.GET.get("status", Report.Status.OPEN)
     if status not in Report.Status.values:
         raise ValidationFailed("Unknown status.", fields={"status": "open, resolved or dismissed"})
-    try:
-        after = int(request.GET.get("after", "0"))
-    except ValueError:
-        raise ValidationFailed("after must be a report id.",
-                               fields={"after": "Expected an integer."}) from None
-    rows, more = mod_selectors.reports_list(status=status, after_id=after)
+    rows, more = mod_selectors.reports_list(status=status, after_id=int_param(request, "after"))
     return JsonResponse({"reports": rows, "more": more})
 
 
 @api(("POST",), auth="is_moderator")
 def report_resolve(request: HttpRequest, report_id: int) -> JsonResponse:
     """``POST /api/v1/moderation/reports/<id>/resolve {resolution, action?, confirm_phi?}``."""
+    if report_id > INT64_MAX:  # the path converter takes any digits; no report has that id
+        raise NotFound(f"No report {report_id}.", details={"report": str(report_id)})
     report = moderation.report_resolve(
         report_id=report_id, moderator=request.user,
         resolution=field(request.json, "resolution"),
