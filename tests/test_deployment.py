@@ -38,7 +38,6 @@ PRODUCTION_REQUIRED = {
 }
 # Values that must come from the env file, never be written into docker-compose.yml.
 SECRET_VARIABLES = {
-    "DATABASE_URL",
     "DJANGO_SECRET_KEY",
     "CURBSIDE_CHANNEL_LAYER_KEY",
     "CURBSIDE_KEYRING",
