@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
-from core.errors import DomainError, ValidationFailed
+from core.errors import DomainError, ValidationFailed, unavailable_cause
 
 log = logging.getLogger(__name__)
 # Request bodies larger than this are refused before parsing.
@@ -44,7 +44,14 @@ def api(methods: tuple[str, ...], *, auth: str | None = None) -> Callable:
         @csrf_exempt
         @functools.wraps(view)
         def inner(request: HttpRequest, *args, **kwargs):
-            response = _answer(view, methods, auth, request, *args, **kwargs)
+            try:
+                response = _answer(view, methods, auth, request, *args, **kwargs)
+            except Exception as exc:
+                if not unavailable_cause(exc):
+                    raise
+                log.warning("%s %s: a dependency is unavailable (%s)", request.method,
+                            request.path, type(exc).__name__)
+                response = unavailable()
             # Every API answer is about someone's account or cases: no cache keeps it.
             if not response.has_header("Cache-Control"):
                 add_never_cache_headers(response)
@@ -82,9 +89,19 @@ def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request:
         response = view(request, *args, **kwargs)
     except DomainError as exc:
         response = error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
-    except Exception:  # a bug: the JSON error shape, never a traceback page
+    except Exception as exc:  # a bug: the JSON error shape, never a traceback page
+        if unavailable_cause(exc):
+            raise  # the database or Redis is down: 503 unavailable (``api``)
         log.exception("%s %s failed", request.method, request.path)
         response = error(500, "internal", "The server failed to handle this request.")
+    return response
+
+
+def unavailable() -> JsonResponse:
+    """503 ``unavailable``: a dependency is down; the request may be retried."""
+    response = error(503, "unavailable", "A service this request needs is unavailable; "
+                     "try again shortly.")
+    response["Retry-After"] = "2"
     return response
 
 
