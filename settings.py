@@ -19,6 +19,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core import redis as redis_clients
+
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("CURBSIDE_VAR_DIR", BASE_DIR / "var"))
 
@@ -142,8 +144,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {"pool": {
         "min_size": 2,
         "max_size": int(os.environ.get("CURBSIDE_DB_POOL_SIZE", 20)),
-        "timeout": 10,
+        # How long a request waits for a pooled connection; during a database outage, how
+        # long before it is answered "unavailable" (docs/operations.md, "PostgreSQL outage").
+        "timeout": float(os.environ.get("CURBSIDE_DB_POOL_TIMEOUT_S", 5)),
+        # A failing reconnection backs off (1, 2, 4 s …) for at most this long, then the next
+        # request starts a new attempt at once: the pool is back within ~2 s of the database
+        # (psycopg_pool's default, 300 s, let the backoff reach minutes).
+        "reconnect_timeout": 5,
     }}
+    # With a pool, Django's health checks become the pool's: every connection is checked
+    # (an empty query) as it leaves the pool. After the database restarted or the network
+    # dropped, the pool's idle connections are all dead, and each would otherwise fail one
+    # request before the pool noticed.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # WAL + a busy timeout: daphne's thread pool writes concurrently in embedded mode.
@@ -217,6 +230,9 @@ if REDIS_URL:
                     # BZPOPMIN timeout: an idle receive loop then times out the socket
                     # and the consumer dies with 1011. Read timeout must exceed 5 s.
                     "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+                    "socket_connect_timeout": 2,
+                    # Retry a command on a fresh connection after a reset (core/redis.py).
+                    "retry": redis_clients.retry_policy(),
                     # No per-connection package-metadata read and CLIENT SETINFO (redis-py 8).
                     "driver_info": None,
                 }],

@@ -21,7 +21,9 @@ event carries its seq, and clients re-join with ``since`` when they see a gap.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -31,9 +33,32 @@ from crypto.personal import blind_index
 
 log = logging.getLogger(__name__)
 
-# channels-redis forgets group memberships after its group_expiry (a day by default); a
-# long-lived process refreshes its subscriptions well before that.
-REFRESH_S = 3600.0
+# How the hub keeps its delivery path alive (``RoomHub._watch``). Redis may drop connections
+# or come back empty (restarted without persistence, flushed): channels-redis keeps group
+# memberships in Redis (``<prefix>:group:<name>`` sorted sets), so after a flush this
+# process would hear nothing until something subscribed it again. Every WATCH_S the hub
+# sends a probe to a group only it belongs to; a probe not back within PROBE_LATE_S means the
+# path is broken or the memberships are gone, and every group is added again (USERS_GROUP,
+# the probe's, each room with a local socket) — as after any channel-layer error.
+WATCH_S = 1.0
+PROBE_LATE_S = 2.5
+# Memberships are re-added this often anyway: channels-redis forgets them after its
+# group_expiry (a day by default).
+REFRESH_S = 600.0
+# A publish that has not finished in this long is given up and kept for a retry: the reply
+# to a stored message must not wait on a Redis that does not answer.
+PUBLISH_TIMEOUT_S = 3.0
+# Sends kept for a retry while the channel layer fails (the watchdog sends them in order once
+# it works again). Beyond this many, the oldest frames are dropped first — clients repair
+# gaps with ``since`` — and closes, evictions and invalidations last.
+BACKLOG_MAX = 10_000
+# How many kept sends one retry publishes at once.
+BACKLOG_CHUNK = 500
+PROBE_TYPE = "hub.probe"
+# A pump still waiting in one receive while probes have been late this long is stuck on a
+# connection that died without a reset (a network partition): it is restarted.
+PUMP_STUCK_S = 10.0
+
 # Every process's hub joins this group: events for users (offers, mentions, routing steps)
 # travel as one batch per process — [(user group, frame), …] — instead of one channel-layer
 # send per user; each hub hands the frames of its local users to their sockets. The same
@@ -107,9 +132,15 @@ async def publish(items: list[tuple[str, dict]]) -> None:
 
 
 async def room_ephemeral(*, room_id: str, frame: str) -> None:
-    """Best-effort event with nothing to commit (typing, moderator presence)."""
+    """Best-effort event with nothing to commit (typing, moderator presence): while the
+    channel layer fails it is dropped, never an error for the op that sent it."""
     group = room_group(room_id)
-    await get_channel_layer().group_send(group, {"type": FRAME, "group": group, "frame": frame})
+    try:
+        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+            await get_channel_layer().group_send(group, {"type": FRAME, "group": group,
+                                                         "frame": frame})
+    except Exception:
+        log.debug("ephemeral event dropped", exc_info=True)
 
 
 class Socket(Protocol):
@@ -121,53 +152,108 @@ class Socket(Protocol):
 
 
 class RoomHub:
-    """room id → this process's sockets in that room, fed by one layer channel."""
+    """room id → this process's sockets in that room, fed by one layer channel.
+
+    Its delivery path heals itself: every channel-layer error (receive, publish, subscribe)
+    and every late probe marks the memberships for re-adding, which the watchdog does on
+    its next pass; sends that failed wait in a backlog and go out, in order, once the layer
+    works again. ``delivery_ok`` says whether the path works now (/readyz), ``layer_ok``
+    whether the layer answers at all (handshakes).
+    """
 
     def __init__(self) -> None:
         self._rooms: dict[str, set[Socket]] = {}
         self._users: dict[str, set[Socket]] = {}
         self._subscribing: dict[str, asyncio.Future] = {}
         self._channel: str | None = None
+        self._probe_group: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready: asyncio.Future | None = None
-        # Whether the last receive from the channel layer failed (readyz reports it).
+        self._ready: asyncio.Task | None = None
+        # Whether the pump's last receive from the channel layer failed.
         self.receive_failing = False
+        # Whether the last send, subscription or retry failed (cleared by a clean pass).
+        self.send_failing = False
+        # Whether the last probe is overdue.
+        self.probe_late = False
+        self._resync = False  # every membership must be added again
+        self._had_failure = False  # since the last successful resync
+        self._refreshed = 0.0
+        self._probe_sent: float | None = None
+        self._late_since: float | None = None
+        self._receiving = False
+        self._backlog: collections.deque[tuple[str, dict]] = collections.deque()
+        self._draining = False
+        self._receive_errors = 0
         # Called with a user group whose cached handshake profile must go (the profile
         # cache registers itself; rooms imports nothing from it).
         self.forget_listeners: list[Callable[[str], None]] = []
+        # Called after the memberships were restored following a failure: anything sent
+        # meanwhile may have reached nobody (a flushed Redis drops sends silently), so
+        # caches fed by invalidations start over and open sockets are checked again.
+        self.resync_listeners: list[Callable[[], Any]] = []
+
+    def layer_ok(self) -> bool:
+        """Whether the channel layer answers this process: its last receive and its last
+        send worked (a handshake is refused with "try again later" while not)."""
+        return not (self.receive_failing or self.send_failing)
+
+    def delivery_ok(self) -> bool:
+        """``layer_ok`` and the last probe came back in time: events reach this process
+        (/readyz). A late probe alone does not refuse handshakes: under a burst the pump
+        may lag a few seconds, and the memberships are restored meanwhile."""
+        return self.layer_ok() and not self.probe_late
+
+    def _failed(self) -> None:
+        self.send_failing = True
+        self._resync = True
+        self._had_failure = True
 
     async def _ensure(self) -> str:
         loop = asyncio.get_running_loop()
         if self._ready is None or self._loop is not loop:
-            # A new event loop (tests run several) gets its own channel and pump. The first
-            # caller starts it; everyone else (a burst of handshakes) waits for the same one.
+            # A new event loop (tests run several) gets its own channel, pump and watchdog.
+            # The first caller starts them in a task of their own (a caller that gives up
+            # waiting cannot leave them half started); everyone else waits for the same one.
             self._rooms.clear()
             self._users.clear()
             self._subscribing.clear()
+            self._backlog.clear()
             self._loop = loop
-            self._channel = None
-            self._ready = loop.create_future()
-            try:
-                # The default prefix on purpose: channels-redis runs one receive loop per
-                # process for one non-local name ("specific.<client>!").
-                channel = await get_channel_layer().new_channel()
-                self._tasks = [loop.create_task(self._pump(channel), name="room-hub"),
-                               loop.create_task(self._refresh(), name="room-hub-refresh")]
-                await get_channel_layer().group_add(USERS_GROUP, channel)
-            except BaseException as exc:
-                ready, self._ready = self._ready, None
-                ready.set_exception(exc)
-                ready.exception()
-                raise
-            self._channel = channel
-            self._ready.set_result(channel)
+            self.receive_failing = self.send_failing = self.probe_late = False
+            self._resync = self._had_failure = self._draining = False
+            self._probe_sent = self._late_since = None
+            self._ready = loop.create_task(self._start(loop), name="room-hub-start")
         return await asyncio.shield(self._ready)
+
+    async def _start(self, loop: asyncio.AbstractEventLoop) -> str:
+        # The default prefix on purpose: channels-redis runs one receive loop per process
+        # for one non-local name ("specific.<client>!"). No I/O here.
+        channel = self._channel = await get_channel_layer().new_channel()
+        self._probe_group = "hub.probe." + uuid.uuid4().hex
+        self._tasks = [loop.create_task(self._pump(channel), name="room-hub"),
+                       loop.create_task(self._watch(), name="room-hub-watch")]
+        try:
+            await self._subscribe_all()
+        except Exception:  # Redis is down: the watchdog subscribes once it is back
+            log.warning("room hub could not subscribe; retrying", exc_info=True)
+            self._failed()
+        self._refreshed = loop.time()
+        return channel
+
+    def _running_here(self) -> bool:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return (self._loop is loop and self._ready is not None and self._ready.done()
+                and any(not t.done() for t in self._tasks))
 
     async def user_join(self, user_group: str, socket: Socket) -> None:
         """Deliver what is addressed to ``user_group`` (a user's or a browser session's
-        group) to ``socket``. Returns once this process receives the batches, so a close
-        sent after this returns reaches the socket."""
+        group) to ``socket``. Returns once this process receives the batches (when the
+        layer works: see ``delivery_ok``), so a close sent after this returns reaches the
+        socket."""
         await self._ensure()
         self._users.setdefault(user_group, set()).add(socket)
 
@@ -187,17 +273,30 @@ class RoomHub:
             if not sockets:
                 del self._users[user_group]
 
+    def sockets(self) -> set[Socket]:
+        """Every socket of this process that receives what is addressed to its user."""
+        return {socket for sockets in self._users.values() for socket in sockets}
+
     async def join(self, room_group: str, socket: Socket) -> None:
         """Deliver the room's events to ``socket``. Returns once this process is subscribed,
-        so history read afterwards cannot miss an event."""
+        so history read afterwards cannot miss an event; raises the channel layer's error
+        (and leaves the socket out) when the subscription fails."""
         channel = await self._ensure()
         members = self._rooms.setdefault(room_group, set())
         members.add(socket)
         pending = self._subscribing.get(room_group)
-        if pending is None:
+        if pending is None or (pending.done() and (pending.cancelled()
+                                                   or pending.exception() is not None)):
             pending = self._subscribing[room_group] = asyncio.ensure_future(
                 get_channel_layer().group_add(room_group, channel))
-        await asyncio.shield(pending)
+        try:
+            await asyncio.shield(pending)
+        except Exception:
+            self._failed()
+            members.discard(socket)
+            if not members and self._rooms.get(room_group) is members:
+                del self._rooms[room_group]
+            raise
 
     async def leave(self, room_group: str, socket: Socket) -> None:
         members = self._rooms.get(room_group)
@@ -208,24 +307,95 @@ class RoomHub:
             del self._rooms[room_group]
             self._subscribing.pop(room_group, None)
             if self._channel is not None:
-                await get_channel_layer().group_discard(room_group, self._channel)
+                try:
+                    await get_channel_layer().group_discard(room_group, self._channel)
+                except Exception:  # a stale membership only brings events this hub drops
+                    log.debug("group_discard failed", exc_info=True)
 
     def local_sockets(self, room_group: str) -> int:
         return len(self._rooms.get(room_group, ()))
 
+    # --- sending ------------------------------------------------------------------------
+    async def send(self, items: list[tuple[str, dict]]) -> None:
+        """Publish what one committed transaction queued (``publish``). Never raises: when
+        the channel layer fails — or earlier sends still wait for it — the items join the
+        backlog, which the watchdog sends in order once the layer works again. Outside a
+        process whose hub runs (a management command) a failed send is logged and lost."""
+        if not items:
+            return
+        if self._running_here() and (self._backlog or self._draining):
+            self._keep(items)
+            return
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                await publish(items)
+        except Exception:
+            log.warning("publishing %d events failed; kept for a retry", len(items),
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            if self._running_here():
+                self._failed()
+                self._keep(items)
+            else:
+                log.error("%d events were not published (no hub runs here to retry them)",
+                          len(items))
+
+    def _keep(self, items: list[tuple[str, dict]]) -> None:
+        self._backlog.extend(items)
+        if len(self._backlog) > BACKLOG_MAX:
+            kept = [item for item in self._backlog if item[1].get("type") != FRAME]
+            kept = kept[-BACKLOG_MAX:]
+            log.error("delivery backlog full: dropped %d events (clients repair gaps with "
+                      "since)", len(self._backlog) - len(kept))
+            self._backlog = collections.deque(kept)
+
+    async def _retry_backlog(self) -> None:
+        """Send the kept items, oldest first; stops (raising) at the first failure."""
+        self._draining = True
+        try:
+            while self._backlog:
+                chunk = [self._backlog.popleft()
+                         for _ in range(min(BACKLOG_CHUNK, len(self._backlog)))]
+                try:
+                    async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                        await publish(chunk)
+                except BaseException:
+                    self._backlog.extendleft(reversed(chunk))
+                    raise
+        finally:
+            self._draining = False
+
+    # --- receiving ----------------------------------------------------------------------
     async def _pump(self, channel: str) -> None:
         layer = get_channel_layer()
+        pause = 0.1
         while True:
+            self._receiving = True
             try:
                 message: dict[str, Any] = await layer.receive(channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a Redis blip: keep pumping; clients repair gaps with since
-                log.exception("room hub receive failed")
+            except Exception:  # a Redis blip: resubscribe, keep pumping; clients use since
+                self._receiving = False
+                self._receive_errors += 1
+                if self._receive_errors == 1:
+                    log.exception("room hub receive failed")
+                else:
+                    log.debug("room hub receive failed again", exc_info=True)
                 self.receive_failing = True
-                await asyncio.sleep(0.5)
+                self._resync = self._had_failure = True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
                 continue
+            self._receiving = False
+            pause = 0.1
+            if self._receive_errors:
+                log.warning("room hub receives again after %d errors", self._receive_errors)
+                self._receive_errors = 0
             self.receive_failing = False
+            if message.get("type") == PROBE_TYPE:
+                self._probe_sent = self._late_since = None
+                self.probe_late = False
+                continue
             if message.get("type") == USERS_TYPE:
                 pairs = message.get("frames", ())
             else:
@@ -255,15 +425,80 @@ class RoomHub:
             except Exception:
                 log.debug("control to a closing socket failed", exc_info=True)
 
-    async def _refresh(self) -> None:
+    # --- keeping the path alive ----------------------------------------------------------
+    async def _subscribe_all(self) -> None:
+        layer = get_channel_layer()
+        groups = [USERS_GROUP, self._probe_group, *self._rooms]
+        for group in groups:
+            await layer.group_add(group, self._channel)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(REFRESH_S)
-            layer = get_channel_layer()
-            for group in [USERS_GROUP, *self._rooms]:
-                await layer.group_add(group, self._channel)
+            await asyncio.sleep(WATCH_S)
+            try:
+                await self._check(loop.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not self.send_failing:
+                    log.warning("room hub check failed; retrying", exc_info=True)
+                self._failed()
+
+    async def _check(self, now: float) -> None:
+        """One watchdog pass: notice a late probe, restore the memberships when needed,
+        retry the backlog, send the next probe. Raises on the first channel-layer error."""
+        if self._probe_sent is not None and now - self._probe_sent > PROBE_LATE_S:
+            if not self.probe_late:
+                log.warning("room hub probe is late: subscribing every group again")
+                self._late_since = self._probe_sent
+            self.probe_late = True
+            self._resync = self._had_failure = True
+            self._probe_sent = None
+            if self._receiving and now - self._late_since > PUMP_STUCK_S:
+                log.warning("room hub pump is stuck in a receive: restarting it")
+                self._late_since = now
+                self._tasks[0].cancel()
+                self._tasks[0] = asyncio.get_running_loop().create_task(
+                    self._pump(self._channel), name="room-hub")
+        if self._resync or now - self._refreshed > REFRESH_S:
+            self._resync = False
+            try:
+                await self._subscribe_all()
+            except BaseException:
+                self._resync = True
+                raise
+            self._refreshed = now
+        if self._backlog:
+            await self._retry_backlog()
+        if self._probe_sent is None:
+            self._probe_sent = now
+            await get_channel_layer().group_send(self._probe_group, {"type": PROBE_TYPE})
+        if self.send_failing:
+            log.warning("room hub sends again")
+        self.send_failing = False
+        if self._had_failure and not self.receive_failing:
+            self._had_failure = False
+            for listener in self.resync_listeners:
+                try:
+                    result = listener()
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("resync listener failed")
 
 
 hub = RoomHub()
+
+
+def layer_ok() -> bool:
+    """Whether the channel layer answers this process's hub (``RoomHub.layer_ok``)."""
+    return hub.layer_ok()
+
+
+async def deliver(items: list[tuple[str, dict]]) -> None:
+    """Publish what one committed transaction queued; never raises (``RoomHub.send``)."""
+    await hub.send(items)
 
 
 async def room_subscribe(room_id: str, socket: Socket) -> None:

@@ -11,11 +11,16 @@ instead of ``transaction.atomic()`` has everything its block committed sent in o
 (``bus.hub.publish``: one thread hop to the event loop, one channel-layer send for every
 process's hub) — a group commit of 256 messages or 500 offers is one hop, not hundreds.
 A send queued under a plain ``transaction.atomic()`` still goes out after commit, on its own.
+
+Publishing never fails a transaction that committed: what is stored is acknowledged. When
+the channel layer fails, the hub keeps the sends and retries them in order once it works
+again (``bus.hub.RoomHub.send``); clients repair any gap with ``since``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -24,6 +29,7 @@ from django.db import transaction
 
 from bus import hub
 
+log = logging.getLogger(__name__)
 _local = threading.local()
 
 
@@ -86,7 +92,10 @@ def _flush(items: list[tuple[str, dict]]) -> None:
                 continue
             seen_profile.add(group)
         out.append((group, message))
-    async_to_sync(hub.publish)(out)
+    try:
+        async_to_sync(hub.deliver)(out)
+    except Exception:  # deliver never raises; this is the last guard of a committed reply
+        log.exception("publishing %d committed events failed", len(out))
 
 
 def _send_on_commit(group: str, message: dict) -> None:

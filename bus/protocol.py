@@ -51,7 +51,10 @@ ERROR_CODES = frozenset({
 })
 
 # WebSocket close codes.
+CLOSE_GOING_AWAY = 1001  # RFC 6455 §7.4.1: the server is going down
 CLOSE_TOO_BIG = 1009  # RFC 6455 §7.4.1: message too big to process
+CLOSE_SERVICE_RESTART = 1012  # IANA registry: the server restarts; reconnect at once
+CLOSE_TRY_AGAIN_LATER = 1013  # IANA registry: a dependency is down; before accept: HTTP 503
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_SLOW_CONSUMER = 4408

@@ -3,6 +3,9 @@ each to the protocol's stable error code (PROTOCOL.md) — the code lives on the
 
 from __future__ import annotations
 
+import redis
+from django.db import InterfaceError, OperationalError
+
 
 class DomainError(Exception):
     code = "bad_request"
@@ -49,6 +52,32 @@ class RateLimited(DomainError):
 class TooLarge(DomainError):
     code = "too_large"
     http_status = 413
+
+
+class Unavailable(DomainError):
+    """A dependency (PostgreSQL, Redis) cannot be reached for now; the request did nothing
+    that a retry could duplicate (a message send is retried with the same client_id)."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached — the connection failed, broke,
+    or the pool found none in time — rather than that it refused a statement (a constraint,
+    a deadlock: those carry an SQLSTATE from the server)."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    cause = exc.__cause__
+    return cause is None or getattr(cause, "sqlstate", None) is None
+
+
+def unavailable_cause(exc: BaseException) -> bool:
+    """Whether ``exc`` means a dependency is down or unreachable for now (answer
+    ``unavailable``, safe to retry) rather than a bug (``internal``)."""
+    return (isinstance(exc, (Unavailable, redis.exceptions.ConnectionError,
+                             redis.exceptions.TimeoutError, ConnectionError, TimeoutError))
+            or database_unreachable(exc))
 
 
 class IllegalTransition(Conflict):

@@ -27,7 +27,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from core import text
-from core.errors import DomainError, ValidationFailed
+from core.errors import DomainError, ValidationFailed, unavailable_cause
 
 log = logging.getLogger(__name__)
 # Request bodies larger than this are refused before parsing.
@@ -55,7 +55,14 @@ def api(methods: tuple[str, ...], *, auth: str | None = None) -> Callable:
         @csrf_exempt
         @functools.wraps(view)
         def inner(request: HttpRequest, *args, **kwargs):
-            response = _answer(view, methods, auth, request, *args, **kwargs)
+            try:
+                response = _answer(view, methods, auth, request, *args, **kwargs)
+            except Exception as exc:
+                if not unavailable_cause(exc):
+                    raise
+                log.warning("%s %s: a dependency is unavailable (%s)", request.method,
+                            request.path, type(exc).__name__)
+                response = unavailable()
             # Every API answer is about someone's account or cases: no cache keeps it.
             if not response.has_header("Cache-Control"):
                 add_never_cache_headers(response)
@@ -133,7 +140,9 @@ def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request:
         response = view(request, *args, **kwargs)
     except DomainError as exc:
         response = error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
-    except Exception:  # a bug: the JSON error shape, never a traceback page
+    except Exception as exc:  # a bug: the JSON error shape, never a traceback page
+        if unavailable_cause(exc):
+            raise  # the database or Redis is down: 503 unavailable (``api``)
         log.exception("%s %s failed", request.method, request.path)
         response = error(500, "internal", "The server failed to handle this request.")
     return response
@@ -141,6 +150,14 @@ def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request:
 MULTILINE_FIELDS = frozenset({"summary", "reason", "resolution"})
 # Fields taken exactly as sent: a password is never shown, and any character may be in it.
 RAW_FIELDS = frozenset({"password"})
+
+
+def unavailable() -> JsonResponse:
+    """503 ``unavailable``: a dependency is down; the request may be retried."""
+    response = error(503, "unavailable", "A service this request needs is unavailable; "
+                     "try again shortly.")
+    response["Retry-After"] = "2"
+    return response
 
 
 def field(body: dict, name: str, kind: type = str, *, required: bool = True, default=None):

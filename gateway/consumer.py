@@ -32,7 +32,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from bus import hub, protocol
-from core.errors import DomainError
+from core.errors import DomainError, Unavailable, unavailable_cause
 from core.limits import TokenBucket
 from gateway import ops_consult
 from gateway.optable import OPS
@@ -62,6 +62,26 @@ def _oversize(text: str) -> int:
         return 0
     size = len(text.encode())
     return size if size > limit else 0
+
+
+# A handshake waits this long at most for Redis (the ticket's nonce, the hub) and PostgreSQL
+# (the profile, on a cache miss), then is refused with "try again later" (HTTP 503). It stays
+# under daphne's 5 s opening-handshake timeout, which drops the connection with no status.
+HANDSHAKE_WAIT_S = 3.5
+
+
+async def _within(deadline: float, awaitable, *, shield: bool = True):
+    """Await ``awaitable`` until the loop time ``deadline`` (TimeoutError after). Shielded,
+    a load other handshakes share (a profile, a spent nonce) finishes for them anyway."""
+    left = max(deadline - asyncio.get_running_loop().time(), 0.001)
+    if not shield:
+        return await asyncio.wait_for(awaitable, left)
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), left)
+    except TimeoutError:
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieve it
+        raise
 
 
 class SocketState(enum.Enum):
@@ -105,33 +125,21 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                                            has_ticket=bool(ticket))
         if refusal is not None:
             return await self.refuse(refusal)
-        session_key = None
-        if ticket:
-            user_id = await ws_ticket_redeem(ticket=ticket)
-        else:
-            cookies = SimpleCookie()
-            cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
-            morsel = cookies.get(settings.SESSION_COOKIE_NAME)
-            session_key = morsel.value if morsel else None
-            user_id = session_key and await socket_cache.session_user_id(session_key)
-        if not user_id:
-            return await self.refuse((4401, "unauthenticated"))
-        # Subscribe before the profile is read: a suspension committed after that read
-        # still finds this socket and closes it (the hub forgets the cached profile first).
-        self.groups_joined: tuple[str, ...] = (hub.user_group(user_id),) + (
-            (hub.session_group(session_key),) if session_key else ())
-        for group in self.groups_joined:
-            await hub.user_subscribe(group, self)
-        result = await socket_cache.profiles().identity(
-            self.groups_joined[0],
-            lambda: database_sync_to_async(selectors.socket_profile)(user_id=user_id))
+        try:
+            result = await self.identify(ticket, headers)
+        except Exception as exc:
+            if not unavailable_cause(exc):
+                raise
+            # Redis (the ticket's nonce, the hub) or PostgreSQL (the profile) is out of
+            # reach: "try again later" (HTTP 503), never a 500.
+            log.warning("socket refused: a dependency is unavailable (%s)", type(exc).__name__)
+            self.unsubscribe_all()
+            return await self.refuse((protocol.CLOSE_TRY_AGAIN_LATER, "unavailable"))
         if self.state is SocketState.CLOSED:  # suspended, logged out while the profile was read
             return self.unsubscribe_all()
         if isinstance(result, tuple):
             self.unsubscribe_all()
             return await self.refuse(result)
-        if session_key:
-            result = dataclasses.replace(result, session_key=session_key)
         self.identity = result
         self.rooms: dict = {}
         self.session_id = secrets.token_hex(8)
@@ -139,7 +147,48 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         self.state = SocketState.OPEN
         await self.send(text_data=self.welcome())
         self.active_since_ping = True
-        await ops_consult.socket_opened(self)
+        try:
+            await ops_consult.socket_opened(self)
+        except Exception as exc:
+            if not unavailable_cause(exc):
+                raise
+            log.warning("socket closed: presence is unavailable (%s)", type(exc).__name__)
+            self.state = SocketState.CLOSED
+            await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
+
+    async def identify(self, ticket: str, headers: dict) -> SocketIdentity | tuple[int, str]:
+        """Who opens this socket, or (close code, reason) to refuse it. Subscribes the
+        socket to its user's (and session's) group on the way. Raises ``Unavailable`` or
+        the dependency's error when Redis or PostgreSQL cannot answer within
+        ``HANDSHAKE_WAIT_S``."""
+        deadline = asyncio.get_running_loop().time() + HANDSHAKE_WAIT_S
+        session_key = None
+        if ticket:
+            user_id = await _within(deadline, ws_ticket_redeem(ticket=ticket))
+        else:
+            cookies = SimpleCookie()
+            cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
+            morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+            session_key = morsel.value if morsel else None
+            user_id = session_key and await _within(deadline,
+                                                    socket_cache.session_user_id(session_key))
+        if not user_id:
+            return 4401, "unauthenticated"
+        # Subscribe before the profile is read: a suspension committed after that read
+        # still finds this socket and closes it (the hub forgets the cached profile first).
+        self.groups_joined: tuple[str, ...] = (hub.user_group(user_id),) + (
+            (hub.session_group(session_key),) if session_key else ())
+        for group in self.groups_joined:
+            await _within(deadline, hub.user_subscribe(group, self), shield=False)
+        if not hub.layer_ok():
+            # A socket that could miss its own suspension is not opened.
+            raise Unavailable("Live delivery is failing on this process.")
+        result = await _within(deadline, socket_cache.profiles().identity(
+            self.groups_joined[0],
+            lambda: database_sync_to_async(selectors.socket_profile)(user_id=user_id)))
+        if session_key and not isinstance(result, tuple):
+            result = dataclasses.replace(result, session_key=session_key)
+        return result
 
     async def refuse(self, refusal: tuple[int, str]) -> None:
         # Closing before accept makes daphne answer the handshake with HTTP 403: the
@@ -234,7 +283,12 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         for room in getattr(self, "rooms", {}):
             await hub.room_unsubscribe(room, self)
         if hasattr(self, "identity"):
-            await ops_consult.socket_closed(self)
+            try:
+                await ops_consult.socket_closed(self)
+            except Exception as exc:  # presence forgets it after three missed heartbeats
+                if not unavailable_cause(exc):
+                    raise
+                log.warning("presence not told of a closed socket (%s)", type(exc).__name__)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -300,10 +354,17 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
             if exc.fields:
                 details.setdefault("fields", exc.fields)
             reply = protocol.reply_error(request.ref, exc.code, exc.message, details)
-        except Exception:
-            log.exception("op %s failed", type(request).__name__)
-            reply = protocol.reply_error(request.ref, protocol.INTERNAL,
-                                         "The server failed to handle this request.")
+        except Exception as exc:
+            if unavailable_cause(exc):
+                log.warning("op %s: a dependency is unavailable (%s)", type(request).__name__,
+                            type(exc).__name__)
+                reply = protocol.reply_error(request.ref, protocol.UNAVAILABLE,
+                                             "A service this request needs is unavailable; "
+                                             "try again shortly.")
+            else:
+                log.exception("op %s failed", type(request).__name__)
+                reply = protocol.reply_error(request.ref, protocol.INTERNAL,
+                                             "The server failed to handle this request.")
         else:
             reply = protocol.reply_ok(request.ref, data)
         if size := _oversize(reply):
@@ -367,3 +428,25 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if getattr(self, "rooms", {}).pop(message["room"], None) is not None:
             await hub.room_unsubscribe(message["room"], self)
             await self.send(text_data=message["frame"])
+
+
+async def recheck_sockets() -> None:
+    """Close the open sockets whose user may no longer connect. The hub calls it once its
+    channel layer works again after a failure: a suspension or ban committed meanwhile may
+    have sent its close to nobody (a Redis restarted empty drops sends silently until the
+    memberships are back), and this process would keep the socket open."""
+    sockets = [s for s in hub.hub.sockets() if isinstance(s, CurbsideConsumer)
+               and s.state in (SocketState.OPEN, SocketState.BUSY)]
+    if not sockets:
+        return
+    refused = await database_sync_to_async(selectors.socket_refusals)(
+        user_ids=list({s.identity.user_id for s in sockets}))
+    for socket in sockets:
+        refusal = refused.get(socket.identity.user_id)
+        if refusal is not None:
+            log.info("socket closed after a delivery outage: %s", refusal[1])
+            await socket.session_close({"code": refusal[0]})
+
+
+if recheck_sockets not in hub.hub.resync_listeners:
+    hub.hub.resync_listeners.append(recheck_sockets)

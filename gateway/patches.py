@@ -14,7 +14,12 @@ production. ``apply()`` is idempotent; ``asgi.py`` and ``manage.py serve`` call 
    header bytes: memoized (LRU of 256 values).
 3. daphne: its WebSocket factory drops the TCP connection on a protocol violation (an
    oversized message) without a close frame. With autobahn's ``failByDrop`` off the client
-   gets the 1009 close frame first (RFC 6455 §7.1.7).
+   gets the 1009 close frame first (RFC 6455 §7.1.7). The same factory builds
+   ``CurbsideWebSocketProtocol``: autobahn lets an application close only with 1000 or
+   3000–4999, so the server's own codes — 1001 going away, 1011, 1012 service restart, 1013
+   try again later — are sent as close frames directly; a handshake closed with 1013 before
+   accept is answered HTTP 503 instead of daphne's 403; and on SIGTERM every socket gets
+   1012 before the process exits (gateway/shutdown.py).
 4. autobahn: ``sendMessage`` holds what the server sends to ``maxMessagePayloadSize`` too,
    the one limit daphne sets from ``--websocket-max-message-size`` for what it receives. A
    reply over the incoming limit raised ``PayloadExceededError`` inside the application's
@@ -34,9 +39,13 @@ from importlib.metadata import version
 
 import autobahn.websocket.protocol as autobahn_protocol
 import daphne.server
+from autobahn.websocket.types import ConnectionDeny
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
 from twisted.web import http as twisted_http
+
+from bus import protocol
+from gateway import shutdown
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +83,24 @@ def _timings_str(self) -> str:
     return pprint.pformat(self._timings)
 
 
-class SendLimitWebSocketProtocol(WebSocketProtocol):
-    """daphne's protocol with a limit of its own on what it sends (patch 4): autobahn's one
-    ``maxMessagePayloadSize`` stays the limit on what it receives."""
+# Close codes the server itself sends, which autobahn's ``sendClose`` would refuse.
+SERVER_CLOSE_CODES = frozenset({protocol.CLOSE_GOING_AWAY, 1011, protocol.CLOSE_SERVICE_RESTART,
+                                protocol.CLOSE_TRY_AGAIN_LATER})
+
+
+class CurbsideWebSocketProtocol(WebSocketProtocol):
+    """daphne's protocol with the server's close codes (``SERVER_CLOSE_CODES``), a 503 for a
+    handshake refused with 1013, no new sockets while the process shuts down, and (patch 4)
+    a limit of its own on what it sends: autobahn's one ``maxMessagePayloadSize`` stays the
+    limit on what it receives."""
+
+    # Set by the autobahn-send-limit patch when it applies (gateway/patches.py, item 4).
+    send_limit = False
 
     def sendMessage(self, payload, isBinary=False, fragmentSize=None, sync=False,
                     doNotCompress=False):
+        if not self.send_limit:
+            return super().sendMessage(payload, isBinary, fragmentSize, sync, doNotCompress)
         # Twisted runs this on its one thread, start to end: no frame is received meanwhile.
         incoming = self.maxMessagePayloadSize
         self.maxMessagePayloadSize = settings.CURBSIDE_SEND_FRAME_BYTES
@@ -88,14 +109,48 @@ class SendLimitWebSocketProtocol(WebSocketProtocol):
         finally:
             self.maxMessagePayloadSize = incoming
 
+    def onConnect(self, request):
+        if shutdown.draining():
+            raise ConnectionDeny(503, "Service Unavailable")
+        return super().onConnect(request)
+
+    def handle_reply(self, message):
+        if (message.get("type") == "websocket.close" and self.state == self.STATE_CONNECTING
+                and message.get("code") == protocol.CLOSE_TRY_AGAIN_LATER):
+            return self.serverReject(status=503, reason="Service Unavailable")
+        return super().handle_reply(message)
+
+    def serverReject(self, status: int = 403, reason: str = "Access denied"):
+        """daphne's ``serverReject`` with the HTTP status as a parameter."""
+        if not hasattr(self, "handshake_deferred"):
+            return
+        self.handshake_deferred.errback(ConnectionDeny(code=status, reason=reason))
+        del self.handshake_deferred
+        self.server.protocol_disconnected(self)
+        self.server.log_action("websocket", "rejected", {
+            "path": self.request.path,
+            "client": ":".join(map(str, self.client_addr)) if self.client_addr else None})
+
+    def serverClose(self, code=None):
+        if code in SERVER_CLOSE_CODES:
+            if self.state == self.STATE_OPEN:
+                self.sendCloseFrame(code=code, isReply=False)
+            return
+        super().serverClose(code=code)
+
 
 class ClosingWebSocketFactory(WebSocketFactory):
     """daphne's factory with autobahn's ``failByDrop`` off: a protocol violation (such as
-    an oversized message) sends the close frame, carrying 1009, before the TCP close."""
+    an oversized message) sends the close frame, carrying 1009, before the TCP close. Its
+    protocol is ``CurbsideWebSocketProtocol``; building it (daphne does, once, as the
+    server starts) registers the SIGTERM drain (gateway/shutdown.py)."""
+
+    protocol = CurbsideWebSocketProtocol
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.setProtocolOptions(failByDrop=False)
+        shutdown.install(self.server_class)
 
 
 AUTOBAHN_PFORMAT = Patch("autobahn-lazy-pformat", "autobahn", (24, 25, 26),
@@ -123,7 +178,7 @@ def _apply_one(patch: Patch) -> None:
             twisted_http._parseContentType)
     elif patch is AUTOBAHN_SEND_LIMIT:
         # Takes effect through the factory of patch 3, which builds every socket's protocol.
-        ClosingWebSocketFactory.protocol = SendLimitWebSocketProtocol
+        CurbsideWebSocketProtocol.send_limit = True
     elif patch is DAPHNE_FACTORY:
         # daphne.server builds its factory from this module-level name.
         daphne.server.WebSocketFactory = ClosingWebSocketFactory

@@ -18,6 +18,7 @@ that ``SecurityMiddleware`` would redirect to HTTPS. The response passes through
 from __future__ import annotations
 
 import io
+import logging
 from http.cookies import CookieError, SimpleCookie
 
 from django.conf import settings
@@ -26,10 +27,13 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
-from core.http import MAX_JSON_BYTES, csrf_refusal
+from core.errors import unavailable_cause
+from core.http import MAX_JSON_BYTES, csrf_refusal, unavailable
 from physicians import services, socket_cache
+
+log = logging.getLogger(__name__)
 
 TICKET_PATH = "/api/v1/auth/ws-ticket"
 
@@ -60,7 +64,15 @@ class TicketEndpoint:
                 break
         last = messages[-1]
         complete = last["type"] == "http.request" and not last.get("more_body")
-        response = await self._answer(scope, body) if complete else None
+        try:
+            response = await self._answer(scope, body) if complete else None
+        except Exception as exc:
+            if not unavailable_cause(exc):
+                raise
+            # The session (PostgreSQL) or the ticket store's epoch (Redis) is out of reach.
+            log.warning("ws-ticket: a dependency is unavailable (%s)", type(exc).__name__)
+            response = unavailable()
+            add_never_cache_headers(response)
         if response is None:
             return await self.app(scope, _replay(messages, receive), send)
         await send({"type": "http.response.start", "status": response.status_code,
@@ -94,7 +106,7 @@ class TicketEndpoint:
         user_id = await socket_cache.session_user_id(morsel.value)
         if user_id is None:
             return None  # the view answers 401 (or uses credentials)
-        ticket, expires = services.ws_ticket_issue(user_id=user_id)
+        ticket, expires = await services.ws_ticket_issue_async(user_id=user_id)
         response = JsonResponse({"ticket": ticket, "expires_at": expires.isoformat(),
                                  "url": "/ws/v1/"})
         patch_vary_headers(response, ("Cookie",))  # as SessionMiddleware would

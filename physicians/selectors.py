@@ -91,6 +91,21 @@ def socket_refusal(user: User | None, physician: Physician | None | object = _NO
     return None
 
 
+def socket_refusals(*, user_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """``socket_refusal`` for many users in one query: user id → (close code, reason) for
+    those who may no longer hold a socket (the others are absent)."""
+    rows = {str(pk): (active, status) for pk, active, status in User.objects.filter(
+        pk__in=user_ids).values_list("pk", "is_active", "physician__licence_status")}
+    refused = {}
+    for user_id in user_ids:
+        active, status = rows.get(str(user_id), (False, None))
+        if not active:
+            refused[user_id] = (4401, "unauthenticated")
+        elif status != LicenceStatus.VERIFIED:
+            refused[user_id] = (4403, "licence not verified")
+    return refused
+
+
 @dataclass(frozen=True, slots=True)
 class SocketIdentity:
     """Who is behind a socket, as the consumer needs it for the socket's whole life. One

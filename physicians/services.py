@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -256,24 +257,35 @@ def physician_get(*, user_id: str) -> Physician:
 
 # --- WebSocket tickets ---------------------------------------------------------------------
 
-def ws_ticket_issue(*, user_id: str, now: datetime | None = None) -> tuple[str, datetime]:
+async def ws_ticket_issue_async(*, user_id: str,
+                                now: datetime | None = None) -> tuple[str, datetime]:
     """A single-use ticket for ``/ws/v1/?ticket=…``, valid for ``CURBSIDE_TICKET_TTL_S``.
 
-    Stateless (physicians/tickets.py): sealed, not stored — issuing writes nothing."""
+    Stateless (physicians/tickets.py): sealed, not stored — issuing writes nothing; it reads
+    the spent-nonce store's epoch (cached for a second), which the ticket carries."""
     now = now or timezone.now()
     expires = now + timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
-    return tickets.ticket_seal(user_id=user_id, expires_at=expires.timestamp()), expires
+    epoch = await tickets.spent_nonces().epoch()
+    return tickets.ticket_seal(user_id=user_id, expires_at=expires.timestamp(),
+                               epoch=epoch), expires
+
+
+def ws_ticket_issue(*, user_id: str, now: datetime | None = None) -> tuple[str, datetime]:
+    """``ws_ticket_issue_async`` for synchronous callers (views, tests)."""
+    return async_to_sync(ws_ticket_issue_async)(user_id=user_id, now=now)
 
 
 async def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> str | None:
-    """The ticket's user id, or None when it is malformed, tampered with, expired or spent.
+    """The ticket's user id, or None when it is malformed, tampered with, expired or spent
+    — or issued under an epoch the spent-nonce store no longer has (it forgot its nonces).
     Single use: the ticket's nonce is spent in one atomic write (Redis ``SET NX`` across
     processes), so two redeemers cannot both win. No database access."""
     at = (now or timezone.now()).timestamp()
     opened = tickets.ticket_open(ticket, now=at)
     if opened is None:
         return None
-    if not await tickets.spent_nonces().spend(opened.nonce, expires_at=opened.expires_at, now=at):
+    if not await tickets.spent_nonces().spend(opened.nonce, expires_at=opened.expires_at, now=at,
+                                              epoch=opened.epoch):
         return None
     return opened.user_id
 

@@ -188,6 +188,12 @@ class Sessions:
             for key in list(self._by_user.get(user_group, ())):
                 self._drop(key)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._epoch += 1
+            self._entries.clear()
+            self._by_user.clear()
+
     @property
     def epoch(self) -> int:
         return self._epoch
@@ -256,10 +262,21 @@ def reset() -> None:
     _sessions = None
 
 
+def forget_all() -> None:
+    """Drop every cached profile and session: the hub calls it after its channel layer
+    failed, when invalidations sent meanwhile may have reached nobody."""
+    if _profiles is not None:
+        _profiles.clear()
+    if _sessions is not None:
+        _sessions.clear()
+
+
 def _listen() -> None:
     # The hub hears every process's invalidations (bus/hub.py) and hands them here.
     if forget not in hub.forget_listeners:
         hub.forget_listeners.append(forget)
+    if forget_all not in hub.resync_listeners:
+        hub.resync_listeners.append(forget_all)
 
 
 _listen()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,13 +30,22 @@ from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
 from bus import outbox
-from core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from core.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+    database_unreachable,
+)
 from crypto import envelope
 from phi.audit import phi_confirmation_record
 from physicians.models import User
 from rooms import events, roster
 from rooms.models import Attachment, Membership, Message, Room
 from rooms.services import membership_check
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,7 +156,9 @@ def messages_post_rooms(*, batches: dict[str, list[Draft]],
         try:
             stored = _insert_rooms({room: [batches[room][i] for i in idx]
                                     for room, idx in accepted.items()}, rosters, now)
-        except DatabaseError:
+        except DatabaseError as exc:
+            if database_unreachable(exc):
+                raise  # nothing to gain draft by draft: every one would wait and fail
             # A concurrent retry stored one of these client_ids (IntegrityError), or one
             # draft the database refuses: each send on its own, so one cannot fail the rest.
             stored = {room: [_retry_one(room, batches[room][i], rosters, now) for i in idx]
@@ -254,7 +266,12 @@ def _retry_one(room_id: str, d: Draft, rosters: dict[str, dict],
             return existing
         return Conflict("The message could not be stored; send it again.")
     except DatabaseError as exc:
-        return exc
+        return _unavailable() if database_unreachable(exc) else exc
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable("The database is unavailable; send the message again with the same "
+                       "client_id.")
 
 
 def _roster_for(room_id: str, drafts: list[Draft]) -> dict:
@@ -377,6 +394,19 @@ async def _drain() -> None:
                 results = await database_sync_to_async(messages_post_rooms)(
                     batches={room: [d for d, _ in items] for room, items in group.items()})
             except Exception as exc:
+                if database_unreachable(exc):
+                    # The database is out of reach (or the commit's outcome is unknown): the
+                    # senders hear "unavailable" and retry with the same client_id, which
+                    # finds the message if it was stored after all. No one-by-one retry: it
+                    # would only queue every draft on a pool that cannot connect.
+                    log.warning("storing %d messages failed: %s", sum(map(len, group.values())),
+                                exc)
+                    unavailable = _unavailable()
+                    for items in group.values():
+                        for _, future in items:
+                            if not future.done():
+                                future.set_exception(unavailable)
+                    continue
                 # One room's trouble must not fail the others: room by room; and one draft's
                 # (a value the database refuses, even in the batch's first reads) must not
                 # fail the other senders of its room: draft by draft, in arrival order, so
