@@ -224,7 +224,10 @@ async def test_withdraw_closes_every_open_offer_on_the_offered_sockets(make_phys
 async def test_withdraw_closes_only_the_offers_still_open(make_physician, fresh_presence,
                                                           published):
     case_id, poster, (declining, waiting), _ = await _routed(make_physician)
-    await dispatch.offer_decline(case_id=case_id, user_id=str(declining.user_id), now=T0 + 1)
+    state = await sync_to_async(services.routing_get)(case_id=case_id)
+    offer = next(o.offer_id for o in state.outstanding if o.user_id == str(declining.user_id))
+    await dispatch.offer_decline(case_id=case_id, offer_id=offer, user_id=str(declining.user_id),
+                                 now=T0 + 1)
     published.clear()
     await _withdraw(case_id, poster.user)
     assert _events(published, str(declining.user_id), "offer.closed") == []

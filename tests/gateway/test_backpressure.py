@@ -49,8 +49,8 @@ def _now():
 
 async def _socket(make_physician) -> WebsocketCommunicator:
     physician, *_ = await sync_to_async(make_physician)()
-    comm = WebsocketCommunicator(CurbsideConsumer.as_asgi(),
-                                 f"/ws/v1/?ticket={ws_ticket_issue(user_id=str(physician.user_id))[0]}")
+    ticket, _ = await sync_to_async(ws_ticket_issue)(user_id=str(physician.user_id))
+    comm = WebsocketCommunicator(CurbsideConsumer.as_asgi(), f"/ws/v1/?ticket={ticket}")
     assert (await comm.connect(timeout=TIMEOUT_S))[0]
     assert (await comm.receive_json_from(TIMEOUT_S))["type"] == "session.welcome"
     await comm.send_json_to({"op": "room.join", "ref": "j", "room": LOUNGE})

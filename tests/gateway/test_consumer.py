@@ -48,7 +48,7 @@ def clock(monkeypatch) -> FakeMonotonic:
 
 async def ticket_for(make_physician, **kw) -> str:
     physician, *_ = await sync_to_async(make_physician)(**kw)
-    return ws_ticket_issue(user_id=str(physician.user_id))[0]
+    return (await sync_to_async(ws_ticket_issue)(user_id=str(physician.user_id)))[0]
 
 
 def communicator(ticket: str) -> WebsocketCommunicator:
