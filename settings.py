@@ -255,6 +255,19 @@ CURBSIDE_CASE_LIMITS = {
     "per_hour": int(os.environ.get("CURBSIDE_CASES_PER_HOUR", 20)),
     "urgent_per_hour": int(os.environ.get("CURBSIDE_URGENT_CASES_PER_HOUR", 3)),
 }
+# Password guessing and sign-ups (physicians/throttle.py; counters in the database, shared
+# by every process). Failed logins per account (e-mail) and per client address within the
+# window lock that account or address for lockout_s, doubling with every further failure up
+# to lockout_max_s; accepted sign-ups per client address within their window.
+CURBSIDE_AUTH_LIMITS = {
+    "login_failures_per_account": int(os.environ.get("CURBSIDE_LOGIN_FAILURES_PER_ACCOUNT", 5)),
+    "login_failures_per_ip": int(os.environ.get("CURBSIDE_LOGIN_FAILURES_PER_IP", 50)),
+    "login_window_s": float(os.environ.get("CURBSIDE_LOGIN_WINDOW_S", 900)),
+    "lockout_s": float(os.environ.get("CURBSIDE_LOGIN_LOCKOUT_S", 300)),
+    "lockout_max_s": float(os.environ.get("CURBSIDE_LOGIN_LOCKOUT_MAX_S", 3600)),
+    "signups_per_ip": int(os.environ.get("CURBSIDE_SIGNUPS_PER_IP", 10)),
+    "signup_window_s": float(os.environ.get("CURBSIDE_SIGNUP_WINDOW_S", 3600)),
+}
 # How often clients should ping; presence treats a socket as gone after 3 missed beats.
 CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
 # daphne's own WebSocket ping to each socket (dead-peer check; `manage.py serve`). The

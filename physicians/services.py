@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -18,9 +19,16 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from bus import outbox
-from core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
+from core.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 from crypto import personal
-from physicians import licences, tickets
+from physicians import licences, throttle, tickets
 from physicians.models import LicenceDecision, Physician, RegistryEntry, Role, Specialty, User
 from physicians.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
 from physicians.states import LicenceStatus, transition
@@ -151,6 +159,28 @@ def physician_register(
     return physician
 
 
+def physician_sign_up(*, data: Registration, client_ip: str | None,
+                      backend: VerificationBackend | None = None) -> Physician:
+    """``physician_register`` for the public sign-up endpoint: limited per client address
+    (``CURBSIDE_SIGNUPS_PER_IP`` accepted sign-ups per ``CURBSIDE_SIGNUP_WINDOW_S``); a
+    malformed one is not counted.
+
+    Raises:
+        RateLimited: too many sign-ups from this address (``retry_after_s``).
+        ValidationFailed, Conflict: as ``physician_register``.
+    """
+    limit = throttle.signup_ip_limit()
+    key = throttle.client_key("signup-ip", client_ip)
+    throttle.check(key)
+    try:
+        physician = physician_register(data=data, backend=backend)
+    except Conflict:
+        throttle.count(limit, key)
+        raise
+    throttle.count(limit, key)
+    return physician
+
+
 def licence_decide(
     *, physician: Physician, to_status: str, by: User | None, backend: str = "manual",
     reason: str = "", from_status: str | None = None,
@@ -193,6 +223,31 @@ def physician_get(*, user_id: str) -> Physician:
         return Physician.objects.select_related("user", "primary_specialty").get(user_id=user_id)
     except (Physician.DoesNotExist, ValidationError, ValueError):
         raise NotFound("No such physician.") from None
+
+
+# --- Login ---------------------------------------------------------------------------------
+
+def login_check(*, email: str, password: str, client_ip: str | None) -> User:
+    """The active user ``email`` and ``password`` name, for a login or a ticket by password.
+
+    Throttled before the password is looked at (physicians/throttle.py): a locked account or
+    client address is refused whether or not the password is right, and an e-mail without an
+    account is counted and locked exactly like one with. A failure counts against both.
+
+    Raises:
+        RateLimited: the account or the client address is locked (``retry_after_s``).
+        Unauthorized: the e-mail or the password is wrong (or the account is inactive).
+    """
+    account = throttle.account_key(email)
+    client = throttle.client_key("login-ip", client_ip)
+    throttle.check(account, client)
+    user = authenticate(None, email=email, password=password)
+    if user is None:
+        throttle.count(throttle.login_account_limit(), account)
+        throttle.count(throttle.login_ip_limit(), client)
+        raise Unauthorized("E-mail or password is wrong.")
+    throttle.forget(account)
+    return user
 
 
 # --- WebSocket tickets ---------------------------------------------------------------------

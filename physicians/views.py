@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, JsonResponse
 
 from core.errors import Unauthorized
@@ -10,6 +10,11 @@ from core.http import api, error, field
 from physicians import selectors, services
 from physicians.models import Specialty
 from physicians.states import LicenceStatus
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # daphne runs with --proxy-headers behind the proxy: REMOTE_ADDR is the client's address.
+    return request.META.get("REMOTE_ADDR")
 
 
 def _profile(physician) -> dict:
@@ -32,16 +37,16 @@ def register(request: HttpRequest) -> JsonResponse:
         specialties=tuple(field(body, "specialties", list, required=False, default=[])),
         languages=tuple(field(body, "languages", list, required=False, default=["en"])),
     )
-    physician = services.physician_register(data=data, backend=services.default_backend())
+    physician = services.physician_sign_up(data=data, client_ip=_client_ip(request),
+                                           backend=services.default_backend())
     return JsonResponse({"physician": _profile(physician)}, status=201)
 
 
 @api(("POST",))
 def login_view(request: HttpRequest) -> JsonResponse:
-    user = authenticate(request, email=field(request.json, "email"),
-                        password=field(request.json, "password"))
-    if user is None:
-        raise Unauthorized("E-mail or password is wrong.")
+    user = services.login_check(email=field(request.json, "email"),
+                                password=field(request.json, "password"),
+                                client_ip=_client_ip(request))
     login(request, user)
     physician = services.physician_get(user_id=str(user.pk))
     return JsonResponse({"physician": _profile(physician)})
@@ -67,7 +72,9 @@ def ws_ticket(request: HttpRequest) -> JsonResponse:
     if user is None:
         email = field(request.json, "email", required=False)
         password = field(request.json, "password", required=False)
-        user = authenticate(request, email=email, password=password) if email and password else None
+        if email and password:
+            user = services.login_check(email=email, password=password,
+                                        client_ip=_client_ip(request))
     if user is None:
         raise Unauthorized("Log in, or send e-mail and password.")
     ticket, expires = services.ws_ticket_issue(user_id=str(user.pk))
