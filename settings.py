@@ -279,6 +279,20 @@ CURBSIDE_TICKET_TTL_S = min(int(os.environ.get("CURBSIDE_TICKET_TTL_S", 30)), 30
 # that matter invalidate it on every process at once; this is the backstop. 0 turns it off.
 CURBSIDE_SOCKET_PROFILE_TTL_S = float(os.environ.get("CURBSIDE_SOCKET_PROFILE_TTL_S", 60))
 
+# --- Mail (the outcome of a sign-up goes to the address, never in the answer) ---------------
+# Development prints mails to the console; production sends none until a backend is set
+# (Django's SMTP backend with the EMAIL_* variables below, for instance). Tests use locmem.
+EMAIL_BACKEND = os.environ.get("CURBSIDE_EMAIL_BACKEND") or (
+    "django.core.mail.backends.dummy.EmailBackend" if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("CURBSIDE_EMAIL_FROM", "Curbside <no-reply@localhost>")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("CURBSIDE_LOG_LEVEL", "INFO").upper()
 LOGGING = {

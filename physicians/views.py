@@ -37,9 +37,10 @@ def register(request: HttpRequest) -> JsonResponse:
         specialties=tuple(field(body, "specialties", list, required=False, default=[])),
         languages=tuple(field(body, "languages", list, required=False, default=["en"])),
     )
-    physician = services.physician_sign_up(data=data, client_ip=_client_ip(request),
-                                           backend=services.default_backend())
-    return JsonResponse({"physician": _profile(physician)}, status=201)
+    message = services.physician_sign_up(data=data, client_ip=_client_ip(request),
+                                         backend=services.default_backend())
+    # The same answer for a new account and for a taken e-mail or licence (docs/security.md).
+    return JsonResponse({"message": message}, status=202)
 
 
 @api(("POST",))
