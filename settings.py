@@ -97,6 +97,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "channels",
+    # TOTP two-factor sign-in (physicians/twofactor.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Ours, lowest layer first (docs/architecture.md). core, bus, phi and presence hold no
     # tables and no commands, so they are plain packages, not apps.
     "crypto",
@@ -113,6 +116,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed a one-time code (django-otp) …
+    "django_otp.middleware.OTPMiddleware",
+    # … which staff sessions must have, or they count as anonymous.
+    "physicians.middleware.StaffOTPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -170,6 +177,9 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# The issuer authenticator apps show next to the account (physicians/twofactor.py).
+OTP_TOTP_ISSUER = os.environ.get("CURBSIDE_OTP_ISSUER", "Curbside")
 
 SESSION_COOKIE_AGE = int(os.environ.get("CURBSIDE_SESSION_AGE_S", 12 * 3600))
 SESSION_COOKIE_HTTPONLY = True

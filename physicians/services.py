@@ -19,6 +19,7 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bus import outbox
 from core.errors import (
@@ -26,11 +27,13 @@ from core.errors import (
     Forbidden,
     IllegalTransition,
     NotFound,
+    OTPInvalid,
+    OTPRequired,
     Unauthorized,
     ValidationFailed,
 )
 from crypto import personal
-from physicians import licences, throttle, tickets
+from physicians import licences, throttle, tickets, twofactor
 from physicians.models import LicenceDecision, Physician, RegistryEntry, Role, Specialty, User
 from physicians.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
 from physicians.selectors import physician_profile
@@ -306,16 +309,25 @@ def physician_get(*, user_id: str) -> Physician:
 
 # --- Login ---------------------------------------------------------------------------------
 
-def login_check(*, email: str, password: str, client_ip: str | None) -> User:
-    """The active user ``email`` and ``password`` name, for a login or a ticket by password.
+def login_check(*, email: str, password: str, otp: str | None,
+                client_ip: str | None) -> tuple[User, TOTPDevice | None]:
+    """The active user ``email`` and ``password`` (and, when the account needs one, the
+    one-time code ``otp``) name, for a login or a ticket by password, with the device that
+    accepted the code (None when none was needed).
 
     Throttled before the password is looked at (physicians/throttle.py): a locked account or
     client address is refused whether or not the password is right, and an e-mail without an
-    account is counted and locked exactly like one with. A failure counts against both.
+    account is counted and locked exactly like one with. A wrong password or a wrong code
+    counts against both; a missing code does not (the client is asking what is needed).
 
     Raises:
-        RateLimited: the account or the client address is locked (``retry_after_s``).
+        RateLimited: the account or the client address is locked, or django-otp's back-off
+            after wrong codes has not run out (``retry_after_s``).
         Unauthorized: the e-mail or the password is wrong (or the account is inactive).
+        OTPRequired: the password is right, and the account needs a code (staff, or
+            two-factor sign-in turned on); none was sent.
+        OTPInvalid: the code is wrong, malformed or already used.
+        OTPEnrolmentRequired: a staff account without an enrolled device.
     """
     account = throttle.account_key(email)
     client = throttle.client_key("login-ip", client_ip)
@@ -325,8 +337,18 @@ def login_check(*, email: str, password: str, client_ip: str | None) -> User:
         throttle.count(throttle.login_account_limit(), account)
         throttle.count(throttle.login_ip_limit(), client)
         raise Unauthorized("E-mail or password is wrong.")
+    device = twofactor.login_device(user)
+    if device is not None:
+        if not otp:
+            raise OTPRequired("Enter the one-time code from your authenticator app.")
+        try:
+            device = twofactor.code_verify(user=user, device=device, code=otp)
+        except OTPInvalid:
+            throttle.count(throttle.login_account_limit(), account)
+            throttle.count(throttle.login_ip_limit(), client)
+            raise
     throttle.forget(account)
-    return user
+    return user, device
 
 
 # --- WebSocket tickets ---------------------------------------------------------------------

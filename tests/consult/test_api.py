@@ -15,6 +15,7 @@ from django.test import Client
 from physicians import services
 from physicians.models import LicenceDecision, Physician
 from physicians.states import LicenceStatus
+from tests.support.otp import otp_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -325,7 +326,7 @@ def test_ws_ticket_without_valid_credentials_is_401(registered, body):
 
 def logged_in(email: str, password: str = PASSWORD) -> Client:
     client = Client()
-    response = post(client, LOGIN, {"email": email, "password": password})
+    response = post(client, LOGIN, {"email": email, "password": password, **otp_fields(email)})
     assert response.status_code == 200, response.content
     return client
 
