@@ -360,7 +360,9 @@ def test_logout_elsewhere_closes_the_socket_and_returns_to_login(browser, daphne
         page = _page(chromium)
         _login(page, daphne_server, email, password)
         # The same browser session logs out from another tab: the server closes its sockets (4401).
-        response = page.context.request.post(daphne_server.http + "/api/v1/auth/logout")
+        token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+        response = page.context.request.post(daphne_server.http + "/api/v1/auth/logout",
+                                             headers={"X-CSRFToken": token})
         assert response.ok
         expect(page.locator("#login-view")).to_be_visible()
         expect(page.locator("#login-error")).to_have_text("Your session has ended. Please sign in again.")
