@@ -99,6 +99,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "channels",
+    # TOTP two-factor sign-in (physicians/twofactor.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Ours, lowest layer first (docs/architecture.md). core, bus, phi and presence hold no
     # tables and no commands, so they are plain packages, not apps.
     "crypto",
@@ -115,6 +118,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed a one-time code (django-otp) …
+    "django_otp.middleware.OTPMiddleware",
+    # … which staff sessions must have, or they count as anonymous.
+    "physicians.middleware.StaffOTPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -183,6 +190,9 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# The issuer authenticator apps show next to the account (physicians/twofactor.py).
+OTP_TOTP_ISSUER = os.environ.get("CURBSIDE_OTP_ISSUER", "Curbside")
 
 SESSION_COOKIE_AGE = int(os.environ.get("CURBSIDE_SESSION_AGE_S", 12 * 3600))
 SESSION_COOKIE_HTTPONLY = True
@@ -277,6 +287,19 @@ CURBSIDE_CASE_LIMITS = {
 # so this is a backstop: a reply over it is answered with too_large, an event over it is
 # dropped and logged (gateway/consumer.py). At least frame_bytes (gateway/checks.py).
 CURBSIDE_SEND_FRAME_BYTES = int(os.environ.get("CURBSIDE_SEND_FRAME_BYTES", 1024 * 1024))
+# Password guessing and sign-ups (physicians/throttle.py; counters in the database, shared
+# by every process). Failed logins per account (e-mail) and per client address within the
+# window lock that account or address for lockout_s, doubling with every further failure up
+# to lockout_max_s; accepted sign-ups per client address within their window.
+CURBSIDE_AUTH_LIMITS = {
+    "login_failures_per_account": int(os.environ.get("CURBSIDE_LOGIN_FAILURES_PER_ACCOUNT", 5)),
+    "login_failures_per_ip": int(os.environ.get("CURBSIDE_LOGIN_FAILURES_PER_IP", 50)),
+    "login_window_s": float(os.environ.get("CURBSIDE_LOGIN_WINDOW_S", 900)),
+    "lockout_s": float(os.environ.get("CURBSIDE_LOGIN_LOCKOUT_S", 300)),
+    "lockout_max_s": float(os.environ.get("CURBSIDE_LOGIN_LOCKOUT_MAX_S", 3600)),
+    "signups_per_ip": int(os.environ.get("CURBSIDE_SIGNUPS_PER_IP", 10)),
+    "signup_window_s": float(os.environ.get("CURBSIDE_SIGNUP_WINDOW_S", 3600)),
+}
 # How often clients should ping; presence treats a socket as gone after 3 missed beats.
 CURBSIDE_HEARTBEAT_S = int(os.environ.get("CURBSIDE_HEARTBEAT_S", 25))
 # daphne's own WebSocket ping to each socket (dead-peer check; `manage.py serve`). The
@@ -287,6 +310,20 @@ CURBSIDE_TICKET_TTL_S = min(int(os.environ.get("CURBSIDE_TICKET_TTL_S", 30)), 30
 # How long a process keeps a user's handshake profile (physicians/socket_cache.py). Changes
 # that matter invalidate it on every process at once; this is the backstop. 0 turns it off.
 CURBSIDE_SOCKET_PROFILE_TTL_S = float(os.environ.get("CURBSIDE_SOCKET_PROFILE_TTL_S", 60))
+
+# --- Mail (the outcome of a sign-up goes to the address, never in the answer) ---------------
+# Development prints mails to the console; production sends none until a backend is set
+# (Django's SMTP backend with the EMAIL_* variables below, for instance). Tests use locmem.
+EMAIL_BACKEND = os.environ.get("CURBSIDE_EMAIL_BACKEND") or (
+    "django.core.mail.backends.dummy.EmailBackend" if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("CURBSIDE_EMAIL_FROM", "Curbside <no-reply@localhost>")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("CURBSIDE_LOG_LEVEL", "INFO").upper()

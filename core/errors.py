@@ -87,3 +87,22 @@ class IllegalTransition(Conflict):
         super().__init__(f"cannot move a {what} from {current} to {target}")
         self.current = current
         self.target = target
+
+
+class OTPRequired(Unauthorized):
+    """The password was right, but this account signs in with a one-time code too."""
+
+    code = "otp_required"
+
+
+class OTPInvalid(Unauthorized):
+    """The one-time code is wrong, malformed or already used."""
+
+    code = "otp_invalid"
+
+
+class OTPEnrolmentRequired(Forbidden):
+    """A staff account (moderator, verifier, admin) without a TOTP device: it may not sign in
+    until an administrator enrols one (``manage.py otp_enrol``)."""
+
+    code = "otp_enrolment_required"

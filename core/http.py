@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 from collections.abc import Callable
 
 from django.conf import settings
@@ -140,6 +141,9 @@ def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request:
         response = view(request, *args, **kwargs)
     except DomainError as exc:
         response = error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
+        wait = exc.details.get("retry_after_s")
+        if exc.http_status == 429 and isinstance(wait, int | float):
+            response["Retry-After"] = str(max(1, math.ceil(wait)))
     except Exception as exc:  # a bug: the JSON error shape, never a traceback page
         if unavailable_cause(exc):
             raise  # the database or Redis is down: 503 unavailable (``api``)

@@ -181,3 +181,17 @@ class RegistryEntry(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["country", "licence_index"])]
+
+
+class AuthThrottle(models.Model):
+    """One counter of the login and sign-up limits (physicians/throttle.py): a scope and a
+    keyed hash of what is counted — an account's e-mail blind index or a client address —
+    never the address or the e-mail itself. In the database so every process shares it."""
+
+    key = models.CharField(max_length=96, primary_key=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True)
+    locked_until = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["last_failure_at"])]

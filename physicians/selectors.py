@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from crypto import personal
 from physicians.models import Physician, User
 from physicians.states import LicenceStatus
+from physicians.twofactor import otp_required, session_verified
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def origin_refusal(*, origin: str | None, allowed_origins: list[str],
 def session_user(*, session_key: str) -> tuple[str, float] | None:
     """(user id, session expiry as a timestamp) for a browser session logged in as an
     active user — Django's own checks: the session exists, has not expired, and its auth
-    hash still matches the password — or None."""
+    hash still matches the password; for staff, the session passed a one-time code — or
+    None."""
     from django.conf import settings
     from django.contrib.auth import get_user
     from django.contrib.sessions.backends.base import SessionBase
@@ -149,6 +151,8 @@ def session_user(*, session_key: str) -> tuple[str, float] | None:
     user = get_user(_Request)
     if not (user.is_authenticated and user.is_active):
         return None
+    if otp_required(user) and not session_verified(_Request.session, user):
+        return None  # a staff session that did not pass a one-time code (twofactor.py)
     return str(user.pk), _Request.session.get_expiry_date().timestamp()
 
 

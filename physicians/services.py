@@ -7,24 +7,37 @@ the transports translate. Side effects on live sockets go out only after commit.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bus import outbox
-from core.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
+from core.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    NotFound,
+    OTPInvalid,
+    OTPRequired,
+    Unauthorized,
+    ValidationFailed,
+)
 from crypto import personal
 from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
-from physicians import licences, tickets
+from physicians import licences, throttle, tickets, twofactor
 from physicians.models import (
     LicenceDecision,
     Physician,
@@ -35,6 +48,7 @@ from physicians.models import (
     licence_reason_field,
 )
 from physicians.oncall import ScheduleError, parse_schedule, parse_timezone, schedule_to_json
+from physicians.selectors import physician_profile
 from physicians.states import LicenceStatus, transition
 from physicians.verification import (
     LicenceClaim,
@@ -42,6 +56,8 @@ from physicians.verification import (
     RegistryFileBackend,
     VerificationBackend,
 )
+
+log = logging.getLogger(__name__)
 
 # Languages a profile may list (ISO 639-1). Spanish and English are first-class; the rest
 # help routing match a case's language.
@@ -72,6 +88,17 @@ class Registration:
     display_name: str = ""
     specialties: tuple[str, ...] = ()
     languages: tuple[str, ...] = ("en",)
+
+
+class AlreadyRegistered(Conflict):
+    """The e-mail (``what="email"``) or the licence (``what="licence"``, ``owner_id`` the
+    account that holds it) is already registered. Never shown to the public sign-up
+    (``physician_sign_up``), whose answer does not depend on it."""
+
+    def __init__(self, message: str, *, what: str, owner_id: str = "", **kw) -> None:
+        super().__init__(message, **kw)
+        self.what = what
+        self.owner_id = owner_id
 
 
 def physician_register(
@@ -155,10 +182,12 @@ def physician_register(
             physician.specialties.set([found[s] for s in data.specialties if s != data.specialty])
     except IntegrityError:
         if User.objects.filter(email_index=e_index).exists():
-            raise Conflict("This e-mail is already registered.",
-                           fields={"email": "Already registered."}) from None
-        raise Conflict("This licence is already registered.",
-                       fields={"licence_number": "Already registered."}) from None
+            raise AlreadyRegistered("This e-mail is already registered.", what="email",
+                                    fields={"email": "Already registered."}) from None
+        owner = Physician.objects.filter(licence_index=l_index).values_list("user_id", flat=True)
+        raise AlreadyRegistered("This licence is already registered.", what="licence",
+                                owner_id=str(owner.first() or ""),
+                                fields={"licence_number": "Already registered."}) from None
 
     claim = LicenceClaim(
         country=country,
@@ -183,6 +212,89 @@ def verifier_actor(user: User) -> str:
     """The audit actor for a verifier: a pseudonym (the decision row says who, for those
     who may know), never the user id."""
     return f"verifier:{pseudonym_id(user_id=str(user.pk), room_id=VERIFIER_DOMAIN)}"
+
+
+SIGN_UP_ANSWER = ("Thank you. If an account could be created for this address, you can sign "
+                  "in with it now; either way we have sent an e-mail about it to that address.")
+
+_SIGN_UP_MAIL = {
+    "created": (
+        "Your Curbside account",
+        "Welcome to Curbside. Your account has been created and you can sign in now. Your "
+        "medical licence will be checked before you can join consults; we will let you know.\n\n"
+        "If you did not sign up, someone used your address: write to us and we will remove "
+        "the account.",
+    ),
+    "email_taken": (
+        "Signing up to Curbside",
+        "Someone tried to sign up to Curbside with this e-mail address, which already has an "
+        "account. If it was you, sign in with your password instead. If it was not, you "
+        "need to do nothing: no account was changed.",
+    ),
+    "licence_taken_applicant": (
+        "Signing up to Curbside",
+        "We could not create a Curbside account for this address: the medical licence number "
+        "given is already registered to another account. If the licence is yours, write to "
+        "us and we will look into it.",
+    ),
+    "licence_taken_owner": (
+        "Your licence number was used to sign up",
+        "Someone tried to sign up to Curbside with the medical licence number registered to "
+        "your account. No account was created. If it was not you, please tell us.",
+    ),
+}
+
+
+def _sign_up_mail(kind: str, to: str, *, user_id: str = "") -> None:
+    """One outcome mail; the log line names the outcome and the account, never the address."""
+    subject, body = _SIGN_UP_MAIL[kind]
+    try:
+        if to:
+            send_mail(subject, body, None, [to])
+    except Exception:  # a mail server that is down must not change the public answer
+        log.exception("sign-up mail %s failed (user %s)", kind, user_id or "-")
+
+
+def physician_sign_up(*, data: Registration, client_ip: str | None,
+                      backend: VerificationBackend | None = None) -> str:
+    """The public sign-up: ``physician_register``, answered the same whatever happened.
+
+    Whether the e-mail or the licence is already registered is not revealed to the caller:
+    a new account, a taken e-mail and a taken licence all return ``SIGN_UP_ANSWER``, and the
+    real outcome goes by e-mail to the owner of the address (and, for a taken licence, to the
+    licence's owner too). Both paths hash the password once. Limited per client address
+    (``CURBSIDE_SIGNUPS_PER_IP`` accepted sign-ups per ``CURBSIDE_SIGNUP_WINDOW_S``); a
+    malformed one is not counted.
+
+    Raises:
+        RateLimited: too many sign-ups from this address (``retry_after_s``).
+        ValidationFailed: a field is malformed (as ``physician_register``).
+    """
+    limit = throttle.signup_ip_limit()
+    key = throttle.client_key("signup-ip", client_ip)
+    throttle.check(key)
+    email = personal.normalize_email(data.email)
+    try:
+        physician = physician_register(data=data, backend=backend)
+    except AlreadyRegistered as exc:
+        throttle.count(limit, key)
+        if exc.what == "email":
+            log.info("sign-up: e-mail taken, nothing created")
+            _sign_up_mail("email_taken", email)
+        else:
+            log.info("sign-up: licence taken (held by user %s), nothing created", exc.owner_id)
+            _sign_up_mail("licence_taken_applicant", email)
+            owner = Physician.objects.select_related("user", "primary_specialty").filter(
+                user_id=exc.owner_id or None).first()
+            if owner is not None:
+                _sign_up_mail("licence_taken_owner", physician_profile(physician=owner).email,
+                              user_id=exc.owner_id)
+        return SIGN_UP_ANSWER
+    throttle.count(limit, key)
+    log.info("sign-up: account created (user %s, licence %s)", physician.user_id,
+             physician.licence_status)
+    _sign_up_mail("created", email, user_id=str(physician.user_id))
+    return SIGN_UP_ANSWER
 
 
 def licence_decide(
@@ -253,6 +365,50 @@ def physician_get(*, user_id: str) -> Physician:
         return Physician.objects.select_related("user", "primary_specialty").get(user_id=user_id)
     except (Physician.DoesNotExist, ValidationError, ValueError):
         raise NotFound("No such physician.") from None
+
+
+# --- Login ---------------------------------------------------------------------------------
+
+def login_check(*, email: str, password: str, otp: str | None,
+                client_ip: str | None) -> tuple[User, TOTPDevice | None]:
+    """The active user ``email`` and ``password`` (and, when the account needs one, the
+    one-time code ``otp``) name, for a login or a ticket by password, with the device that
+    accepted the code (None when none was needed).
+
+    Throttled before the password is looked at (physicians/throttle.py): a locked account or
+    client address is refused whether or not the password is right, and an e-mail without an
+    account is counted and locked exactly like one with. A wrong password or a wrong code
+    counts against both; a missing code does not (the client is asking what is needed).
+
+    Raises:
+        RateLimited: the account or the client address is locked, or django-otp's back-off
+            after wrong codes has not run out (``retry_after_s``).
+        Unauthorized: the e-mail or the password is wrong (or the account is inactive).
+        OTPRequired: the password is right, and the account needs a code (staff, or
+            two-factor sign-in turned on); none was sent.
+        OTPInvalid: the code is wrong, malformed or already used.
+        OTPEnrolmentRequired: a staff account without an enrolled device.
+    """
+    account = throttle.account_key(email)
+    client = throttle.client_key("login-ip", client_ip)
+    throttle.check(account, client)
+    user = authenticate(None, email=email, password=password)
+    if user is None:
+        throttle.count(throttle.login_account_limit(), account)
+        throttle.count(throttle.login_ip_limit(), client)
+        raise Unauthorized("E-mail or password is wrong.")
+    device = twofactor.login_device(user)
+    if device is not None:
+        if not otp:
+            raise OTPRequired("Enter the one-time code from your authenticator app.")
+        try:
+            device = twofactor.code_verify(user=user, device=device, code=otp)
+        except OTPInvalid:
+            throttle.count(throttle.login_account_limit(), account)
+            throttle.count(throttle.login_ip_limit(), client)
+            raise
+    throttle.forget(account)
+    return user, device
 
 
 # --- WebSocket tickets ---------------------------------------------------------------------

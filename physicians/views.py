@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, JsonResponse
+from django_otp import login as otp_login
 
 from core.errors import Unauthorized
 from core.http import api, error, field
-from physicians import selectors, services
+from physicians import selectors, services, twofactor
 from physicians.models import Specialty
 from physicians.states import LicenceStatus
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    # daphne runs with --proxy-headers behind the proxy: REMOTE_ADDR is the client's address.
+    return request.META.get("REMOTE_ADDR")
 
 
 def _profile(physician) -> dict:
@@ -32,17 +38,21 @@ def register(request: HttpRequest) -> JsonResponse:
         specialties=tuple(field(body, "specialties", list, required=False, default=[])),
         languages=tuple(field(body, "languages", list, required=False, default=["en"])),
     )
-    physician = services.physician_register(data=data, backend=services.default_backend())
-    return JsonResponse({"physician": _profile(physician)}, status=201)
+    message = services.physician_sign_up(data=data, client_ip=_client_ip(request),
+                                         backend=services.default_backend())
+    # The same answer for a new account and for a taken e-mail or licence (docs/security.md).
+    return JsonResponse({"message": message}, status=202)
 
 
 @api(("POST",))
 def login_view(request: HttpRequest) -> JsonResponse:
-    user = authenticate(request, email=field(request.json, "email"),
-                        password=field(request.json, "password"))
-    if user is None:
-        raise Unauthorized("E-mail or password is wrong.")
+    user, device = services.login_check(email=field(request.json, "email"),
+                                        password=field(request.json, "password"),
+                                        otp=field(request.json, "otp", required=False),
+                                        client_ip=_client_ip(request))
     login(request, user)
+    if device is not None:
+        otp_login(request, device)  # the session passed the code (django-otp reads it back)
     physician = services.physician_get(user_id=str(user.pk))
     return JsonResponse({"physician": _profile(physician)})
 
@@ -67,11 +77,43 @@ def ws_ticket(request: HttpRequest) -> JsonResponse:
     if user is None:
         email = field(request.json, "email", required=False)
         password = field(request.json, "password", required=False)
-        user = authenticate(request, email=email, password=password) if email and password else None
+        if email and password:
+            user, _ = services.login_check(email=email, password=password,
+                                           otp=field(request.json, "otp", required=False),
+                                           client_ip=_client_ip(request))
     if user is None:
         raise Unauthorized("Log in, or send e-mail and password.")
     ticket, expires = services.ws_ticket_issue(user_id=str(user.pk))
     return JsonResponse({"ticket": ticket, "expires_at": expires.isoformat(), "url": "/ws/v1/"})
+
+
+# --- two-factor sign-in (physicians/twofactor.py) ----------------------------------------------
+
+@api(("GET",), auth="user")
+def otp_status(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(twofactor.status(request.user))
+
+
+@api(("POST",), auth="user")
+def otp_device(request: HttpRequest) -> JsonResponse:
+    """Start (or restart) enrolment: the secret is shown here once."""
+    email = _profile(services.physician_get(user_id=str(request.user.pk)))["email"]
+    device, uri = twofactor.device_create(user=request.user, label=email or str(request.user.pk))
+    return JsonResponse({"otpauth_uri": uri, "secret": twofactor.secret_of(device),
+                         "digits": device.digits, "period": device.step}, status=201)
+
+
+@api(("POST",), auth="user")
+def otp_confirm(request: HttpRequest) -> JsonResponse:
+    device = twofactor.device_confirm(user=request.user, code=field(request.json, "otp"))
+    otp_login(request, device)  # this session passed a code of the new device
+    return JsonResponse(twofactor.status(request.user))
+
+
+@api(("POST",), auth="user")
+def otp_disable(request: HttpRequest) -> JsonResponse:
+    twofactor.disable(user=request.user, code=field(request.json, "otp"))
+    return JsonResponse(twofactor.status(request.user))
 
 
 @api(("GET",))

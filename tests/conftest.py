@@ -62,10 +62,30 @@ def specialties(db):
     lounges_ensure(Room, Specialty)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _force_login_passes_the_code():
+    """``Client.force_login(user)`` logs in through a bare request that has no ``user``, so
+    django-otp's own login hook cannot store ``user.otp_device`` in the session; this does,
+    as a real login with a code would (``make_physician`` sets it on staff users)."""
+    from django.contrib.auth.signals import user_logged_in
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    def store(sender, request, user, **kwargs):
+        device = getattr(user, "otp_device", None)
+        if device is not None and not hasattr(request, "user"):
+            request.session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+
+    user_logged_in.connect(store, dispatch_uid="tests-force-login-otp")
+    yield
+    user_logged_in.disconnect(dispatch_uid="tests-force-login-otp")
+
+
 @pytest.fixture
 def make_physician(specialties):
     """Create a physician through the real registration service."""
-    from physicians import services
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from physicians import services, twofactor
     from physicians.states import LicenceStatus
 
     counter = iter(range(1, 10_000))
@@ -89,6 +109,13 @@ def make_physician(specialties):
         if status in (LicenceStatus.SUSPENDED,):
             services.licence_decide(physician=physician, to_status=status, by=None,
                                     backend="test", reason="fixture")
+        if twofactor.otp_required(physician.user):
+            # Staff sign in with a one-time code: a confirmed authenticator, whose codes
+            # tests.support.otp computes. Set as ``otp_device``, it marks a session verified
+            # (``_force_login_passes_the_code``), so ``client.force_login(physician.user)``
+            # gives a staff session that passed a code, as a real login would.
+            physician.user.otp_device = TOTPDevice.objects.create(
+                user=physician.user, name="test", confirmed=True)
         return physician, email, password
 
     return make

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from bus import protocol
 from physicians.management.commands.seed_demo import DEMO_PASSWORD
 from tests.support.clients import Http, connect, recv_json, request
+from tests.support.otp import code_for_secret
 from tests.support.servers import ROOT, Daphne, free_port
 
 pytestmark = pytest.mark.e2e
@@ -111,14 +113,18 @@ async def test_readme_curl_flow_ticket_for_credentials(embedded):
 async def test_suspension_closes_the_socket_on_the_in_memory_layer(embedded):
     # One process, in-memory channel layer: the verifier's HTTP request and the doctor's
     # socket meet in the same process, and the close must still arrive.
-    server, _, _ = embedded
+    server, _, seeded = embedded
     doctor = Http(server.http)
     profile = (await sync_to_async(doctor.login)(OTHER_DOCTOR, DEMO_PASSWORD))["physician"]
     ws = await connect(server.ws, await sync_to_async(doctor.ticket)())
     assert (await recv_json(ws))["type"] == "session.welcome"
 
     verifier = Http(server.http)
-    await sync_to_async(verifier.login)(VERIFIER, DEMO_PASSWORD)
+    # Staff sign in with a one-time code: from the authenticator seed_demo printed.
+    uri = next(line for line in seeded.splitlines()
+               if "authenticator:" in line and quote(VERIFIER) in line)
+    code = code_for_secret(uri.split("secret=", 1)[1].split("&", 1)[0])
+    await sync_to_async(verifier.login)(VERIFIER, DEMO_PASSWORD, otp=code)
     status, body = await sync_to_async(verifier.call)(
         "POST", f"/api/v1/verifications/{profile['id']}/suspend", {"reason": "board action"})
     assert status == 200, body

@@ -13,6 +13,7 @@ from django.test import Client
 
 from physicians.models import Physician
 from physicians.states import LicenceStatus
+from tests.support.otp import otp_fields
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("fresh_presence")]
@@ -24,7 +25,8 @@ def _browser(email: str, password: str) -> Client:
     """A browser: Django's test client with the CSRF checks on, logged in from the page."""
     c = Client(enforce_csrf_checks=True)
     assert "csrftoken" in c.get("/").cookies  # the page hands out the token
-    reply = c.post("/api/v1/auth/login", {"email": email, "password": password},
+    reply = c.post("/api/v1/auth/login", {"email": email, "password": password,
+                                          **otp_fields(email)},
                    content_type="application/json")
     assert reply.status_code == 200, reply.json()
     return c

@@ -41,7 +41,7 @@ def test_a_bug_in_a_view_answers_json_500(client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(physician_views, "authenticate", broken)
+    monkeypatch.setattr(physician_views.services, "login_check", broken)
     reply = client.post("/api/v1/auth/login", {"email": "x@example.test", "password": "pw"},
                         content_type="application/json")
     assert reply.status_code == 500

@@ -10,6 +10,8 @@ import urllib.request
 
 import websockets
 
+from tests.support.otp import otp_fields
+
 # How long a test waits for one expected frame before failing (a deadline, not a sleep).
 RECV_TIMEOUT_S = 10.0
 
@@ -34,8 +36,14 @@ class Http:
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.jar if c.name == name), None)
 
-    def login(self, email: str, password: str) -> dict:
+    def login(self, email: str, password: str, otp: str | None = None) -> dict:
         status, body = self.call("POST", "/api/v1/auth/login", {"email": email, "password": password})
+        if status == 401 and body.get("error", {}).get("code") == "otp_required":
+            # Staff sign in with a one-time code: ``otp``, or computed from their device's key
+            # in the suite's database.
+            code = {"otp": otp} if otp is not None else otp_fields(email)
+            status, body = self.call("POST", "/api/v1/auth/login",
+                                     {"email": email, "password": password, **code})
         assert status == 200, body
         return body
 

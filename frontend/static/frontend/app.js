@@ -649,6 +649,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   if (!keepInput) $("login-password").value = "";
+  showOtp(false);
   $("login-submit").disabled = false;
   renderRoomHead();
 }
@@ -667,10 +668,37 @@ function enterChat() {
   conn.start();
 }
 
+/** The one-time-code field: shown once the server asks for a code, cleared otherwise. */
+function showOtp(shown) {
+  $("login-otp-group").hidden = !shown;
+  $("login-otp").value = "";
+}
+
+/** What a refused login tells the user, from the error code (docs/protocol.md, auth/login). */
+function loginRefusal(status, error) {
+  switch (error?.code) {
+    case "otp_required":
+      showOtp(true);
+      $("login-otp").focus();
+      return t("login.otp.needed");
+    case "otp_invalid":
+      showOtp(true);
+      $("login-otp").focus();
+      return t("login.otp.wrong");
+    case "otp_enrolment_required":
+      return t("login.otp.enrol");
+    case "rate_limited":
+      return t("login.limited", { s: Math.ceil(error.details?.retry_after_s ?? 60) });
+    default:
+      return t(status === 401 || status === 400 ? "login.wrong" : "login.failed");
+  }
+}
+
 async function login(ev) {
   ev.preventDefault();
   const email = $("login-email").value.trim();
   const password = $("login-password").value;
+  const otp = $("login-otp").value.replace(/\s+/g, "");
   const error = $("login-error");
   if (!email || !password) {
     error.textContent = t("login.missing");
@@ -683,13 +711,15 @@ async function login(ev) {
       method: "POST",
       credentials: "same-origin",
       headers: jsonHeaders(),
-      body: JSON.stringify({ email, password }),
+      body: JSON.stringify(otp && !$("login-otp-group").hidden ? { email, password, otp } : { email, password }),
     });
     if (res.ok) {
       $("login-password").value = "";
+      showOtp(false);
       enterChat();
     } else {
-      error.textContent = t(res.status === 401 || res.status === 400 ? "login.wrong" : "login.failed");
+      const body = await res.json().catch(() => ({}));
+      error.textContent = loginRefusal(res.status, body.error);
     }
   } catch {
     error.textContent = t("login.failed");

@@ -1,12 +1,14 @@
 """seed_demo: verified demo physicians across specialties and countries, one moderator and
-one verifier. Idempotent: existing demo accounts are left as they are."""
+one verifier. Idempotent: existing demo accounts are left as they are. The moderator and the
+verifier sign in with a one-time code too (physicians/twofactor.py): they get an
+authenticator enrolled, whose otpauth:// URI is printed with their login."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
 from crypto.personal import email_index
-from physicians import services
+from physicians import services, twofactor
 from physicians.models import User
 from physicians.states import LicenceStatus
 
@@ -53,3 +55,11 @@ class Command(BaseCommand):
                     services.licence_decide(physician=physician, to_status=LicenceStatus.VERIFIED,
                                             by=None, backend="seed", reason="demo account")
             self.stdout.write(f"  {role:<10} {email:<38} {specialty}")
+            user = User.objects.get(email_index=email_index(email))
+            if twofactor.otp_required(user):
+                # Demo accounts only: their authenticator is printed at every run, like
+                # their published password (a real one is shown once: manage.py otp_enrol).
+                device = twofactor.confirmed_device(user) or twofactor.pending_device(user)
+                uri = (twofactor.otpauth_uri(device, label=email) if device is not None else
+                       twofactor.enrol_by_administrator(user=user, label=email, replace=False))
+                self.stdout.write(f"  {'':<10} authenticator: {uri}")
