@@ -10,12 +10,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-import websockets
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.clients import Http, connect, recv_json
+from tests.support.clients import Http, connect, open_socket, recv_json
 
 pytestmark = [
     pytest.mark.e2e,
@@ -39,7 +38,7 @@ async def _welcomed(server, ticket: str):
 
 async def _refused(server, ticket: str) -> int:
     with pytest.raises(InvalidStatus) as info:
-        async with websockets.connect(f"{server.ws}?ticket={ticket}"):
+        async with open_socket(f"{server.ws}?ticket={ticket}"):
             pass
     return info.value.response.status_code
 
