@@ -30,7 +30,7 @@ from django.conf import settings
 
 from bus import hub, protocol
 from core.errors import DomainError
-from core.limits import TokenBucket
+from core.limits import TokenBucket, retry_after_s
 from gateway import ops_consult
 from gateway.optable import OPS
 from physicians import selectors, socket_cache
@@ -222,7 +222,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if wait:
             await self.send(text_data=protocol.reply_error(
                 request.ref, protocol.RATE_LIMITED, "Too many frames; slow down.",
-                {"retry_after_s": round(wait, 3)}))
+                {"retry_after_s": retry_after_s(wait)}))
             return
         handler = OPS[type(request)]
         if not isinstance(request, protocol.Ping):
