@@ -6,6 +6,10 @@ it is decoded a second time, generically, to say precisely what is wrong (unknow
 field, …) and to echo its ``ref``. Outgoing frames are encoded once, as text, and the same
 string is sent to every socket that should get it.
 
+Every schema here forbids unknown fields, both ways: a client field an op does not define is
+refused (``bad_request`` naming it), and ``validate_server_frame`` — which the test suite runs
+on every frame the server emits — fails a reply or event carrying anything the spec does not.
+
 PROTOCOL.md is the contract; docs/protocol.md the full, living list.
 """
 
@@ -73,7 +77,11 @@ Ref = (Annotated[str, msgspec.Meta(max_length=REF_MAX_CHARS, pattern=IDENTIFIER_
 
 # --- Requests (client → server) -----------------------------------------------------------
 
-class Request(msgspec.Struct, tag_field="op", kw_only=True, frozen=True):
+class Request(msgspec.Struct, tag_field="op", kw_only=True, frozen=True,
+              forbid_unknown_fields=True):
+    """Base of every client op. A field the op does not define is refused (``bad_request``
+    naming it), like every other schema here: a typo never passes silently."""
+
     ref: Ref = None
 
 
@@ -176,6 +184,8 @@ class ProtocolError(Exception):
 
 
 _generic = msgspec.json.Decoder()
+# An unknown field's name is echoed in the bad_request that refuses it, at most this long.
+FIELD_ECHO_CHARS = 64
 _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 # What a field's pattern means, in words: a refusal says this, never the regex.
 _PATTERN_RULES = {
@@ -203,9 +213,9 @@ def parse_request(text: str | bytes) -> Request:
 
     Raises:
         ProtocolError: ``bad_frame`` (not a JSON object, or nested too deeply to decode),
-            ``unknown_op`` or ``bad_request`` (a missing, mistyped or out-of-bounds field;
-            ``details.field`` names it). A ``ref`` that breaks its own bounds is refused and
-            never echoed.
+            ``unknown_op`` or ``bad_request`` (a missing, mistyped, unknown or out-of-bounds
+            field; ``details.field`` names it). A ``ref`` that breaks its own bounds is refused
+            and never echoed.
     """
     try:
         return _decoder.decode(text)
@@ -255,6 +265,9 @@ def _refusal(message: str) -> tuple[str, str]:
     if field == "" and "missing required field" in message:
         field = message.split("`")[1]
         return f"The field '{field}' is required.", field
+    if field == "" and "unknown field" in message:  # every schema forbids unknown fields
+        field = message.split("`")[1][:FIELD_ECHO_CHARS]
+        return f"The op has no field '{field}'.", field
     message = _AT_PATH.sub("", message)
     name = field or "the value"
     if message.startswith("Expected `str` matching regex"):
@@ -273,25 +286,32 @@ def _refusal(message: str) -> tuple[str, str]:
 _encoder = msgspec.json.Encoder()
 
 
-class OkReply(msgspec.Struct, tag_field="op", tag="reply"):
+class Payload(msgspec.Struct, forbid_unknown_fields=True):
+    """Base of every server → client payload schema (event data, reply data, error details
+    and the cards nested in them): a field the schema does not name makes the payload
+    invalid, so ``validate_server_frame`` catches a builder that sends more than the spec."""
+
+
+class OkReply(msgspec.Struct, tag_field="op", tag="reply", forbid_unknown_fields=True):
     ref: Ref
     data: Any
     ok: bool = True
 
 
-class ErrorBody(msgspec.Struct):
+class ErrorBody(msgspec.Struct, forbid_unknown_fields=True):
     code: str
     message: str
     details: dict = {}
 
 
-class ErrorReply(msgspec.Struct, tag_field="op", tag="reply"):
+class ErrorReply(msgspec.Struct, tag_field="op", tag="reply", forbid_unknown_fields=True):
     ref: Ref
     error: ErrorBody
     ok: bool = False
 
 
-class EventFrame(msgspec.Struct, tag_field="op", tag="event", omit_defaults=True):
+class EventFrame(msgspec.Struct, tag_field="op", tag="event", omit_defaults=True,
+                 forbid_unknown_fields=True):
     type: str
     data: Any
     room: str | None = None
@@ -330,7 +350,7 @@ def event_frame(type_: str, data: Any, *, room: str | None = None, seq: int | No
 
 # --- Event payload schemas ------------------------------------------------------------------
 
-class Limits(msgspec.Struct):
+class Limits(Payload):
     frame_bytes: int
     message_chars: int
     messages_per_s: float
@@ -339,7 +359,7 @@ class Limits(msgspec.Struct):
     attachment_bytes: int
 
 
-class SelfProfile(msgspec.Struct):
+class SelfProfile(Payload):
     id: str
     display_name: str
     specialty: str
@@ -350,7 +370,7 @@ class SelfProfile(msgspec.Struct):
     verified: bool
 
 
-class Welcome(msgspec.Struct):
+class Welcome(Payload):
     protocol: int
     session: str
     server_time: float
@@ -359,11 +379,11 @@ class Welcome(msgspec.Struct):
     limits: Limits
 
 
-class PongData(msgspec.Struct):
+class PongData(Payload):
     server_time: float
 
 
-class AuthorCard(msgspec.Struct):
+class AuthorCard(Payload):
     pseudonym: str
     name: str
     verified: bool
@@ -371,7 +391,7 @@ class AuthorCard(msgspec.Struct):
     moderator: bool
 
 
-class MessageData(msgspec.Struct):
+class MessageData(Payload):
     id: str
     seq: int
     author: AuthorCard
@@ -385,42 +405,42 @@ class MessageData(msgspec.Struct):
     hidden: bool
 
 
-class MessageEdited(msgspec.Struct):
+class MessageEdited(Payload):
     seq: int
     body: str
     edited_at: str
 
 
-class MessageDeleted(msgspec.Struct):
+class MessageDeleted(Payload):
     seq: int
     deleted_at: str
 
 
-class MessageHidden(msgspec.Struct):
+class MessageHidden(Payload):
     seq: int
     reason: str
 
 
-class MessageUnhidden(msgspec.Struct):
+class MessageUnhidden(Payload):
     seq: int
 
 
-class MentionData(msgspec.Struct):
+class MentionData(Payload):
     room: str
     seq: int
     by: AuthorCard
 
 
-class TypingData(msgspec.Struct):
+class TypingData(Payload):
     author: AuthorCard
 
 
-class ModeratorPresence(msgspec.Struct):
+class ModeratorPresence(Payload):
     author: AuthorCard
     present: bool
 
 
-class RoomSummary(msgspec.Struct):
+class RoomSummary(Payload):
     id: str
     kind: str
     title: str
@@ -431,47 +451,61 @@ class RoomSummary(msgspec.Struct):
     online: int | None = None  # lounges: physicians of the specialty online now
 
 
-class JoinReply(msgspec.Struct):
+class JoinReply(Payload):
     room: RoomSummary
     me: AuthorCard
     messages: list[MessageData]
     more: bool
 
 
-class PageReply(msgspec.Struct):
+class PageReply(Payload):
     messages: list[MessageData]
     more: bool
 
 
-class SendReply(msgspec.Struct):
+class SendReply(Payload):
     seq: int
     id: str
     sent_at: str
 
 
-class EditReply(msgspec.Struct):
+class EditReply(Payload):
     seq: int
     edited_at: str
 
 
-class DeleteReply(msgspec.Struct):
+class DeleteReply(Payload):
     seq: int
     deleted_at: str
 
 
-class PhiFinding(msgspec.Struct):
+class LeaveReply(Payload):
+    room: str
+    left: bool  # the membership ended too (forget: true)
+
+
+class TypingReply(Payload):
+    """``typing`` replies with an empty object."""
+
+
+class ReadReply(Payload):
+    room: str
+    last_read_seq: int
+
+
+class PhiFinding(Payload):
     kind: str  # phi.guard.KINDS
     start: int  # character offsets into the refused text: text[start:end]
     end: int
 
 
-class PhiDetectedDetails(msgspec.Struct):
+class PhiDetectedDetails(Payload):
     field: str  # "body" (message.send / message.edit), "summary" (case API)
     findings: list[PhiFinding]
 
 
-# Every event type the server emits → the schema of its ``data``. tests/rooms check each
-# emitted event against this table.
+# Every event type the server emits → the schema of its ``data``; ``validate_server_frame``
+# (at the end of this module) checks every frame the test suite sees against these tables.
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "session.welcome": Welcome,
     "message.new": MessageData,
@@ -483,7 +517,7 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "typing": TypingData,
     "room.moderator": ModeratorPresence,
 }
-# Reply payload schemas, per op.
+# Reply payload schemas, per op: every op has one (a test holds them equal to REQUEST_TYPES).
 REPLY_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "ping": PongData,
     "room.join": JoinReply,
@@ -491,55 +525,14 @@ REPLY_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "message.send": SendReply,
     "message.edit": EditReply,
     "message.delete": DeleteReply,
+    "room.leave": LeaveReply,
+    "typing": TypingReply,
+    "read": ReadReply,
 }
 # Error ``details`` schemas, per error code (codes without one carry free-form details).
 ERROR_DETAIL_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     PHI_DETECTED: PhiDetectedDetails,
 }
-
-
-def register_events(schemas: dict[str, type[msgspec.Struct]]) -> None:
-    """Add event payload schemas defined by another module (at its import time)."""
-    EVENT_SCHEMAS.update(schemas)
-
-
-def validate_reply(op: str, frame: str | bytes) -> Any:
-    """Decode a successful reply to ``op`` and check its data against ``REPLY_SCHEMAS``
-    (tests use this on every reply they get; ops without a schema reply with plain dicts).
-
-    Raises:
-        msgspec.ValidationError: the reply does not match.
-    """
-    raw = _generic.decode(frame)
-    assert raw["op"] == "reply" and raw["ok"] is True, raw
-    schema = REPLY_SCHEMAS.get(op)
-    return msgspec.convert(raw["data"], schema) if schema else raw["data"]
-
-
-def validate_error(frame: str | bytes) -> Any:
-    """Decode an error reply and check its details against ``ERROR_DETAIL_SCHEMAS`` (tests
-    use this); returns the typed details, or the raw dict for codes without a schema.
-
-    Raises:
-        msgspec.ValidationError: the details do not match.
-    """
-    raw = _generic.decode(frame)
-    assert raw["op"] == "reply" and raw["ok"] is False, raw
-    assert raw["error"]["code"] in ERROR_CODES, raw
-    schema = ERROR_DETAIL_SCHEMAS.get(raw["error"]["code"])
-    details = raw["error"].get("details", {})
-    return msgspec.convert(details, schema) if schema else details
-
-
-def validate_event(frame: str | bytes) -> Any:
-    """Decode an event frame and check its data against its schema (tests use this).
-
-    Raises:
-        msgspec.ValidationError / KeyError: the frame does not match.
-    """
-    raw = _generic.decode(frame)
-    assert raw["op"] == "event", raw
-    return msgspec.convert(raw["data"], EVENT_SCHEMAS[raw["type"]])
 
 
 # --- Moderation -----------------------------------------------------------------------------
@@ -607,37 +600,37 @@ class ReportFile(Request, tag="report"):
         _joiners_check(reason=self.reason)
 
 
-class MemberMuted(msgspec.Struct):
+class MemberMuted(Payload):
     pseudonym: str
     until: str
 
 
-class MemberKicked(msgspec.Struct):
+class MemberKicked(Payload):
     pseudonym: str
 
 
-class MemberBanned(msgspec.Struct):
+class MemberBanned(Payload):
     pseudonym: str
     scope: str
 
 
-class RoomRemoved(msgspec.Struct):
+class RoomRemoved(Payload):
     room: str
     reason: str  # "kicked" | "banned"
 
 
-class ModHiddenReply(msgspec.Struct):
+class ModHiddenReply(Payload):
     seq: int
     hidden: bool
 
 
-class ModMemberReply(msgspec.Struct):
+class ModMemberReply(Payload):
     pseudonym: str
     until: str | None = None
     scope: str | None = None
 
 
-class ReportReply(msgspec.Struct):
+class ReportReply(Payload):
     report: int
 
 
@@ -683,7 +676,7 @@ class OnCallList(Request, tag="oncall.list"):
 
 
 
-class CaseCard(msgspec.Struct):
+class CaseCard(Payload):
     id: str
     specialty: str
     urgency: str
@@ -693,20 +686,20 @@ class CaseCard(msgspec.Struct):
     posted_at: str
 
 
-class OfferNew(msgspec.Struct):
+class OfferNew(Payload):
     offer: str
     case: CaseCard
     tier: int
     expires_at: float
 
 
-class OfferClosed(msgspec.Struct):
+class OfferClosed(Payload):
     offer: str
     case: str
     reason: str  # declined | expired | claimed | accepted | withdrawn
 
 
-class CaseRouting(msgspec.Struct):
+class CaseRouting(Payload):
     case: str
     step: str  # offered | declined | expired | escalated | lounge_called | waiting | accepted | withdrawn
     tier: int | None = None
@@ -714,24 +707,33 @@ class CaseRouting(msgspec.Struct):
     by: AuthorCard | None = None
 
 
-class CasePosted(msgspec.Struct):
+class CasePosted(Payload):
     case: CaseCard
     offer: str | None = None  # set on a lounge call: any member may accept it
 
 
-class PresenceReply(msgspec.Struct):
+class PresenceReply(Payload):
     status: str
     on_call: bool
 
 
-class AcceptReply(msgspec.Struct):
+class AcceptReply(Payload):
     case: str
     room: str
 
 
-class OnCallEntry(msgspec.Struct):
+class OnCallEntry(Payload):
     pseudonym: str
     status: str
+
+
+class OnCallReply(Payload):
+    specialty: str
+    on_call: list[OnCallEntry]
+
+
+class DeclineReply(Payload):
+    offer: str
 
 
 EVENT_SCHEMAS.update({
@@ -743,6 +745,8 @@ EVENT_SCHEMAS.update({
 REPLY_SCHEMAS.update({
     "presence.set": PresenceReply,
     "offer.accept": AcceptReply,
+    "offer.decline": DeclineReply,
+    "oncall.list": OnCallReply,
 })
 
 
@@ -766,3 +770,197 @@ def _union(types: tuple[type, ...]) -> Any:
 
 
 _decoder, _by_op = _build_decoder()
+
+
+def request_op(text: str | bytes) -> str | None:
+    """The op of a client frame, or None when it cannot be parsed (its reply is an error)."""
+    try:
+        return parse_request(text).__struct_config__.tag
+    except ProtocolError:
+        return None
+
+
+# --- Checking what the server sends -----------------------------------------------------------
+# The test suite checks every frame the server emits with ``validate_server_frame``: frames its
+# socket clients receive, frames the consumer sends in-process, frames services build, and
+# (CURBSIDE_VALIDATE_FRAMES=1, set for every test daphne) every frame a server process sends.
+
+# Which envelope keys each event type carries besides op/type/data (docs/protocol.md, Events).
+ROOM_SEQ = ("room", "seq")
+ROOM = ("room",)
+NO_ROOM = ()
+EVENT_ENVELOPES: dict[str, tuple[str, ...]] = {
+    "session.welcome": NO_ROOM,
+    "message.new": ROOM_SEQ,
+    "message.edited": ROOM_SEQ,
+    "message.deleted": ROOM_SEQ,
+    "message.hidden": ROOM_SEQ,
+    "message.unhidden": ROOM_SEQ,
+    "mention": ROOM_SEQ,
+    "typing": ROOM,
+    "room.moderator": ROOM,
+    "member.muted": ROOM,
+    "member.kicked": ROOM,
+    "member.banned": ROOM,
+    "room.removed": ROOM,
+    "offer.new": NO_ROOM,
+    "offer.closed": NO_ROOM,
+    "case.routing": NO_ROOM,
+    "case.posted": ROOM,
+}
+
+
+class InvalidFrame(ValueError):
+    """A frame the server must never send; the message says what is wrong with it."""
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class _OkEnvelope(_Strict):
+    op: str
+    ref: Ref
+    ok: bool
+    data: dict[str, Any]
+
+
+class _ErrorBodyEnvelope(_Strict):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class _ErrorEnvelope(_Strict):
+    op: str
+    ref: Ref
+    ok: bool
+    error: _ErrorBodyEnvelope
+
+
+class _EventEnvelope(_Strict):
+    op: str
+    type: str
+    data: dict[str, Any]
+    room: RoomId | msgspec.UnsetType = msgspec.UNSET
+    seq: Annotated[int, msgspec.Meta(ge=1)] | msgspec.UnsetType = msgspec.UNSET
+
+
+def _convert(value: Any, schema: Any, where: str) -> Any:
+    try:
+        return msgspec.convert(value, schema)
+    except msgspec.ValidationError as exc:
+        raise InvalidFrame(f"{where}: {exc}") from None
+
+
+def validate_server_frame(frame: str | bytes, *, op: str | None = None) -> Any:
+    """Check one frame the server emits against the protocol; return its typed payload.
+
+    - a successful reply: exactly ``op``, ``ref`` (≤ 64 characters, an integer or null),
+      ``ok`` and ``data``; the data must match ``REPLY_SCHEMAS[op]`` when the op of the
+      request it answers is known, and some reply schema otherwise (replies do not carry the
+      op, and every schema forbids unknown fields, so a stray field still fails);
+    - an error reply: exactly ``op``, ``ref``, ``ok``, and ``error`` = {``code`` (one of
+      ``ERROR_CODES``), ``message``, ``details``}, details checked by
+      ``ERROR_DETAIL_SCHEMAS`` for codes that have one;
+    - an event: ``type`` in ``EVENT_SCHEMAS`` (an unknown type fails), its ``data`` matching
+      that schema, ``room`` and ``seq`` present exactly when ``EVENT_ENVELOPES`` says and
+      agreeing with the data's own ``room``/``seq``.
+
+    Raises:
+        InvalidFrame: what is wrong, first problem only.
+    """
+    try:
+        raw = _generic.decode(frame)
+    except msgspec.DecodeError as exc:
+        raise InvalidFrame(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidFrame("a frame must be a JSON object")
+    kind = raw.get("op")
+    if kind == "event":
+        return _check_event(raw)
+    if kind != "reply":
+        raise InvalidFrame(f"'op' must be 'reply' or 'event', not {kind!r}")
+    ok = raw.get("ok")
+    if ok is True:
+        return _check_ok(raw, op)
+    if ok is False:
+        return _check_error(raw)
+    raise InvalidFrame(f"a reply's 'ok' must be true or false, not {ok!r}")
+
+
+def _check_ok(raw: dict, op: str | None) -> Any:
+    _convert(raw, _OkEnvelope, "reply")
+    schema = REPLY_SCHEMAS.get(op) if op is not None else None
+    if schema is not None:
+        return _convert(raw["data"], schema, f"reply to {op}: data")
+    for candidate in dict.fromkeys(REPLY_SCHEMAS.values()):
+        try:
+            return msgspec.convert(raw["data"], candidate)
+        except msgspec.ValidationError:
+            continue
+    raise InvalidFrame(f"reply (op unknown): data matches no reply schema: {raw['data']!r:.300}")
+
+
+def _check_error(raw: dict) -> Any:
+    envelope = _convert(raw, _ErrorEnvelope, "error reply")
+    code = envelope.error.code
+    if code not in ERROR_CODES:
+        raise InvalidFrame(f"error reply: unknown error code {code!r}")
+    schema = ERROR_DETAIL_SCHEMAS.get(code)
+    details = envelope.error.details
+    return _convert(details, schema, f"error reply ({code}): details") if schema else details
+
+
+def _check_event(raw: dict) -> Any:
+    envelope = _convert(raw, _EventEnvelope, "event")
+    type_ = envelope.type
+    schema = EVENT_SCHEMAS.get(type_)
+    if schema is None:
+        raise InvalidFrame(f"event: unknown type {type_!r}")
+    data = _convert(envelope.data, schema, f"event {type_}: data")
+    carries = EVENT_ENVELOPES.get(type_)
+    if carries is None:
+        raise InvalidFrame(f"event {type_}: no rule for its room/seq in EVENT_ENVELOPES")
+    for key in ROOM_SEQ:
+        present = key in raw
+        if present != (key in carries):
+            raise InvalidFrame(f"event {type_}: {'unexpected' if present else 'missing'} '{key}'")
+        if present and key in envelope.data and envelope.data[key] != raw[key]:
+            raise InvalidFrame(f"event {type_}: '{key}' is {raw[key]!r} but data.{key} is "
+                               f"{envelope.data[key]!r}")
+    return data
+
+
+def validate_reply(op: str, frame: str | bytes) -> Any:
+    """A successful reply to ``op``, checked (``validate_server_frame``); returns its typed data.
+
+    Raises:
+        InvalidFrame: it is not a valid successful reply to ``op``.
+    """
+    if _generic.decode(frame).get("ok") is not True:
+        raise InvalidFrame(f"not a successful reply: {frame!r:.300}")
+    return validate_server_frame(frame, op=op)
+
+
+def validate_error(frame: str | bytes) -> Any:
+    """An error reply, checked; returns its typed details (the raw dict for codes without a
+    schema in ``ERROR_DETAIL_SCHEMAS``).
+
+    Raises:
+        InvalidFrame: it is not a valid error reply.
+    """
+    if _generic.decode(frame).get("ok") is not False:
+        raise InvalidFrame(f"not an error reply: {frame!r:.300}")
+    return validate_server_frame(frame)
+
+
+def validate_event(frame: str | bytes) -> Any:
+    """An event, checked; returns its typed data.
+
+    Raises:
+        InvalidFrame: it is not a valid event.
+    """
+    if _generic.decode(frame).get("op") != "event":
+        raise InvalidFrame(f"not an event: {frame!r:.300}")
+    return validate_server_frame(frame)

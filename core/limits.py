@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+
+def retry_after_s(wait: float) -> float:
+    """A refused take's wait as the client is told it: whole milliseconds, rounded up, so a
+    short wait never reads 0.0 (a client retrying at once would be refused again)."""
+    return math.ceil(wait * 1000) / 1000
 
 
 @dataclass

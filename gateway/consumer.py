@@ -18,9 +18,12 @@ import dataclasses
 import enum
 import functools
 import logging
+import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
@@ -33,7 +36,7 @@ from django.conf import settings
 
 from bus import hub, protocol
 from core.errors import DomainError, Unavailable, unavailable_cause
-from core.limits import TokenBucket
+from core.limits import TokenBucket, retry_after_s
 from gateway import ops_consult
 from gateway.optable import OPS
 from physicians import selectors, socket_cache
@@ -102,6 +105,13 @@ class SocketState(enum.Enum):
     BUSY = "busy"
     CLOSED = "closed"
 
+
+# CURBSIDE_VALIDATE_FRAMES=1 (every daphne the tests start has it): check each frame this
+# process sends against bus.protocol and log an invalid one as an ERROR carrying
+# INVALID_FRAME_MARK, which fails the test (tests/support/servers.py). Decided once, here:
+# without it the consumer keeps its plain methods and the check costs nothing.
+VALIDATE_FRAMES = os.environ.get("CURBSIDE_VALIDATE_FRAMES") == "1"
+INVALID_FRAME_MARK = "INVALID FRAME"
 
 class CurbsideConsumer(AsyncWebsocketConsumer):
     # Class-level defaults: most sockets never set these, so they cost no per-socket dict slot.
@@ -315,7 +325,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         if wait:
             await self.send(text_data=protocol.reply_error(
                 request.ref, protocol.RATE_LIMITED, "Too many frames; slow down.",
-                {"retry_after_s": round(wait, 3)}))
+                {"retry_after_s": retry_after_s(wait)}))
             return
         handler = OPS[type(request)]
         if not isinstance(request, protocol.Ping):
@@ -450,3 +460,51 @@ async def recheck_sockets() -> None:
 
 if recheck_sockets not in hub.hub.resync_listeners:
     hub.hub.resync_listeners.append(recheck_sockets)
+
+
+# --- Checking every frame sent (tests) -------------------------------------------------------
+
+# The op of the request the running ``receive`` handles: its reply is checked against it.
+_request_op: ContextVar[str | None] = ContextVar("curbside_request_op", default=None)
+
+
+def frame_checked_methods(report: Callable[[str, str], None]) -> dict[str, Callable]:
+    """``receive`` and ``send`` for CurbsideConsumer that check every frame the socket sends
+    with ``bus.protocol.validate_server_frame`` — a reply against the op of the request it
+    answers — and call ``report(problem, frame)`` for an invalid one (it is still sent).
+
+    Installed at import under CURBSIDE_VALIDATE_FRAMES=1, and by the test suite's autouse
+    fixture (tests/conftest.py) for consumers that run in the test process. Every frame of a
+    socket goes through ``send``: replies, the welcome, and what the hub hands over.
+    """
+    receive, send = CurbsideConsumer.receive, CurbsideConsumer.send
+
+    async def checked_receive(self, text_data: str | None = None,
+                              bytes_data: bytes | None = None) -> None:
+        token = _request_op.set(protocol.request_op(text_data) if text_data is not None else None)
+        try:
+            await receive(self, text_data=text_data, bytes_data=bytes_data)
+        finally:
+            _request_op.reset(token)
+
+    async def checked_send(self, text_data: str | None = None, bytes_data: bytes | None = None,
+                           close: bool = False) -> None:
+        if text_data is not None:
+            try:
+                protocol.validate_server_frame(text_data, op=_request_op.get())
+            except protocol.InvalidFrame as exc:
+                report(str(exc), text_data)
+        elif bytes_data is not None:
+            report("a binary frame (the server sends text frames only)", repr(bytes_data[:200]))
+        await send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    return {"receive": checked_receive, "send": checked_send}
+
+
+def _log_invalid_frame(problem: str, frame: str) -> None:
+    log.error("%s: %s; frame: %s", INVALID_FRAME_MARK, problem, frame[:2000])
+
+
+if VALIDATE_FRAMES:
+    for _name, _method in frame_checked_methods(_log_invalid_frame).items():
+        setattr(CurbsideConsumer, _name, _method)

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from bus import hub, protocol
 from core.errors import Forbidden, RateLimited, TooLarge, ValidationFailed
-from core.limits import TokenBucket
+from core.limits import TokenBucket, retry_after_s
 from phi.guard import phi_guard
 from presence import runtime
 from rooms import events, messages, roster, selectors, services
@@ -124,7 +124,7 @@ async def message_send(conn, request: protocol.MessageSend) -> dict:
     _check_body(request.body)
     wait = _message_bucket(conn.identity.user_id).take(time.monotonic())
     if wait:
-        raise RateLimited("You are sending too fast.", details={"retry_after_s": round(wait, 3)})
+        raise RateLimited("You are sending too fast.", details={"retry_after_s": retry_after_s(wait)})
     # The PHI guard runs here, on the loop, before the writer sees the message: a refused
     # body is never stored (it is not even queued).
     findings = phi_guard(request.body, field="body", confirmed=request.confirm_phi)

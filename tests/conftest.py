@@ -6,6 +6,7 @@ pointed at SQLite or the in-memory layer fails at start-up instead of passing qu
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -133,3 +134,52 @@ def fresh_presence(settings):
     runtime.reset()
     yield
     runtime.reset()
+
+
+@pytest.fixture(autouse=True)
+def _every_frame_checked(monkeypatch):
+    """Zulip's ``verify_action``, suite-wide: every frame the server emits while a test runs is
+    checked against the wire schema (``bus.protocol.validate_server_frame``), not only the
+    frames the test reads, and any invalid one fails the test here, at teardown.
+
+    - frames built in this process: ``event_frame``, ``reply_ok`` and ``reply_error`` are
+      wrapped (services' outbox events in unit tests; an invalid one also raises at once);
+    - frames a consumer sends in this process: ``CurbsideConsumer.send`` is wrapped, with
+      each reply checked against the op of the request it answers;
+    - frames a test socket receives: tests/support/clients.py checks each and records it;
+    - frames test daphnes send (browser tests too): they run with CURBSIDE_VALIDATE_FRAMES=1
+      and log invalid ones; each running server's new log lines are read here.
+    """
+    from bus import protocol
+    from gateway import consumer
+    from tests.support import clients, servers
+
+    errors: list[str] = []
+
+    def report(problem: str, frame: str) -> None:
+        errors.append(f"{problem}; frame: {frame[:2000]}")
+
+    def checked(build):
+        @functools.wraps(build)
+        def wrapper(*args, **kwargs):
+            frame = build(*args, **kwargs)
+            try:
+                protocol.validate_server_frame(frame)
+            except protocol.InvalidFrame as exc:
+                report(f"{build.__name__}: {exc}", frame)
+                raise
+            return frame
+
+        return wrapper
+
+    for name in ("event_frame", "reply_ok", "reply_error"):
+        monkeypatch.setattr(protocol, name, checked(getattr(protocol, name)))
+    for name, method in consumer.frame_checked_methods(report).items():
+        monkeypatch.setattr(consumer.CurbsideConsumer, name, method)
+    clients.FRAME_ERRORS.clear()
+    yield errors  # a test that provokes an invalid frame on purpose checks and clears it
+    problems = errors + clients.FRAME_ERRORS + servers.invalid_frames_logged()
+    clients.FRAME_ERRORS.clear()
+    if problems:
+        pytest.fail("the server emitted frames that break the protocol (bus/protocol.py):\n"
+                    + "\n".join(problems), pytrace=False)

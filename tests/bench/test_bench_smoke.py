@@ -8,11 +8,14 @@ and the JSON was written — never speed: timings on a shared CI machine mean no
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.servers import INVALID_FRAME_MARK
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 5
@@ -28,8 +31,15 @@ def test_smallest_fanout_delivers_every_message_once_on_both_apps(tmp_path):
          "--no-closed-loop", "--duration", "2", "--workers", "1", "--users", "2",
          "--case-rooms", "0", "--root", str(tmp_path / "state"), "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
+        # Its Curbside servers check every frame they send, as the suite's own daphnes do.
+        env={**os.environ, "CURBSIDE_VALIDATE_FRAMES": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    logs = sorted((tmp_path / "state" / "logs").glob("curbside-*.log"))
+    assert logs
+    invalid = [line for log in logs for line in log.read_text(errors="replace").splitlines()
+               if INVALID_FRAME_MARK in line]
+    assert not invalid, "\n".join(invalid)
     result = json.loads((out / "fanout.json").read_text())
     rows = {r["app"]: r for r in result["rows"] if r["app"] in ("curbside", "baseline")}
     assert set(rows) == {"curbside", "baseline"}, result["rows"]

@@ -10,12 +10,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-import websockets
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.clients import Http, connect, recv_json, request
+from tests.support.clients import Http, checked_connect, connect, recv_json, request
 from tests.support.sockets import open_socket
 
 pytestmark = [
@@ -40,7 +39,7 @@ async def _welcomed(server, ticket: str):
 
 async def _refused(server, ticket: str) -> int:
     with pytest.raises(InvalidStatus) as info:
-        async with websockets.connect(f"{server.ws}?ticket={ticket}"):
+        async with checked_connect(f"{server.ws}?ticket={ticket}"):
             pass
     return info.value.response.status_code
 

@@ -7,14 +7,13 @@ import json
 import time
 
 import pytest
-import websockets
 from asgiref.sync import sync_to_async
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bus import protocol
 from physicians import tickets
 from physicians.states import LicenceStatus
-from tests.support.clients import Http, connect, recv_json, request
+from tests.support.clients import Http, checked_connect, connect, recv_json, request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +54,7 @@ async def test_login_ticket_welcome_ping(daphne_server, verified):
 
 async def _refused(url: str, **kw) -> int:
     with pytest.raises(InvalidStatus) as info:
-        async with websockets.connect(url, **kw):
+        async with checked_connect(url, **kw):
             pass
     return info.value.response.status_code
 
@@ -79,7 +78,7 @@ async def test_session_cookie_needs_an_allowed_origin(daphne_server, verified):
     client = await sync_to_async(_login)(daphne_server, email, password)
     cookie = f"sessionid={client.cookie('sessionid')}"
     # Same origin: accepted with the cookie alone.
-    async with websockets.connect(daphne_server.ws, origin=daphne_server.http,
+    async with checked_connect(daphne_server.ws, origin=daphne_server.http,
                                   additional_headers={"Cookie": cookie}) as ws:
         assert (await recv_json(ws))["type"] == "session.welcome"
     # A page on another origin carrying the victim's cookie: refused.
@@ -143,6 +142,16 @@ async def test_bad_frames_get_errors_and_the_socket_keeps_serving(daphne_server,
     assert reply["error"]["code"] == "bad_request" and reply["error"]["details"]["field"] == "op"
     await ws.send(json.dumps({"op": "ping", "ref": {"nested": True}}))
     assert (await recv_json(ws))["error"]["code"] == "bad_request"
+    # A field the op does not define is refused, named (docs/protocol.md).
+    await ws.send(json.dumps({"op": "ping", "ref": "f1", "colour": "red"}))
+    reply = await recv_json(ws)
+    assert reply["error"]["code"] == "bad_request" and reply["ref"] == "f1"
+    assert reply["error"]["details"] == {"field": "colour"}
+    # A ref over 64 characters is refused even on an otherwise valid frame, never echoed.
+    await ws.send(json.dumps({"op": "ping", "ref": "r" * 65}))
+    reply = await recv_json(ws)
+    assert reply["error"]["code"] == "bad_request" and reply["ref"] is None
+    assert reply["error"]["details"] == {"field": "ref"}
 
     reply = await request(ws, "ping", ref="still-here")
     assert reply["ok"] is True
@@ -196,7 +205,7 @@ async def test_logout_closes_the_sessions_sockets(daphne_server, verified):
     _, email, password = verified
     client = await sync_to_async(_login)(daphne_server, email, password)
     cookie = f"sessionid={client.cookie('sessionid')}"
-    ws = await websockets.connect(daphne_server.ws, origin=daphne_server.http,
+    ws = await checked_connect(daphne_server.ws, origin=daphne_server.http,
                                   additional_headers={"Cookie": cookie})
     assert (await recv_json(ws))["type"] == "session.welcome"
     status, _ = await sync_to_async(client.call)("POST", "/api/v1/auth/logout", {})

@@ -2,6 +2,12 @@
 
 A server is ready when its port accepts a TCP connection (polled against a deadline, not a
 fixed sleep); if it dies or never listens the test fails loudly with its log.
+
+Every daphne started here runs with CURBSIDE_VALIDATE_FRAMES=1: it checks each frame it sends
+against bus.protocol and logs an invalid one with ``INVALID_FRAME_MARK`` (gateway/consumer.py).
+The suite's autouse fixture reads the new part of every running server's log after each test
+(``Daphne.invalid_frames``), and ``stop`` fails on any line nobody has reported yet, so a bad
+frame fails the run even when no test client read it (the browser tests read none).
 """
 
 from __future__ import annotations
@@ -18,6 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # How long a fresh daphne may take to import Django and listen.
 START_DEADLINE_S = 30.0
+# What a server logs for a frame that breaks the protocol (gateway.consumer.INVALID_FRAME_MARK;
+# not imported, so this module needs no Django).
+INVALID_FRAME_MARK = "INVALID FRAME"
+# Servers started and not yet stopped, by id (their logs are checked after every test).
+RUNNING: dict[int, Daphne] = {}
+
+
+class InvalidFramesLogged(AssertionError):
+    """A test server sent frames that break the protocol."""
 
 
 def free_port() -> int:
@@ -33,6 +48,8 @@ class Daphne:
     log_path: Path
     proc: subprocess.Popen | None = None
     extra_args: list[str] = field(default_factory=list)
+    # How far the log has been searched for invalid frames.
+    log_checked: int = 0
 
     @property
     def http(self) -> str:
@@ -44,11 +61,14 @@ class Daphne:
 
     def start(self) -> Daphne:
         log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the child)
+        self.log_checked = 0
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", str(self.port),
              *self.extra_args],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env, "CURBSIDE_VALIDATE_FRAMES": "1"}, stdout=log,
+            stderr=subprocess.STDOUT,
         )
+        RUNNING[id(self)] = self
         deadline = time.monotonic() + START_DEADLINE_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -64,11 +84,25 @@ class Daphne:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def invalid_frames(self) -> list[str]:
+        """The invalid-frame lines logged since the last call (complete lines only)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_checked)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1
+        self.log_checked += end
+        return [line for line in chunk[:end].decode(errors="replace").splitlines()
+                if INVALID_FRAME_MARK in line]
+
     def kill(self) -> None:
         """SIGKILL: the process vanishes without running any cleanup (crash test)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._forget()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -78,6 +112,22 @@ class Daphne:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        self._forget()
+
+    def _forget(self) -> None:
+        """Leave ``RUNNING``, failing if the log holds invalid frames nobody reported."""
+        if RUNNING.pop(id(self), None) is None:
+            return
+        lines = self.invalid_frames()
+        if lines:
+            raise InvalidFramesLogged(f"daphne :{self.port} sent invalid frames "
+                                      f"({self.log_path}):\n" + "\n".join(lines))
+
+
+def invalid_frames_logged() -> list[str]:
+    """New invalid-frame lines of every running test server (called after each test)."""
+    return [f"daphne :{server.port}: {line}" for server in list(RUNNING.values())
+            for line in server.invalid_frames()]
 
 
 def server_env(database_url: str, **overrides: str) -> dict[str, str]:
