@@ -10,13 +10,13 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, expect
 
-from tests.frontend.test_browser import _page, browser  # noqa: F401  (the module's Chromium)
+from tests.support.browser import new_page as _page
 from tests.support.otp import device_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_moderator_is_asked_for_the_code_and_signs_in_with_it(browser,  # noqa: F811
+def test_a_moderator_is_asked_for_the_code_and_signs_in_with_it(browser,
                                                                 daphne_server, make_physician):
     physician, email, password = make_physician(role="moderator")
     device = TOTPDevice.objects.get(user_id=physician.user_id)
