@@ -163,3 +163,17 @@ def test_lint_imports_counts_imports_inside_functions(tmp_path):
     run = subprocess.run([str(lint_imports), "--no-cache", "--no-logo"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_no_test_module_imports_another_test_module_or_a_conftest():
+    """Helpers shared between suites live in tests/support/; importing a test module runs
+    (and re-collects) its tests, and a conftest's fixtures belong to its directory."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    pattern = re.compile(r"^\s*(?:from|import)\s+tests\.(?:[\w.]+\.)?(?:test_\w+|conftest)\b",
+                         re.M)
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if pattern.search(p.read_text())]
+    assert offenders == []
