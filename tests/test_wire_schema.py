@@ -246,4 +246,4 @@ def test_servers_check_frames_only_when_asked(flag):
         assert names == ["frame_checked_methods.<locals>.checked_send",
                          "frame_checked_methods.<locals>.checked_receive"]
     else:
-        assert names == ["AsyncWebsocketConsumer.send", "CurbsideConsumer.receive"]
+        assert names == ["CurbsideConsumer.send", "CurbsideConsumer.receive"]
