@@ -110,6 +110,8 @@ INSTALLED_APPS = [
     "consult",
     "gateway",
     "frontend",
+    # Adverse drug event reports and signals (docs/adverse.md): above consult, below nothing.
+    "adverse",
 ]
 
 MIDDLEWARE = [

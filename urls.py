@@ -6,6 +6,7 @@ urlpatterns = [
     path("api/v1/", include("physicians.urls")),
     path("api/v1/", include("rooms.urls")),
     path("api/v1/", include("consult.urls")),
+    path("api/v1/adverse/", include("adverse.urls")),
     re_path(r"^api/", not_found),  # anything else under /api/: a JSON 404, not an HTML page
     path("", include("gateway.urls")),
     path("", include("frontend.urls")),

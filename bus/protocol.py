@@ -964,3 +964,25 @@ def validate_event(frame: str | bytes) -> Any:
     if _generic.decode(frame).get("op") != "event":
         raise InvalidFrame(f"not an event: {frame!r:.300}")
     return validate_server_frame(frame)
+
+
+# --- Adverse drug event signals (adverse/, docs/adverse.md) ------------------------------------
+
+
+class AdverseSignal(Payload):
+    """A drug–reaction pair newly met the Evans criteria: to every pharmacovigilance officer."""
+
+    signal: int
+    drug: str
+    reaction: str
+    first_week: str  # the Monday (ISO date) of the week it was first detected
+    reports: int
+    prr: float
+    chi2: float
+    ror: float
+    ror_lower: float
+    ic025: float
+
+
+EVENT_SCHEMAS["adverse.signal"] = AdverseSignal
+EVENT_ENVELOPES["adverse.signal"] = NO_ROOM
