@@ -12,7 +12,7 @@ from adverse import normalise
 from adverse import signals as stats
 from adverse.models import Alert, Fact, Officer, Report, Signal
 from core.errors import Forbidden, NotFound
-from physicians.models import User
+from physicians.models import Physician, User
 
 
 def officer_require(*, user: User) -> Officer:
@@ -29,6 +29,11 @@ def officer_require(*, user: User) -> Officer:
 
 def is_officer(user: User) -> bool:
     return user.is_active and Officer.objects.filter(user_id=user.pk).exists()
+
+
+def reporter_country(*, user: User) -> str | None:
+    """The caller's licence country (a report's default), or None for a non-physician."""
+    return Physician.objects.filter(user_id=user.pk).values_list("country", flat=True).first()
 
 
 def reports_of(*, reporter: str, limit: int = 100) -> list[Report]:

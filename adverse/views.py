@@ -53,6 +53,7 @@ def vocabulary(request: HttpRequest) -> JsonResponse:
         "versions": {"drugs": normalise.drugs().version,
                      "reactions": normalise.reactions().version},
         "officer": selectors.is_officer(request.user),
+        "my_country": selectors.reporter_country(user=request.user),
     })
 
 

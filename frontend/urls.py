@@ -4,6 +4,7 @@ from frontend import views
 
 urlpatterns = [
     path("", views.index, name="frontend-index"),
+    path("adverse", views.adverse_page, name="frontend-adverse"),
     # Only this app's files: other apps' static files are not part of the client.
     path("static/frontend/<path:path>", views.static_file, name="frontend-static"),
 ]

@@ -54,3 +54,14 @@ def static_file(request: HttpRequest, path: str) -> FileResponse:
     response = serve(request, path, document_root=str(STATIC_DIR))
     response["Cache-Control"] = "no-cache"
     return response
+
+
+@require_GET
+@ensure_csrf_cookie
+def adverse_page(request: HttpRequest) -> HttpResponse:
+    """The adverse drug event report page (adverse.html + adverse.js; docs/adverse.md)."""
+    response = render(request, "frontend/adverse.html")
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Referrer-Policy"] = "same-origin"
+    response["Cache-Control"] = "no-store"
+    return response
