@@ -1,6 +1,7 @@
 """The adverse drug event page in a real Chromium: a physician files a report through the
-form (a PHI finding first, shown on the field), sees it in "My reports"; an officer sees
-the pair's statistics and its chart. The main page links to it."""
+form (a PHI finding first, shown on the field), sees it in "My reports"; an officer with the
+page open is told live when the pair becomes a signal, and sees its statistics and its
+chart. The main page links to it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from playwright.sync_api import Browser, expect
 
 from adverse import services
 from tests.support.browser import close_pages, new_page, start_browser
+from tests.support.clients import Http
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -61,10 +63,20 @@ def test_file_a_report_through_the_page_and_see_the_pair_as_an_officer(
         expect(page.locator("#adv-officer")).to_be_hidden()
         close_pages(page)
 
-    def officer_looks(chromium: Browser) -> None:
-        page = new_page(chromium)
+    pages = {}
+
+    def officer_opens(chromium: Browser) -> None:
+        page = pages["officer"] = new_page(chromium)
         _login(page, server, officer_email, officer_password)
         page.goto(server.http + "/adverse")
+        expect(page.locator("#adv-officer")).to_be_visible()
+        # Its socket is up (welcomed) before any report comes in.
+        expect(page.locator("#adv-live")).to_have_attribute("data-state", "online")
+
+    def officer_looks(chromium: Browser) -> None:
+        page = pages["officer"]
+        expect(page.locator("#adv-live")).to_contain_text("New signal: semaglutide")
+        expect(page.locator('#adv-signals tr[data-pair="semaglutide|pancreatitis"]')).to_be_visible()
         row = page.locator('#adv-pairs tr[data-pair="semaglutide|pancreatitis"]')
         expect(row).to_be_visible()
         row.get_by_role("button", name="Chart").click()
@@ -73,5 +85,18 @@ def test_file_a_report_through_the_page_and_see_the_pair_as_an_officer(
         page.wait_for_function("() => document.getElementById('adv-chart').naturalWidth > 0")
         close_pages(page)
 
+    browser.run(officer_opens)
     browser.run(reporter_files)
+    # Two more reports of the pair from other countries, and five unrelated ones.
+    for country, extra in (("MX", 2), ("ZA", 3)):
+        _, other_email, other_password = make_reporter(country)
+        http = Http(server.http)
+        http.login(other_email, other_password)
+        for drug, reaction in [("paracetamol", "headache"), ("ibuprofen", "rash"),
+                               ("omeprazole", "nausea"), ("amoxicillin", "diarrhoea"),
+                               ("metformin", "lactic acidosis")][:extra]:
+            assert http.call("POST", "/api/v1/adverse/reports", {
+                "suspect_drugs": [{"name": drug}], "reactions": [{"term": reaction}]})[0] == 201
+        assert http.call("POST", "/api/v1/adverse/reports", {
+            "suspect_drugs": [{"name": "Wegovy"}], "reactions": [{"term": "pancreatitis"}]})[0] == 201
     browser.run(officer_looks)

@@ -4,9 +4,11 @@
 
 import { $, el } from "./dom.js";
 import { jsonHeaders } from "./csrf.js";
+import { Connection } from "./connection.js";
 
 const API = "/api/v1/adverse";
 let vocab = null;
+let live = null; // the officer's socket: adverse.signal events refresh the tables
 
 async function getJson(path) {
   const response = await fetch(API + path, { credentials: "same-origin" });
@@ -128,8 +130,26 @@ function showChart(drug, reaction) {
   $("adv-chart-figure").hidden = false;
 }
 
+function listen() {
+  live = new Connection({
+    onEvent: (frame) => {
+      if (frame.type === "session.welcome") $("adv-live").dataset.state = "online";
+      if (frame.type !== "adverse.signal") return;
+      const d = frame.data;
+      $("adv-live").textContent = `New signal: ${d.drug} — ${d.reaction} (${d.reports} reports, PRR ${fixed(d.prr)})`;
+      $("adv-live").hidden = false;
+      loadOfficer();
+    },
+    onDown: () => { $("adv-live").dataset.state = "offline"; },
+    onStatus: () => {},
+    onEnded: () => {},
+  });
+  live.start();
+}
+
 async function loadOfficer() {
   $("adv-officer").hidden = false;
+  if (live === null) listen();
   const week = await getJson("/signals");
   if (week.status === 200) {
     $("adv-signals").replaceChildren(...week.body.signals.map((s) => el("tr", { class: "signal", "data-pair": `${s.drug}|${s.reaction}` },
