@@ -112,6 +112,24 @@ def test_a_form_body_to_a_json_endpoint_gets_a_json_refusal(daphne_server, conte
     assert json.loads(payload)["error"]["code"] == "bad_request"
 
 
+async def test_a_malformed_form_with_a_session_gets_a_json_refusal(daphne_server,
+                                                                   make_physician):
+    """With the session cookie, the CSRF check reads a form body for its token: a malformed
+    multipart body raised out of it and Django answered its HTML 400 page. Every JSON
+    endpoint, and the upload, answers the JSON error shape instead."""
+    ws = await open_socket(daphne_server, make_physician)
+    for path in ("/api/v1/cases", f"/api/v1/rooms/{LOUNGE}/attachments",
+                 "/api/v1/auth/ws-ticket", "/api/v1/auth/logout"):
+        for content_type, body in (("multipart/form-data", b"garbage"),
+                                   ("multipart/form-data; boundary=", b"x")):
+            status, headers, payload = await sync_to_async(_send)(ws.http, "POST", path, body,
+                                                                  content_type)
+            assert status == 400, (path, content_type, status, payload)
+            assert headers.get("Content-Type", "").startswith("application/json"), payload
+            assert json.loads(payload)["error"]["code"] == "bad_request"
+    await ws.close()
+
+
 async def test_nul_in_a_body_a_query_or_a_path_is_refused_never_a_crash(daphne_server,
                                                                         make_physician):
     """PostgreSQL stores no NUL in text: each must be refused before a query (400 naming the
