@@ -4,8 +4,8 @@ The document comes from the running server (``GET /api/v1/openapi.json``, gatewa
 schemathesis generates requests for every operation in it, in both of its modes: positive
 (valid per the schema, hostile strings — NUL, controls, bidi, huge numbers — included, since the
 request schemas leave strings unconstrained) and negative (wrong types, missing fields, bad
-path and query values). It sends them with a verified physician's session (staff operations with an administrator's, signed in
-with a one-time code) and checks every response:
+path and query values). It sends them with a verified physician's session (staff operations
+with an administrator's, signed in with a one-time code) and checks every response:
 
 * never a 5xx (``not_a_server_error``);
 * the status is one the operation declares, the content type is the declared one, and the
