@@ -5,9 +5,11 @@ file name, a socket ticket — are found in clear in none of: a ``pg_dump`` of t
 every Redis key and value (SCAN, each type read, and DUMP), the server's log.
 
 The server logs at INFO, the production default. Its mails go to Django's in-memory outbox
-(``locmem``): the development console backend prints mails, addresses and all, into the log —
-a mail is a delivery to its owner, not a log line. tests/test_breach.py does the same for the
-services, and checks that no row links a pseudonym to its physician.
+(``locmem``, as for every test server: tests/support/servers.py): the development console
+backend prints mails, addresses and all, into the log — a mail is a delivery to its owner, not
+a log line. tests/test_breach.py does the same for the services, and checks that no row links
+a pseudonym to its physician; at the end of the suite every test server's log is scanned for
+the fixture password and e-mails (tests/conftest.py, ``pytest_sessionfinish``).
 """
 
 from __future__ import annotations
@@ -38,8 +40,7 @@ pytestmark = [
 ]
 
 LOUNGE = "lounge-cardiology"
-CANARY_ENV = {"CURBSIDE_LOG_LEVEL": "INFO",
-              "CURBSIDE_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+CANARY_ENV = {"CURBSIDE_LOG_LEVEL": "INFO"}
 
 
 @pytest.fixture
@@ -145,3 +146,12 @@ async def test_no_planted_canary_is_in_the_database_redis_or_the_log(canary_serv
     leaks = {where: c.found_in(blob) for where, blob in (
         ("pg_dump", db_dump), ("redis", redis_dump), ("server log", log))}
     assert leaks == {"pg_dump": [], "redis": [], "server log": []}, leaks
+
+
+def test_the_suite_log_scan_sees_a_planted_value(tmp_path):
+    """The end-of-suite scan (tests/conftest.py) would report a log holding a fixture value."""
+    clean, leaky = tmp_path / "clean.log", tmp_path / "leaky.log"
+    clean.write_bytes(b'127.0.0.1 - - "POST /api/v1/auth/login" 200 374\n')
+    leaky.write_bytes(b"login failed for DR7.123@Example.Test with Correct-Horse-Battery\n")
+    assert canaries.suite_log_leaks([clean, leaky]) == {
+        str(leaky): ["fixture password", "fixture e-mail"]}

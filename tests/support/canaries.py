@@ -88,3 +88,20 @@ def redis_dump(url: str | None = None) -> bytes:
 
 def log_text(path: Path) -> bytes:
     return path.read_bytes() if path.exists() else b""
+
+
+# Planted by every test that makes a physician (tests/conftest.py ``make_physician``): the
+# fixture password, and the domain of the fixture e-mails. None may be in any server's log.
+SUITE_CANARIES = {"fixture password": b"correct-horse-battery",
+                  "fixture e-mail": b"@example.test"}
+
+
+def suite_log_leaks(paths: list[Path]) -> dict[str, list[str]]:
+    """Log file → the suite canaries it holds, for the logs that hold any."""
+    leaks = {}
+    for path in paths:
+        blob = log_text(path).lower()
+        found = [kind for kind, value in SUITE_CANARIES.items() if value in blob]
+        if found:
+            leaks[str(path)] = found
+    return leaks
