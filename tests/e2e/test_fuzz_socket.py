@@ -178,3 +178,17 @@ def test_hostile_and_valid_frames_never_crash_a_socket_nor_lose_a_message(fuzz_s
         for ws in opened:
             run(ws.close())
         loop.close()
+
+
+def test_every_op_and_field_has_its_hostile_cases():
+    """The strategies follow the schema: a new op or field gets its cases without an edit
+    to tests/support/frames.py (or fails here when a field type has no strategy)."""
+    cases = frames.hostile_cases()
+    for op, fields in frames.FIELDS.items():
+        assert f"extra_field:{op}" in cases
+        for f in fields:
+            assert f"wrong_type:{op}.{f.name}" in cases
+            if f.required:
+                assert f"missing:{op}.{f.name}" in cases
+    assert {"reserved_op", "dollar_op", "unknown_op", "bad_ref", "no_frame", "too_deep"} <= set(cases)
+    assert set(frames.OPS) == {t.__struct_config__.tag for t in protocol.REQUEST_TYPES}
