@@ -218,13 +218,17 @@ def parse_request(text: str | bytes) -> Request:
             and never echoed.
     """
     try:
-        return _decoder.decode(text)
+        request = _decoder.decode(text)
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
     except RecursionError:
         # msgspec recurses once per nesting level, also to skip an unknown field; past
         # the interpreter's limit it raises this (~1000 levels; no op nests beyond 2).
         raise _too_deep() from None
+    else:
+        if type(request) is not _Reserved:
+            return request
+        # The placeholder's tag is no op (no "$" op is): the slow path answers unknown_op.
     # Slow path, only for bad frames: say exactly what is wrong.
     try:
         raw = _generic.decode(text)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
@@ -92,11 +93,16 @@ def _origin_trusted(request: HttpRequest, origin: str) -> bool:
 
 
 def csrf_refusal(request: HttpRequest) -> JsonResponse | None:
-    """Why an unsafe request must be refused as a cross-site forgery, as a 403, or None."""
+    """Why an unsafe request must be refused as a cross-site forgery, as a 403 (a 400 for a
+    malformed form body, which the check reads for its token), or None."""
     if request.method in SAFE_METHODS:
         return None
     if settings.SESSION_COOKIE_NAME in request.COOKIES:
-        if CsrfViewMiddleware(_not_called).process_view(request, None, (), {}) is not None:
+        try:
+            refused = CsrfViewMiddleware(_not_called).process_view(request, None, (), {})
+        except MultiPartParserError:  # it reads a form body for the token: not a form
+            return error(400, "bad_request", "The body is not a well-formed form.")
+        if refused is not None:
             return error(403, "forbidden", "Missing or wrong CSRF token: reload the page.",
                          details={"reason": "csrf"})
         return None

@@ -27,6 +27,13 @@ production. ``apply()`` is idempotent; ``asgi.py`` and ``manage.py serve`` call 
    made every ``room.join`` do that). Sends are held to ``CURBSIDE_SEND_FRAME_BYTES`` instead
    (the consumer refuses larger frames before they get here); what arrives still is to
    ``frame_bytes``.
+5. Twisted: ``Request.requestReceived`` parses a POST's ``multipart/form-data`` or
+   ``x-www-form-urlencoded`` body into ``request.args`` before daphne sees the request —
+   which daphne never reads (Django parses the body it is handed). A malformed multipart
+   body (no boundary, a broken part) was answered by Twisted itself with a bare ``400 Bad
+   Request`` and a dropped connection: no JSON error, none of the security headers, and a
+   second full parse of every upload. daphne's request class is built with Twisted's own
+   switch for this, ``parsePOSTFormSubmission=False``, so the application decides.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 import autobahn.websocket.protocol as autobahn_protocol
+import daphne.http_protocol
 import daphne.server
 from autobahn.websocket.types import ConnectionDeny
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -139,6 +147,15 @@ class CurbsideWebSocketProtocol(WebSocketProtocol):
         super().serverClose(code=code)
 
 
+class FormsUnparsedWebRequest(daphne.http_protocol.WebRequest):
+    """daphne's request, built with Twisted's form parsing off (patch 5): the body reaches
+    the application untouched, which parses it (or refuses it) itself."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["parsePOSTFormSubmission"] = False
+        super().__init__(*args, **kwargs)
+
+
 class ClosingWebSocketFactory(WebSocketFactory):
     """daphne's factory with autobahn's ``failByDrop`` off: a protocol violation (such as
     an oversized message) sends the close frame, carrying 1009, before the TCP close. Its
@@ -162,8 +179,11 @@ AUTOBAHN_SEND_LIMIT = Patch("autobahn-send-limit", "autobahn", (24, 25, 26),
 TWISTED_CONTENT_TYPE = Patch("twisted-content-type-lru", "twisted", (24, 25, 26),
                              twisted_http, "_parseContentType")
 DAPHNE_FACTORY = Patch("daphne-close-frame", "daphne", (4,), daphne.server, "WebSocketFactory")
+# Twisted's switch (its major versions); daphne's module-level name is what gets replaced.
+TWISTED_FORM_BODIES = Patch("twisted-form-bodies-unparsed", "twisted", (24, 25, 26),
+                            daphne.http_protocol, "WebRequest")
 PATCHES = (AUTOBAHN_PFORMAT, AUTOBAHN_TIMINGS, AUTOBAHN_SEND_LIMIT, TWISTED_CONTENT_TYPE,
-           DAPHNE_FACTORY)
+           DAPHNE_FACTORY, TWISTED_FORM_BODIES)
 
 _applied: set[str] = set()
 
@@ -179,6 +199,9 @@ def _apply_one(patch: Patch) -> None:
     elif patch is AUTOBAHN_SEND_LIMIT:
         # Takes effect through the factory of patch 3, which builds every socket's protocol.
         CurbsideWebSocketProtocol.send_limit = True
+    elif patch is TWISTED_FORM_BODIES:
+        # daphne's HTTPFactory.buildProtocol reads this module-level name for each connection.
+        daphne.http_protocol.WebRequest = FormsUnparsedWebRequest
     elif patch is DAPHNE_FACTORY:
         # daphne.server builds its factory from this module-level name.
         daphne.server.WebSocketFactory = ClosingWebSocketFactory

@@ -110,6 +110,7 @@ class TicketEndpoint:
         response = JsonResponse({"ticket": ticket, "expires_at": expires.isoformat(),
                                  "url": "/ws/v1/"})
         patch_vary_headers(response, ("Cookie",))  # as SessionMiddleware would
+        add_never_cache_headers(response)  # a bearer credential: as core.http.api answers
         response = self._security.process_response(request, response)
         return self._frames.process_response(request, response)
 

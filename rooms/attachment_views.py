@@ -17,6 +17,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import DomainError, Forbidden, ValidationFailed
@@ -38,6 +40,14 @@ class _InMemoryUpload(MemoryFileUploadHandler):
 
 @csrf_exempt
 def attachment_upload(request: HttpRequest, room_id: str) -> HttpResponse:
+    """Store an uploaded image. Every answer, refusals too, is ``no-store``: it names an
+    attachment of a private room (the JSON API's views get this from ``core.http.api``)."""
+    response = _upload(request, room_id)
+    add_never_cache_headers(response)
+    return response
+
+
+def _upload(request: HttpRequest, room_id: str) -> HttpResponse:
     if request.method != "POST":
         return error(405, "bad_request", "Use POST.")
     if not request.user.is_authenticated:
@@ -81,7 +91,10 @@ def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
     if request.content_type == "multipart/form-data":
         # Before the CSRF check, which parses the form: the file stays in memory.
         request.upload_handlers = [_InMemoryUpload(request)]
-    if csrf_refusal(request) is not None:
+    refusal = csrf_refusal(request)
+    if refusal is not None and refusal.status_code == 400:  # a malformed form
+        raise ValidationFailed("The body is not a well-formed form.")
+    if refusal is not None:
         raise Forbidden("Missing or wrong CSRF token: reload the page.", details={"reason": "csrf"})
     if request.content_type.startswith("image/"):
         if length > limit:
@@ -94,7 +107,10 @@ def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
     if request.content_type == "multipart/form-data":
         if length > limit + MULTIPART_OVERHEAD:
             raise too_large
-        upload = request.FILES.get("file")
+        try:
+            upload = request.FILES.get("file")
+        except MultiPartParserError:
+            raise ValidationFailed("The body is not a well-formed form.") from None
         if upload is None:
             raise ValidationFailed("Attach the image as 'file'.", fields={"file": "This field is required."})
         if upload.size > limit:

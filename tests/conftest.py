@@ -50,6 +50,20 @@ def pytest_sessionstart(session):
             )
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The whole-suite canary scan of the logs: no test server logged the fixture password
+    or a fixture e-mail address (tests/support/canaries.py). Fails the run if one did."""
+    from tests.support.canaries import suite_log_leaks
+    from tests.support.servers import LOG_PATHS
+
+    leaks = suite_log_leaks(LOG_PATHS)
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"canary scan: planted values in server logs: {leaks}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture
 def specialties(db):
     """The taxonomy rows. Loaded by a data migration, but a transactional test's flush

@@ -5,31 +5,24 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 
 import pytest
-import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection
 
 from bus import hub
 from consult import services as cases
 from crypto.pseudonyms import pseudonym_id
 from physicians import services
-from physicians.licences import npi_check_digit
 from physicians.models import User
 from physicians.states import LicenceStatus
 from rooms import messages, roster
 from rooms import services as room_services
+from tests.support import canaries
+from tests.support.canaries import npi
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _npi() -> str:
-    first = "1" + "".join(secrets.choice("0123456789") for _ in range(8))
-    return first + str(npi_check_digit(first))
 
 
 def _register(specialties, tag: str) -> dict:
@@ -37,7 +30,7 @@ def _register(specialties, tag: str) -> dict:
         "email": f"canary.{tag}.{secrets.token_hex(4)}@hospital.example",
         "first": f"Zebulon{secrets.token_hex(3)}",
         "last": f"Quixote{secrets.token_hex(3)}",
-        "licence": _npi(),
+        "licence": npi(),
     }
     physician = services.physician_register(data=services.Registration(
         email=canary["email"], password="correct-horse-battery", first_name=canary["first"],
@@ -47,35 +40,6 @@ def _register(specialties, tag: str) -> dict:
                             backend="test", reason="breach test")
     canary["user"] = User.objects.get(pk=physician.user_id)
     return canary
-
-
-def _pg_dump() -> bytes:
-    db = connection.settings_dict
-    return subprocess.run(
-        ["pg_dump", "-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432),
-         "-U", db.get("USER") or "postgres", "--no-owner", db["NAME"]],
-        check=True, capture_output=True, timeout=120).stdout
-
-
-def _redis_dump() -> bytes:
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    out = []
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
-        out.append(key)
-        if kind == "string":
-            out.append(client.get(key) or b"")
-        elif kind == "zset":
-            out += [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
-        elif kind == "hash":
-            for k, v in client.hgetall(key).items():
-                out += [k, v]
-        elif kind == "set":
-            out += list(client.smembers(key))
-        elif kind == "list":
-            out += client.lrange(key, 0, -1)
-        out.append(client.dump(key) or b"")
-    return b"\n".join(out)
 
 
 @pytest.mark.skipif("postgresql" not in settings.DATABASES["default"]["ENGINE"]
@@ -107,7 +71,7 @@ def test_dumps_reveal_no_plaintext_and_no_pseudonym_to_user_link(specialties):
     case = cases.case_open(poster=doctors[0]["user"], specialty="cardiology", summary=summary,
                            urgency="urgent")
 
-    db_dump, redis_dump = _pg_dump(), _redis_dump()
+    db_dump, redis_dump = canaries.pg_dump(), canaries.redis_dump()
     assert b"COPY public.rooms_message" in db_dump  # the dump really holds the tables
     # … and Redis holds the fan-out payloads queued for the listener (sealed by the layer).
     assert listener.split("!")[0].encode() in redis_dump

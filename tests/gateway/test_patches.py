@@ -34,7 +34,7 @@ def test_every_patch_has_an_apply_branch_and_a_unique_name():
     assert len({p.name for p in patches.PATCHES}) == len(patches.PATCHES)
     assert {p.name for p in patches.PATCHES} == {
         "autobahn-lazy-pformat", "autobahn-timings-str", "twisted-content-type-lru",
-        "daphne-close-frame", "autobahn-send-limit"}
+        "daphne-close-frame", "autobahn-send-limit", "twisted-form-bodies-unparsed"}
 
 
 def test_apply_skips_nothing_and_is_idempotent():
@@ -100,3 +100,15 @@ def test_a_patch_for_another_version_or_a_missing_name_is_skipped(monkeypatch):
     assert patches.apply() == ["wrong-major", "gone"]
     assert applied == []
     assert not wrong_major.applicable() and not gone.applicable()
+
+
+def test_twisted_leaves_form_bodies_to_the_application():
+    """Patch 5: daphne's requests are built with Twisted's form parsing off (a malformed
+    multipart body is the application's to refuse, in JSON: tests/e2e/test_fuzz_regressions.py)."""
+    import inspect
+
+    import daphne.http_protocol
+
+    patches.apply()
+    assert daphne.http_protocol.WebRequest is patches.FormsUnparsedWebRequest
+    assert "parsePOSTFormSubmission" in inspect.signature(twisted_http.Request.__init__).parameters

@@ -29,6 +29,9 @@ START_DEADLINE_S = 30.0
 INVALID_FRAME_MARK = "INVALID FRAME"
 # Servers started and not yet stopped, by id (their logs are checked after every test).
 RUNNING: dict[int, Daphne] = {}
+# The log of every server started in this session: scanned for the suite's canaries at its end
+# (tests/conftest.py, ``pytest_sessionfinish``; tests/support/canaries.py).
+LOG_PATHS: list[Path] = []
 
 
 class InvalidFramesLogged(AssertionError):
@@ -69,6 +72,8 @@ class Daphne:
             stderr=subprocess.STDOUT,
         )
         RUNNING[id(self)] = self
+        if self.log_path not in LOG_PATHS:
+            LOG_PATHS.append(self.log_path)
         deadline = time.monotonic() + START_DEADLINE_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -142,6 +147,9 @@ def server_env(database_url: str, **overrides: str) -> dict[str, str]:
         "CURBSIDE_KEYRING_FILE": settings.CURBSIDE_KEYRING_FILE,
         "CURBSIDE_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # Mails kept in memory: the development console backend prints them, addresses and
+        # all, into the log that the suite's canary scan reads.
+        "CURBSIDE_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     })
     if settings.CURBSIDE_KEYRING:
         env["CURBSIDE_KEYRING"] = settings.CURBSIDE_KEYRING

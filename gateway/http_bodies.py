@@ -1,0 +1,230 @@
+"""The HTTP API's JSON bodies as msgspec structs, for the OpenAPI document (gateway/openapi.py).
+
+Only the bodies no other module types: the socket's wire structs (``bus/protocol.py``) and
+``physicians.selectors.Profile`` are used as they are. Each response struct is what its view
+sends, field for field (a case is a ``CaseCard`` plus ``status`` and ``metrics``, as
+``consult/views.py`` builds it), and forbids anything else: schemathesis fails a response that
+carries a field not named here (tests/e2e/test_fuzz_http.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from bus import protocol
+from physicians.selectors import Profile
+
+# --- Bodies the views send that no other module types -------------------------------------
+
+class Body(msgspec.Struct, forbid_unknown_fields=True):
+    """Base of the response bodies below: nothing beyond what the view sends."""
+
+
+class CaseMetrics(Body):
+    time_to_first_offer_s: float | None
+    time_to_accept_s: float | None
+    time_to_first_response_s: float | None
+    time_to_resolution_s: float | None
+
+
+class CaseJson(protocol.CaseCard):
+    """A case as ``consult/views.py`` sends it: the card, its lifecycle state, its timings."""
+
+    status: str
+    metrics: CaseMetrics
+
+
+class Routing(Body):
+    status: str
+    tier: int
+    offered: int
+
+
+class CaseCreated(Body):
+    case: CaseJson
+    routing: Routing | msgspec.UnsetType = msgspec.UNSET  # urgent cases only
+
+
+class CaseDetail(Body):
+    case: CaseJson
+
+
+class CaseWithdrawn(Body):
+    case: str
+    status: Literal["withdrawn"]
+
+
+class PhysicianBody(Body):
+    physician: Profile
+
+
+class SignUpAnswer(Body):
+    message: str  # the same neutral answer for a new and a taken e-mail or licence
+
+
+class Empty(Body):
+    pass
+
+
+class Ticket(Body):
+    ticket: str
+    expires_at: str
+    url: str
+
+
+class OtpStatus(Body):
+    enabled: bool
+    required: bool
+
+
+class OtpEnrolment(Body):
+    otpauth_uri: str
+    secret: str
+    digits: int
+    period: int
+
+
+class Schedule(Body):
+    schedule: list[list[str]]  # [day, "HH:MM", "HH:MM"] per window
+    time_zone: str
+
+
+class Specialty(Body):
+    slug: str
+    name: str
+    parent: str | None
+
+
+class Specialties(Body):
+    specialties: list[Specialty]
+
+
+class Pending(Body):
+    pending: list[Profile]
+
+
+class Decision(Body, rename={"from_": "from"}):
+    from_: str
+    to: str
+    at: str
+    reason: str
+
+
+class Decided(Body):
+    physician: Profile
+    decision: Decision
+
+
+class ReportRoom(Body):
+    id: str
+    kind: str
+    title: str
+
+
+class Report(Body):
+    id: int
+    status: str
+    room: ReportRoom
+    seq: int
+    reporter: str
+    reason: str
+    reason_erased: bool
+    created_at: str
+    resolved_at: str | None
+    resolution: str
+    message: dict[str, Any] | None
+    before: list[dict[str, Any]]
+    after: list[dict[str, Any]]
+
+
+class Reports(Body):
+    reports: list[Report]
+    more: bool
+
+
+class ReportBody(Body):
+    report: Report
+
+
+class AttachmentCard(Body):
+    id: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+
+class AttachmentStored(Body):
+    attachment: AttachmentCard
+
+
+class ErrorBody(Body):
+    code: str  # one of ERROR_CODES (an enum in the document)
+    message: str
+    fields: dict[str, str]
+    details: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+
+
+class Error(Body):
+    error: ErrorBody
+
+
+# --- Request bodies (unknown fields are ignored by the views, so not forbidden here) ------
+
+class Registration(msgspec.Struct, kw_only=True):
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    country: str
+    licence_number: str
+    specialty: str
+    jurisdiction: str = ""
+    display_name: str = ""
+    specialties: list[str] = []
+    languages: list[str] = []
+
+
+class Credentials(msgspec.Struct, kw_only=True):
+    email: str
+    password: str
+    otp: str | None = None
+
+
+class TicketRequest(msgspec.Struct, kw_only=True):
+    """Empty with a session; e-mail and password (and a code for staff) without one."""
+
+    email: str | None = None
+    password: str | None = None
+    otp: str | None = None
+
+
+class OtpCode(msgspec.Struct, kw_only=True):
+    otp: str
+
+
+class ScheduleRequest(msgspec.Struct, kw_only=True):
+    schedule: list[Any]  # windows: [day, "HH:MM", "HH:MM"] or {day, start, end}
+    time_zone: str
+
+
+class CaseRequest(msgspec.Struct, kw_only=True):
+    specialty: str
+    summary: str
+    urgency: Literal["routine", "urgent"] = "routine"
+    language: str = "en"
+    subspecialty: str | None = None
+    confirm_phi: bool = False
+
+
+class DecisionRequest(msgspec.Struct, kw_only=True):
+    reason: str = ""
+    confirm_phi: bool = False
+
+
+class ResolveRequest(msgspec.Struct, kw_only=True):
+    resolution: str
+    action: str = "resolved"
+    confirm_phi: bool = False

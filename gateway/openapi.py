@@ -1,0 +1,243 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /api/v1/openapi.json``.
+
+Schemas come from msgspec (``msgspec.json.schema_components``): the wire structs of
+``bus/protocol.py`` and ``physicians.selectors.Profile`` where a view sends them, and the
+structs of gateway/http_bodies.py for the bodies no other module types — each written as the
+view builds it (a case as ``consult/views.py`` sends it is a ``CaseCard`` plus ``status`` and
+``metrics``).
+tests/e2e/test_fuzz_http.py runs schemathesis against this document on a live server and
+fails on any response that does not match it, so the two cannot drift apart silently.
+
+Every error is ``{"error": {"code", "message", "fields", "details"?}}`` (core/http.py) with a
+``code`` from ``ERROR_CODES``; docs/protocol.md ("HTTP API") is the prose of the same.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+
+from bus import protocol
+from core.errors import DomainError
+from core.http import api
+from gateway.http_bodies import (
+    AttachmentStored,
+    CaseCreated,
+    CaseDetail,
+    CaseRequest,
+    CaseWithdrawn,
+    Credentials,
+    Decided,
+    DecisionRequest,
+    Empty,
+    Error,
+    OtpCode,
+    OtpEnrolment,
+    OtpStatus,
+    Pending,
+    PhysicianBody,
+    Registration,
+    ReportBody,
+    Reports,
+    ResolveRequest,
+    Schedule,
+    ScheduleRequest,
+    SignUpAnswer,
+    Specialties,
+    Ticket,
+    TicketRequest,
+)
+
+API = "/api/v1"
+SCHEMAS = "#/components/schemas/{name}"
+
+
+# --- The operations --------------------------------------------------------------------------
+
+def _all_error_codes() -> list[str]:
+    codes, todo = set(protocol.ERROR_CODES), [DomainError]
+    while todo:
+        cls = todo.pop()
+        codes.add(cls.code)
+        todo += cls.__subclasses__()
+    return sorted(codes)
+
+
+# Statuses every operation may answer with the error shape: a malformed body or field (400),
+# a body too large (413), a dependency down (503); the rest are added per operation below.
+COMMON_ERRORS = (400, 413, 503)
+STATUS_TEXT = {400: "Malformed request", 401: "Not logged in, or wrong credentials",
+               403: "Not allowed (role, licence, CSRF token or origin)", 404: "No such resource",
+               405: "Method not allowed", 409: "Conflicting state", 413: "Too large",
+               415: "Not JSON", 422: "Patient data detected (phi_detected)",
+               429: "Rate limited (Retry-After)", 503: "A dependency is unavailable (Retry-After)"}
+
+
+def _op(summary: str, ok: tuple[int, type], *, auth: str | None = "session",
+        body: type | None = None, errors: tuple[int, ...] = (), tags: tuple[str, ...] = (),
+        params: tuple[dict, ...] = ()) -> dict:
+    status, schema = ok
+    statuses = sorted(set(COMMON_ERRORS) | set(errors) | ({401} if auth else set())
+                      | ({403, 415} if body is not None else set()))
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": list(tags),
+        "responses": {str(status): {"description": "OK", "content": {
+            "application/json": {"schema": _ref(schema)}}},
+            **{str(s): _error_response(s) for s in statuses}},
+    }
+    if params:
+        operation["parameters"] = list(params)
+    if body is not None:
+        operation["requestBody"] = {"required": False, "content": {
+            "application/json": {"schema": _ref(body)}}}
+    operation["security"] = ([{"session": [], "csrfToken": []}] if auth == "session"
+                             else [{"session": [], "csrfToken": []}, {}])
+    if auth == "staff":
+        operation["security"] = [{"session": [], "csrfToken": []}]
+        operation["description"] = ("Staff only (the role named in the summary), signed in "
+                                    "with a one-time code (TOTP).")
+    return operation
+
+
+def _error_response(status: int) -> dict:
+    return {"description": STATUS_TEXT[status],
+            "content": {"application/json": {"schema": _ref(Error)}}}
+
+
+def _path_param(name: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def _query_param(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def _ref(struct: type) -> dict:
+    return {"$ref": SCHEMAS.format(name=struct.__name__)}
+
+
+STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, Empty, Ticket,
+           OtpStatus, OtpEnrolment, Schedule, Specialties, Pending, Decided, Reports, ReportBody,
+           AttachmentStored, Error, Registration, Credentials, TicketRequest, OtpCode,
+           ScheduleRequest, CaseRequest, DecisionRequest, ResolveRequest)
+
+
+def _paths() -> dict[str, dict]:
+    staff = ("staff",)
+    case_id = _path_param("case_id")
+    return {
+        f"{API}/auth/register": {"post": _op(
+            "Sign up (202, the same answer whether or not the e-mail or licence is taken)",
+            (202, SignUpAnswer), auth=None, body=Registration, errors=(422, 429))},
+        f"{API}/auth/login": {"post": _op(
+            "Log in: sets the session cookie; staff send a one-time code (otp)",
+            (200, PhysicianBody), auth=None, body=Credentials, errors=(401, 429))},
+        f"{API}/auth/logout": {"post": _op("Log out: ends the session and its sockets",
+                                           (200, Empty), body=Empty)},
+        f"{API}/auth/ws-ticket": {"post": _op(
+            "A single-use socket ticket, for the session or for credentials in the body",
+            (200, Ticket), auth="optional", body=TicketRequest, errors=(429,))},
+        f"{API}/auth/otp": {"get": _op("Two-factor status", (200, OtpStatus))},
+        f"{API}/auth/otp/device": {"post": _op("Start TOTP enrolment (the secret, shown once)",
+                                               (201, OtpEnrolment), body=Empty)},
+        f"{API}/auth/otp/confirm": {"post": _op("Confirm TOTP enrolment with a code",
+                                                (200, OtpStatus), body=OtpCode, errors=(409, 429))},
+        f"{API}/auth/otp/disable": {"post": _op("Turn TOTP off with a code", (200, OtpStatus),
+                                                body=OtpCode, errors=(403, 409, 429))},
+        f"{API}/me": {"get": _op("The logged-in physician's own profile", (200, PhysicianBody))},
+        f"{API}/me/on-call-schedule": {"put": _op(
+            "Set the weekly on-call windows (verified physicians)", (200, Schedule),
+            body=ScheduleRequest, errors=(403,))},
+        f"{API}/specialties": {"get": _op(
+            "The specialty taxonomy", (200, Specialties), auth=None,
+            params=(_query_param("lang", {"type": "string"}),))},
+        f"{API}/verifications": {"get": _op("Verifiers: licences pending review",
+                                            (200, Pending), auth="staff", errors=(403,),
+                                            tags=staff)},
+        f"{API}/verifications/{{user_id}}/{{action}}": {"post": _op(
+            "Verifiers: verify, reject, suspend or reinstate a licence", (200, Decided),
+            auth="staff", body=DecisionRequest, errors=(403, 404, 409, 422), tags=staff,
+            params=(_path_param("user_id"), _path_param("action", {
+                "type": "string", "enum": ["verify", "reject", "suspend", "reinstate"]})))},
+        f"{API}/cases": {"post": _op(
+            "Post a case (verified physicians); an urgent one is routed at once",
+            (201, CaseCreated), body=CaseRequest, errors=(403, 404, 422, 429))},
+        f"{API}/cases/{{case_id}}": {"get": _op("A case (its poster and the accepting "
+                                                "specialist)", (200, CaseDetail),
+                                                errors=(404,), params=(case_id,))},
+        f"{API}/cases/{{case_id}}/withdraw": {"post": _op(
+            "Withdraw one's own open case", (200, CaseWithdrawn), body=Empty,
+            errors=(404, 409), params=(case_id,))},
+        f"{API}/rooms/{{room_id}}/attachments": {"post": _upload_op()},
+        f"{API}/attachments/{{attachment_id}}": {"get": _download_op()},
+        f"{API}/moderation/reports": {"get": _op(
+            "Moderators: the report queue, oldest first", (200, Reports), auth="staff",
+            errors=(403,), tags=staff, params=(
+                _query_param("status", {"type": "string",
+                                        "enum": ["open", "resolved", "dismissed"]}),
+                _query_param("after", {"type": "integer", "minimum": 0})))},
+        f"{API}/moderation/reports/{{report_id}}/resolve": {"post": _op(
+            "Moderators: resolve or dismiss a report", (200, ReportBody), auth="staff",
+            body=ResolveRequest, errors=(403, 404, 409, 422), tags=staff,
+            params=(_path_param("report_id", {"type": "integer", "minimum": 0}),))},
+        f"{API}/openapi.json": {"get": {
+            "summary": "This document", "security": [{}],
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {
+                "application/json": {"schema": {"type": "object"}}}}}}},
+    }
+
+
+def _upload_op() -> dict:
+    op = _op("Upload an image to a room one is a member of (cleaned, re-encoded, sealed)",
+             (201, AttachmentStored), body=Empty, errors=(403, 404, 429),
+             params=(_path_param("room_id"),))
+    op["requestBody"] = {"required": True, "content": {
+        "image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "contentMediaType": "image/*"}}}}}}
+    return op
+
+
+def _download_op() -> dict:
+    op = _op("An attachment's cleaned bytes (members of its room)", (200, Empty),
+             errors=(403, 404), params=(_path_param("attachment_id", {
+                 "type": "string", "format": "uuid"}),))
+    op["responses"]["200"] = {"description": "The image", "content": {
+        "image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}}}}
+    return op
+
+
+@functools.cache
+def document() -> dict:
+    """The OpenAPI 3.1 document (built once per process)."""
+    _, components = msgspec.json.schema_components(STRUCTS, ref_template=SCHEMAS)
+    # Profile is a dataclass (no forbid_unknown_fields of its own): it is sent exactly.
+    components["Profile"]["additionalProperties"] = False
+    components["ErrorBody"]["properties"]["code"]["enum"] = _all_error_codes()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Curbside HTTP API", "version": str(protocol.PROTOCOL_VERSION),
+                 "description": "JSON over HTTPS next to the /ws/v1/ socket (docs/protocol.md). "
+                                "Unsafe requests with the session cookie carry the CSRF "
+                                "token (X-CSRFToken = the csrftoken cookie)."},
+        "paths": _paths(),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie",
+                            "name": settings.SESSION_COOKIE_NAME},
+                "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRFToken"},
+            },
+        },
+    }
+
+
+@api(("GET",))
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(document())
