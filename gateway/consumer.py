@@ -1,6 +1,6 @@
 """The one WebSocket consumer of /ws/v1/: parse → call a handler → reply.
 
-No ORM calls here. The handshake redeems a ticket (``physicians.services.ws_ticket_redeem``:
+No ORM calls here. The handshake redeems a ticket (``physicians.services.ws_ticket_spend``:
 a decryption and one spent-nonce write, no database) or reads the browser session, then
 takes the user's profile from ``physicians.socket_cache`` (a database read only on a miss);
 then every frame goes through ``bus.protocol.parse_request`` and the handler
@@ -42,7 +42,7 @@ from gateway.optable import OPS
 from physicians import selectors, socket_cache
 from physicians.models import User
 from physicians.selectors import SocketIdentity
-from physicians.services import ws_ticket_redeem
+from physicians.services import ws_ticket_spend
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +172,11 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         the dependency's error when Redis or PostgreSQL cannot answer within
         ``HANDSHAKE_WAIT_S``."""
         deadline = asyncio.get_running_loop().time() + HANDSHAKE_WAIT_S
-        session_key = None
+        session_key = session = None  # session: the browser session's socket group
         if ticket:
-            user_id = await _within(deadline, ws_ticket_redeem(ticket=ticket))
+            opened = await _within(deadline, ws_ticket_spend(ticket=ticket))
+            user_id = opened and opened.user_id
+            session = opened and opened.session_group  # a ticket a browser session asked for
         else:
             cookies = SimpleCookie()
             cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
@@ -182,12 +184,13 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
             session_key = morsel.value if morsel else None
             user_id = session_key and await _within(deadline,
                                                     socket_cache.session_user_id(session_key))
+            session = hub.session_group(session_key) if session_key else None
         if not user_id:
             return 4401, "unauthenticated"
         # Subscribe before the profile is read: a suspension committed after that read
         # still finds this socket and closes it (the hub forgets the cached profile first).
         self.groups_joined: tuple[str, ...] = (hub.user_group(user_id),) + (
-            (hub.session_group(session_key),) if session_key else ())
+            (session,) if session else ())
         for group in self.groups_joined:
             await _within(deadline, hub.user_subscribe(group, self), shield=False)
         if not hub.layer_ok():
