@@ -85,7 +85,12 @@ if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when CURBSIDE_ENV=production")
 
 # Origins allowed to open /ws/v1/ with a session cookie (cross-site WebSocket hijacking
-# defence). Each entry is scheme://host[:port].
+# defence). Each entry is scheme://host[:port]. Required in production. In development,
+# unset, `manage.py serve` makes it follow the address it was started on
+# (gateway/origins.py); the default below is for servers started any other way.
+CURBSIDE_WS_ORIGINS_SET = bool(os.environ.get("CURBSIDE_WS_ORIGINS", "").strip())
+if PRODUCTION:
+    _required("CURBSIDE_WS_ORIGINS")
 CURBSIDE_WS_ORIGINS = _env_list(
     "CURBSIDE_WS_ORIGINS",
     [] if PRODUCTION else ["http://127.0.0.1:8000", "http://localhost:8000"],

@@ -37,7 +37,7 @@ from django.conf import settings
 from bus import hub, protocol
 from core.errors import DomainError, Unavailable, unavailable_cause
 from core.limits import TokenBucket, retry_after_s
-from gateway import ops_consult
+from gateway import ops_consult, origins
 from gateway.optable import OPS
 from physicians import selectors, socket_cache
 from physicians.models import User
@@ -134,6 +134,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         refusal = selectors.origin_refusal(origin=origin, allowed_origins=settings.CURBSIDE_WS_ORIGINS,
                                            has_ticket=bool(ticket))
         if refusal is not None:
+            if origin is not None and refusal[1] == selectors.ORIGIN_REFUSED:
+                origins.log_refused(origin, settings.CURBSIDE_WS_ORIGINS)
             return await self.refuse(refusal)
         try:
             result = await self.identify(ticket, headers)
