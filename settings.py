@@ -361,3 +361,9 @@ CURBSIDE_DRIVER_TICK_S = float(os.environ.get("CURBSIDE_DRIVER_TICK_S", 1.0))
 # before it is cleaned and sealed. The attachment limit plus multipart overhead keeps every
 # accepted upload in memory (and bigger ones are refused before they are read).
 FILE_UPLOAD_MAX_MEMORY_SIZE = CURBSIDE_LIMITS["attachment_bytes"] + 64 * 1024
+
+# --- Prometheus /metrics (core/metrics.py, gateway/metrics_view.py) ---------------------------
+# The bearer token a scraper sends (`Authorization: Bearer <it>`). Unset: /metrics answers 404
+# — the endpoint is off, never public by default. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself) makes one scrape sum every process of a host (docs/operations.md).
+CURBSIDE_METRICS_TOKEN = os.environ.get("CURBSIDE_METRICS_TOKEN", "")

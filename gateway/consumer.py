@@ -35,6 +35,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from bus import hub, protocol
+from core import metrics
 from core.errors import DomainError, Unavailable, unavailable_cause
 from core.limits import TokenBucket, retry_after_s
 from gateway import ops_consult, origins
@@ -125,6 +126,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     groups = ()  # Channels' own group list: none (and no empty list per socket)
     identity: SocketIdentity
     session_id: str
+    counted_open = False  # counted in curbside_open_sockets (core/metrics.py)
 
     async def connect(self) -> None:
         headers = dict(self.scope.get("headers", []))
@@ -157,6 +159,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         self.session_id = secrets.token_hex(8)
         await self.accept()
         self.state = SocketState.OPEN
+        self.counted_open = True
+        metrics.OPEN_SOCKETS.inc()
         await self.send(text_data=self.welcome())
         self.active_since_ping = True
         try:
@@ -294,6 +298,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.state = SocketState.CLOSED
+        if self.counted_open:
+            self.counted_open = False
+            metrics.OPEN_SOCKETS.dec()
         self.unsubscribe_all()
         for room in getattr(self, "rooms", {}):
             await hub.room_unsubscribe(room, self)
@@ -306,6 +313,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                 log.warning("presence not told of a closed socket (%s)", type(exc).__name__)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        arrived = time.perf_counter()
         if text_data is None:
             await self.send(text_data=protocol.reply_error(
                 None, protocol.BAD_FRAME, "Binary frames are not accepted; send JSON text."))
@@ -347,7 +355,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                     "Too many messages waiting to be stored; slow down.",
                     {"retry_after_s": SENDS_RETRY_S}))
                 return
-            task = asyncio.get_running_loop().create_task(self.answer(request, handler))
+            task = asyncio.get_running_loop().create_task(
+                self.answer(request, handler, arrived=arrived))
             self.sends_in_flight.add(task)
             task.add_done_callback(self.sends_in_flight.discard)
             return
@@ -360,8 +369,11 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         while self.deferred:
             await self.room_evict(self.deferred.pop(0))
 
-    async def answer(self, request: protocol.Request, handler) -> None:
-        """Run one op's handler and send its reply: data, or the domain error's code."""
+    async def answer(self, request: protocol.Request, handler,
+                     arrived: float | None = None) -> None:
+        """Run one op's handler and send its reply: data, or the domain error's code.
+        ``arrived`` (``perf_counter`` when a message.send frame came in): the time to its
+        reply goes to ``curbside_send_ack_seconds``."""
         try:
             data = await handler(self, request)
         except DomainError as exc:
@@ -392,6 +404,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                                          "The reply is too large to send.",
                                          {"bytes": size, "max": limit})
         await self.send(text_data=reply)
+        if arrived is not None:
+            metrics.SEND_ACK_SECONDS.observe(time.perf_counter() - arrived)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
                    close: bool = False) -> None:
