@@ -64,6 +64,7 @@ def drop_dead_processes(path: str = MULTIPROC_DIR) -> None:
 
 
 if MULTIPROC_DIR:
+    os.makedirs(MULTIPROC_DIR, mode=0o700, exist_ok=True)
     # A live gauge left under this PID belongs to a dead process that had it before: a new
     # value file would start from its count. Cleared before any metric below is built.
     multiprocess.mark_process_dead(os.getpid(), MULTIPROC_DIR)
