@@ -85,7 +85,12 @@ if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when CURBSIDE_ENV=production")
 
 # Origins allowed to open /ws/v1/ with a session cookie (cross-site WebSocket hijacking
-# defence). Each entry is scheme://host[:port].
+# defence). Each entry is scheme://host[:port]. Required in production. In development,
+# unset, `manage.py serve` makes it follow the address it was started on
+# (gateway/origins.py); the default below is for servers started any other way.
+CURBSIDE_WS_ORIGINS_SET = bool(os.environ.get("CURBSIDE_WS_ORIGINS", "").strip())
+if PRODUCTION:
+    _required("CURBSIDE_WS_ORIGINS")
 CURBSIDE_WS_ORIGINS = _env_list(
     "CURBSIDE_WS_ORIGINS",
     [] if PRODUCTION else ["http://127.0.0.1:8000", "http://localhost:8000"],
@@ -358,3 +363,9 @@ CURBSIDE_DRIVER_TICK_S = float(os.environ.get("CURBSIDE_DRIVER_TICK_S", 1.0))
 # before it is cleaned and sealed. The attachment limit plus multipart overhead keeps every
 # accepted upload in memory (and bigger ones are refused before they are read).
 FILE_UPLOAD_MAX_MEMORY_SIZE = CURBSIDE_LIMITS["attachment_bytes"] + 64 * 1024
+
+# --- Prometheus /metrics (core/metrics.py, gateway/metrics_view.py) ---------------------------
+# The bearer token a scraper sends (`Authorization: Bearer <it>`). Unset: /metrics answers 404
+# — the endpoint is off, never public by default. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself) makes one scrape sum every process of a host (docs/operations.md).
+CURBSIDE_METRICS_TOKEN = os.environ.get("CURBSIDE_METRICS_TOKEN", "")

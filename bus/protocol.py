@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from core import metrics
 from core.text import (
     IDENTIFIER_PATTERN,
     IDENTIFIER_RULE,
@@ -343,6 +344,7 @@ def reply_ok(ref: Ref, data: Any) -> str:
 
 def reply_error(ref: Ref, code: str, message: str, details: dict | None = None) -> str:
     assert code in ERROR_CODES, code
+    metrics.ERRORS.labels(code=code).inc()  # built here only to be sent (core/metrics.py)
     return encode(ErrorReply(ref=ref, error=ErrorBody(code=code, message=message,
                                                        details=details or {})))
 

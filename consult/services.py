@@ -46,6 +46,7 @@ from consult.triage import (
     route_on_decline,
     route_on_withdraw,
 )
+from core import metrics
 from core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from crypto import envelope
 from crypto.pseudonyms import pseudonym_id
@@ -350,6 +351,8 @@ def _publish(case_id: str, state: RoutingState, actions: list[Action], now: floa
         if case.first_offer_at is None:
             case.first_offer_at = _stamp(now)
             case.save(update_fields=["first_offer_at"])
+            metrics.observe_after_commit(metrics.ROUTING_FIRST_OFFER_SECONDS,
+                                         (case.first_offer_at - case.posted_at).total_seconds())
         _poster_event(case, protocol.CaseRouting(case=case_id, step="offered",
                                                  count=len(offers), tier=offers[0].tier))
     for a in actions:
@@ -380,6 +383,8 @@ def _claimed(case: Case, user_id: str, now: float) -> None:
     case.accepted_by = specialist
     case.accepted_at = _stamp(now)
     case.save(update_fields=["status", "accepted_by", "accepted_at"])
+    metrics.observe_after_commit(metrics.ROUTING_ACCEPT_SECONDS,
+                                 (case.accepted_at - case.posted_at).total_seconds())
     membership_add(room=case.room, user=specialist)
     physician = getattr(specialist, "physician", None)
     by = roster.author_for(user_id=user_id, room_id=case.room_id, role=specialist.role,

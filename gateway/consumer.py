@@ -1,6 +1,6 @@
 """The one WebSocket consumer of /ws/v1/: parse → call a handler → reply.
 
-No ORM calls here. The handshake redeems a ticket (``physicians.services.ws_ticket_redeem``:
+No ORM calls here. The handshake redeems a ticket (``physicians.services.ws_ticket_spend``:
 a decryption and one spent-nonce write, no database) or reads the browser session, then
 takes the user's profile from ``physicians.socket_cache`` (a database read only on a miss);
 then every frame goes through ``bus.protocol.parse_request`` and the handler
@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from http.cookies import SimpleCookie
+from time import perf_counter  # not through `time`: tests replace the module's clock
 from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
@@ -35,14 +36,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from bus import hub, protocol
+from core import metrics
 from core.errors import DomainError, Unavailable, unavailable_cause
 from core.limits import TokenBucket, retry_after_s
-from gateway import ops_consult
+from gateway import ops_consult, origins
 from gateway.optable import OPS
 from physicians import selectors, socket_cache
 from physicians.models import User
 from physicians.selectors import SocketIdentity
-from physicians.services import ws_ticket_redeem
+from physicians.services import ws_ticket_spend
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     groups = ()  # Channels' own group list: none (and no empty list per socket)
     identity: SocketIdentity
     session_id: str
+    counted_open = False  # counted in curbside_open_sockets (core/metrics.py)
 
     async def connect(self) -> None:
         headers = dict(self.scope.get("headers", []))
@@ -134,6 +137,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         refusal = selectors.origin_refusal(origin=origin, allowed_origins=settings.CURBSIDE_WS_ORIGINS,
                                            has_ticket=bool(ticket))
         if refusal is not None:
+            if origin is not None and refusal[1] == selectors.ORIGIN_REFUSED:
+                origins.log_refused(origin, settings.CURBSIDE_WS_ORIGINS)
             return await self.refuse(refusal)
         try:
             result = await self.identify(ticket, headers)
@@ -155,6 +160,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         self.session_id = secrets.token_hex(8)
         await self.accept()
         self.state = SocketState.OPEN
+        self.counted_open = True
+        metrics.OPEN_SOCKETS.inc()
         await self.send(text_data=self.welcome())
         self.active_since_ping = True
         try:
@@ -172,9 +179,11 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         the dependency's error when Redis or PostgreSQL cannot answer within
         ``HANDSHAKE_WAIT_S``."""
         deadline = asyncio.get_running_loop().time() + HANDSHAKE_WAIT_S
-        session_key = None
+        session_key = session = None  # session: the browser session's socket group
         if ticket:
-            user_id = await _within(deadline, ws_ticket_redeem(ticket=ticket))
+            opened = await _within(deadline, ws_ticket_spend(ticket=ticket))
+            user_id = opened and opened.user_id
+            session = opened and opened.session_group  # a ticket a browser session asked for
         else:
             cookies = SimpleCookie()
             cookies.load(headers.get(b"cookie", b"").decode("latin-1"))
@@ -182,12 +191,13 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
             session_key = morsel.value if morsel else None
             user_id = session_key and await _within(deadline,
                                                     socket_cache.session_user_id(session_key))
+            session = hub.session_group(session_key) if session_key else None
         if not user_id:
             return 4401, "unauthenticated"
         # Subscribe before the profile is read: a suspension committed after that read
         # still finds this socket and closes it (the hub forgets the cached profile first).
         self.groups_joined: tuple[str, ...] = (hub.user_group(user_id),) + (
-            (hub.session_group(session_key),) if session_key else ())
+            (session,) if session else ())
         for group in self.groups_joined:
             await _within(deadline, hub.user_subscribe(group, self), shield=False)
         if not hub.layer_ok():
@@ -289,6 +299,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.state = SocketState.CLOSED
+        if self.counted_open:
+            self.counted_open = False
+            metrics.OPEN_SOCKETS.dec()
         self.unsubscribe_all()
         for room in getattr(self, "rooms", {}):
             await hub.room_unsubscribe(room, self)
@@ -301,6 +314,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                 log.warning("presence not told of a closed socket (%s)", type(exc).__name__)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        arrived = perf_counter()
         if text_data is None:
             await self.send(text_data=protocol.reply_error(
                 None, protocol.BAD_FRAME, "Binary frames are not accepted; send JSON text."))
@@ -342,7 +356,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                     "Too many messages waiting to be stored; slow down.",
                     {"retry_after_s": SENDS_RETRY_S}))
                 return
-            task = asyncio.get_running_loop().create_task(self.answer(request, handler))
+            task = asyncio.get_running_loop().create_task(
+                self.answer(request, handler, arrived=arrived))
             self.sends_in_flight.add(task)
             task.add_done_callback(self.sends_in_flight.discard)
             return
@@ -355,8 +370,11 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         while self.deferred:
             await self.room_evict(self.deferred.pop(0))
 
-    async def answer(self, request: protocol.Request, handler) -> None:
-        """Run one op's handler and send its reply: data, or the domain error's code."""
+    async def answer(self, request: protocol.Request, handler,
+                     arrived: float | None = None) -> None:
+        """Run one op's handler and send its reply: data, or the domain error's code.
+        ``arrived`` (``perf_counter`` when a message.send frame came in): the time to its
+        reply goes to ``curbside_send_ack_seconds``."""
         try:
             data = await handler(self, request)
         except DomainError as exc:
@@ -387,6 +405,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                                          "The reply is too large to send.",
                                          {"bytes": size, "max": limit})
         await self.send(text_data=reply)
+        if arrived is not None:
+            metrics.SEND_ACK_SECONDS.observe(perf_counter() - arrived)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
                    close: bool = False) -> None:

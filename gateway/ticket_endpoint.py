@@ -106,7 +106,8 @@ class TicketEndpoint:
         user_id = await socket_cache.session_user_id(morsel.value)
         if user_id is None:
             return None  # the view answers 401 (or uses credentials)
-        ticket, expires = await services.ws_ticket_issue_async(user_id=user_id)
+        ticket, expires = await services.ws_ticket_issue_async(user_id=user_id,
+                                                               session_key=morsel.value)
         response = JsonResponse({"ticket": ticket, "expires_at": expires.isoformat(),
                                  "url": "/ws/v1/"})
         patch_vary_headers(response, ("Cookie",))  # as SessionMiddleware would

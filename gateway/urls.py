@@ -1,8 +1,9 @@
 from django.urls import path
 
-from gateway import health
+from gateway import health, metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("metrics", metrics_view.metrics_view),
 ]

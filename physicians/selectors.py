@@ -118,6 +118,9 @@ class SocketIdentity:
     session_key: str | None = None  # set when the socket was opened with a browser session
 
 
+ORIGIN_REFUSED = "origin not allowed"
+
+
 def origin_refusal(*, origin: str | None, allowed_origins: list[str],
                    has_ticket: bool) -> tuple[int, str] | None:
     """Why a handshake is refused before its credentials are looked at, or None.
@@ -127,7 +130,7 @@ def origin_refusal(*, origin: str | None, allowed_origins: list[str],
     origin cannot obtain without the user's credentials.
     """
     if origin is not None and origin not in allowed_origins:
-        return 4403, "origin not allowed"
+        return 4403, ORIGIN_REFUSED
     if not has_ticket and origin is None:
         return 4401, "unauthenticated"
     return None

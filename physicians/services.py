@@ -22,7 +22,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from bus import outbox
+from bus import hub, outbox
 from core.errors import (
     Conflict,
     Forbidden,
@@ -413,29 +413,36 @@ def login_check(*, email: str, password: str, otp: str | None,
 
 # --- WebSocket tickets ---------------------------------------------------------------------
 
-async def ws_ticket_issue_async(*, user_id: str,
+async def ws_ticket_issue_async(*, user_id: str, session_key: str | None = None,
                                 now: datetime | None = None) -> tuple[str, datetime]:
     """A single-use ticket for ``/ws/v1/?ticket=…``, valid for ``CURBSIDE_TICKET_TTL_S``.
 
     Stateless (physicians/tickets.py): sealed, not stored — issuing writes nothing; it reads
-    the spent-nonce store's epoch (cached for a second), which the ticket carries."""
+    the spent-nonce store's epoch (cached for a second), which the ticket carries. A ticket
+    asked for by a browser session (``session_key``) carries the session's reference (its
+    socket group's digest, not the key): the socket it opens closes when the session logs
+    out."""
     now = now or timezone.now()
     expires = now + timedelta(seconds=settings.CURBSIDE_TICKET_TTL_S)
     epoch = await tickets.spent_nonces().epoch()
-    return tickets.ticket_seal(user_id=user_id, expires_at=expires.timestamp(),
-                               epoch=epoch), expires
+    return tickets.ticket_seal(
+        user_id=user_id, expires_at=expires.timestamp(), epoch=epoch,
+        session_group=hub.session_group(session_key) if session_key else None), expires
 
 
-def ws_ticket_issue(*, user_id: str, now: datetime | None = None) -> tuple[str, datetime]:
+def ws_ticket_issue(*, user_id: str, session_key: str | None = None,
+                    now: datetime | None = None) -> tuple[str, datetime]:
     """``ws_ticket_issue_async`` for synchronous callers (views, tests)."""
-    return async_to_sync(ws_ticket_issue_async)(user_id=user_id, now=now)
+    return async_to_sync(ws_ticket_issue_async)(user_id=user_id, session_key=session_key,
+                                                now=now)
 
 
-async def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> str | None:
-    """The ticket's user id, or None when it is malformed, tampered with, expired or spent
-    — or issued under an epoch the spent-nonce store no longer has (it forgot its nonces).
-    Single use: the ticket's nonce is spent in one atomic write (Redis ``SET NX`` across
-    processes), so two redeemers cannot both win. No database access."""
+async def ws_ticket_spend(*, ticket: str, now: datetime | None = None) -> tickets.Ticket | None:
+    """The ticket's contents (user id, the session that asked for it), or None when it is
+    malformed, tampered with, expired or spent — or issued under an epoch the spent-nonce
+    store no longer has (it forgot its nonces). Single use: the ticket's nonce is spent in
+    one atomic write (Redis ``SET NX`` across processes), so two redeemers cannot both win.
+    No database access."""
     at = (now or timezone.now()).timestamp()
     opened = tickets.ticket_open(ticket, now=at)
     if opened is None:
@@ -443,7 +450,13 @@ async def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> str |
     if not await tickets.spent_nonces().spend(opened.nonce, expires_at=opened.expires_at, now=at,
                                               epoch=opened.epoch):
         return None
-    return opened.user_id
+    return opened
+
+
+async def ws_ticket_redeem(*, ticket: str, now: datetime | None = None) -> str | None:
+    """``ws_ticket_spend``'s user id."""
+    opened = await ws_ticket_spend(ticket=ticket, now=now)
+    return opened.user_id if opened is not None else None
 
 
 def session_end(*, session_key: str | None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db.models.signals import m2m_changed, post_save
 
 from bus import outbox
+from bus.protocol import CLOSE_UNAUTHENTICATED
 from crypto import personal
 from crypto.rotation import register_wrapped_field
 from physicians.models import Physician, User
@@ -38,6 +39,13 @@ def connect() -> None:
                        and not _PROFILE_USER_FIELDS.intersection(update_fields)):
             return
         _changed(str(instance.pk))
+        # A new password (``set_password`` then save; Django leaves ``_password`` set until
+        # after post_save, and clears it for a mere hash upgrade at login) ends every session
+        # of the user, so every socket goes too (4401) — whatever opened it: a session, a
+        # ticket a session asked for, or a ticket by the old password. A client still logged
+        # in (``update_session_auth_hash``) reconnects with a new ticket.
+        if getattr(instance, "_password", None) is not None:
+            outbox.close_user_sockets(user_id=str(instance.pk), code=CLOSE_UNAUTHENTICATED)
 
     def physician_saved(sender, instance, created, **kwargs) -> None:
         if not created:

@@ -3,13 +3,17 @@
 A ticket is sealed with AES-256-GCM under a key derived from the keyring (nothing is stored
 when one is issued): it carries the user id, its expiry and a random 128-bit nonce, so the
 URL it travels in (``/ws/v1/?ticket=…``, which lands in access logs) reveals neither the
-user nor anything a reader could forge or extend. Redeeming one opens it (a tampered,
-foreign or expired ticket fails there) and then *spends* its nonce in a spent-nonce store;
-a nonce that was spent before is a replay.
+user nor anything a reader could forge or extend. A ticket issued to a browser session also
+carries that session's *reference* — the digest that names its socket group
+(``bus.hub.session_group``: a keyed hash of the session key, never the key itself), so the
+socket it opens joins the session's group and closes when that session logs out.
+Redeeming one opens it (a tampered, foreign or expired ticket fails there) and then
+*spends* its nonce in a spent-nonce store; a nonce that was spent before is a replay.
 
 Layout (base64url, no padding): ``format (1) ‖ personal KEK version (uint32 BE) ‖
 GCM nonce (12) ‖ ciphertext of user id (16) ‖ expiry ms (uint64 BE) ‖ nonce (16) ‖
-store epoch (8) ‖ tag (16)``, with the header bound as associated data. The key is
+store epoch (8) ‖ session reference (20, zeros: none) ‖ tag (16)``, with the header bound
+as associated data. The key is
 ``HKDF-SHA256(personal KEK, info = "curbside/ws-ticket/v1")``: a separate key from the one
 that wraps personal data, rotated with it (a ticket lives ≤ 30 s, so a rotation invalidates
 at most the tickets in flight once the old version is retired).
@@ -49,14 +53,18 @@ from crypto import aead
 from crypto.keyring import KeyringError
 from crypto.keys import keyring
 
-TICKET_FORMAT = 2  # 2: with the store's epoch
+TICKET_FORMAT = 3  # 2: with the store's epoch; 3: with the browser session's reference
 _HEADER = struct.Struct(">BI")  # format, personal KEK version
-_BODY = struct.Struct(">16sQ16s8s")  # user id, expiry (ms since the epoch), nonce, store epoch
+# user id, expiry (ms since the epoch), nonce, store epoch, session reference
+_BODY = struct.Struct(">16sQ16s8s20s")
 _INFO = b"curbside/ws-ticket/v1"
 NONCE_BYTES = 16
 EPOCH_BYTES = 8
 # An epoch no store ever has (``new_epoch`` never draws it): a ticket sealed without one.
 NO_EPOCH = bytes(EPOCH_BYTES)
+# A session reference is the hex digest of a session group ("s." + 40 hex digits).
+SESSION_REF_BYTES = 20
+NO_SESSION = bytes(SESSION_REF_BYTES)
 # How long a process trusts the epoch it last read from Redis when it issues a ticket. Right
 # after Redis lost its data a process may issue tickets under the old epoch for this long;
 # they are refused, and the client's next ticket is good.
@@ -74,6 +82,7 @@ class Ticket:
     expires_at: float  # seconds since the epoch
     nonce: bytes
     epoch: bytes  # the spent-nonce store's epoch when it was issued
+    session_group: str | None = None  # the browser session's socket group, if one asked
 
 
 def new_epoch() -> bytes:
@@ -87,13 +96,24 @@ def _derive(kek: bytes) -> bytes:
     return aead.hkdf_sha256(kek, info=_INFO)
 
 
-def ticket_seal(*, user_id: str, expires_at: float, epoch: bytes = NO_EPOCH) -> str:
+def _session_ref(group: str | None) -> bytes:
+    if group is None:
+        return NO_SESSION
+    if not group.startswith("s.") or len(group) != 2 + 2 * SESSION_REF_BYTES:
+        raise ValueError("not a session group")
+    return bytes.fromhex(group[2:])
+
+
+def ticket_seal(*, user_id: str, expires_at: float, epoch: bytes = NO_EPOCH,
+                session_group: str | None = None) -> str:
     """A ticket for ``user_id`` valid until ``expires_at`` (seconds since the epoch), under
-    the spent-nonce store's ``epoch`` (``SpentNonces.epoch``; without one it never redeems)."""
+    the spent-nonce store's ``epoch`` (``SpentNonces.epoch``; without one it never redeems).
+    ``session_group`` (``bus.hub.session_group`` of the browser session that asks; None for
+    a ticket by password) is sealed in, so the socket closes with that session."""
     version, kek = keyring().active("personal")
     header = _HEADER.pack(TICKET_FORMAT, version)
     body = _BODY.pack(uuid.UUID(user_id).bytes, int(expires_at * 1000),
-                      secrets.token_bytes(NONCE_BYTES), epoch)
+                      secrets.token_bytes(NONCE_BYTES), epoch, _session_ref(session_group))
     blob = header + aead.seal(_derive(kek), body, _INFO + header)
     return base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
 
@@ -110,14 +130,15 @@ def ticket_open(ticket: str, *, now: float) -> Ticket | None:
             return None
         kek = keyring().key("personal", version)
         body = aead.open_(_derive(kek), blob[_HEADER.size:], _INFO + blob[:_HEADER.size])
-        raw_user, expires_ms, nonce, epoch = _BODY.unpack(body)
+        raw_user, expires_ms, nonce, epoch, session_ref = _BODY.unpack(body)
     except (ValueError, binascii.Error, struct.error, aead.DecryptError, KeyringError):
         return None  # KeyringError: sealed under a version this keyring no longer holds
     expires_at = expires_ms / 1000
     if now > expires_at:
         return None
     return Ticket(user_id=str(uuid.UUID(bytes=raw_user)), expires_at=expires_at, nonce=nonce,
-                  epoch=epoch)
+                  epoch=epoch,
+                  session_group=None if session_ref == NO_SESSION else "s." + session_ref.hex())
 
 
 # --- the spent-nonce store -----------------------------------------------------------------

@@ -83,7 +83,9 @@ def ws_ticket(request: HttpRequest) -> JsonResponse:
                                            client_ip=_client_ip(request))
     if user is None:
         raise Unauthorized("Log in, or send e-mail and password.")
-    ticket, expires = services.ws_ticket_issue(user_id=str(user.pk))
+    # Asked for by the logged-in session: the ticket names it (its socket closes at logout).
+    session_key = request.session.session_key if request.user.is_authenticated else None
+    ticket, expires = services.ws_ticket_issue(user_id=str(user.pk), session_key=session_key)
     return JsonResponse({"ticket": ticket, "expires_at": expires.isoformat(), "url": "/ws/v1/"})
 
 

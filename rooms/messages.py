@@ -30,6 +30,7 @@ from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
 from bus import outbox
+from core import metrics
 from core.errors import (
     Conflict,
     DomainError,
@@ -215,6 +216,7 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 body_sealed=box.blob, reply_to=d.reply_to, mentions=list(d.mentions),
                 attachments=list(d.attachments), sent_at=now))
         _insert_messages(rows)
+        metrics.count_after_commit(metrics.MESSAGES_POSTED, len(rows))
         for msg, (room, d, _, _) in zip(rows, plan, strict=True):
             outbox.room_event(room_id=room, frame=events.message_new(
                 room_id=room, message=msg, author=d.author, body=d.body))

@@ -35,6 +35,7 @@ PRODUCTION_REQUIRED = {
     "CURBSIDE_CHANNEL_LAYER_KEY",
     "DJANGO_ALLOWED_HOSTS",
     "CURBSIDE_KEYRING_FILE",
+    "CURBSIDE_WS_ORIGINS",  # production never guesses its browser origins (issue 13, 9)
 }
 # Values that must come from the env file, never be written into docker-compose.yml.
 SECRET_VARIABLES = {

@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bus import protocol
 from physicians.management.commands.seed_demo import DEMO_PASSWORD
-from tests.support.clients import Http, connect, recv_json, request
+from tests.support.clients import Http, checked_connect, connect, recv_json, request
 from tests.support.otp import code_for_secret
 from tests.support.servers import ROOT, Daphne, free_port
 
@@ -131,3 +131,34 @@ async def test_suspension_closes_the_socket_on_the_in_memory_layer(embedded):
     with pytest.raises(ConnectionClosed) as info:
         await asyncio.wait_for(ws.recv(), 10)
     assert info.value.rcvd.code == 4403
+
+
+async def test_origins_follow_the_address_the_server_was_started_on(embedded):
+    """Issue 13 (9): `make run PORT=…` must give a working chat without setting
+    CURBSIDE_WS_ORIGINS. The embedded server here is `manage.py serve` on a free port with
+    no origin setting: a browser at http://127.0.0.1:<port> or http://localhost:<port> opens
+    an authenticated socket (ticket, and session cookie); a foreign origin is still refused,
+    and the refusal is logged once per origin with the variable to set."""
+    server, _, _ = embedded
+    doctor = Http(server.http)
+    await sync_to_async(doctor.login)(DOCTOR, DEMO_PASSWORD)
+    cookie = {"Cookie": f"sessionid={doctor.cookie('sessionid')}"}
+    for origin in (f"http://127.0.0.1:{server.port}", f"http://localhost:{server.port}"):
+        ws = await connect(server.ws, await sync_to_async(doctor.ticket)(), origin=origin)
+        assert (await recv_json(ws))["type"] == "session.welcome", origin
+        assert (await request(ws, "ping"))["ok"] is True
+        await ws.close()
+        async with checked_connect(server.ws, origin=origin, additional_headers=cookie) as ws:
+            assert (await recv_json(ws))["type"] == "session.welcome", origin
+
+    foreign = "http://curbside.evil.example"
+    for origin in (foreign, foreign, f"http://127.0.0.1:{server.port + 1}"):
+        with pytest.raises(InvalidStatus) as info:
+            await connect(server.ws, await sync_to_async(doctor.ticket)(), origin=origin)
+        assert info.value.response.status_code == 403
+    # Logged once per origin, naming the variable that would admit it. The log is written
+    # before the refusal is answered, so it is there now.
+    log = server.log_path.read_text(errors="replace")
+    lines = [line for line in log.splitlines() if "WebSocket refused from origin" in line]
+    assert sum(foreign in line for line in lines) == 1, lines
+    assert len(lines) == 2 and all("CURBSIDE_WS_ORIGINS" in line for line in lines), lines

@@ -14,6 +14,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bus import protocol
 from tests.support.clients import Http, checked_connect, connect, recv_json, request
 from tests.support.sockets import open_socket
 
@@ -164,3 +165,32 @@ async def test_the_session_ticket_answers_like_the_view_and_logout_ends_it(daphn
     for server in (a, b):  # b had the session cached
         status, _, body = await sync_to_async(post)(server, b"")
         assert status == 401, body
+
+
+async def test_logout_closes_the_ticket_sockets_of_that_session_only(daphne_pair,
+                                                                     make_physician):
+    """Issue 11 (8): a socket opened with a ticket a browser session asked for outlived that
+    session's logout — the ticket named the user, not the session. Two browser sessions of
+    one user, each with a ticket socket (one per process) and a password-ticket socket: the
+    logout of one closes its sockets (4401) on every process; the others keep serving."""
+    a, b = daphne_pair
+    _, email, password = await sync_to_async(make_physician)()
+    leaving, staying = await _login(a, email, password), await _login(b, email, password)
+    assert leaving.cookie("sessionid") != staying.cookie("sessionid")
+    doomed = [await _welcomed(server, await sync_to_async(leaving.ticket)())
+              for server in (a, b)]
+    kept = [await _welcomed(server, await sync_to_async(staying.ticket)())
+            for server in (a, b)]
+    by_password = await _welcomed(b, (await sync_to_async(Http(a.http).call)(
+        "POST", "/api/v1/auth/ws-ticket", {"email": email, "password": password}))[1]["ticket"])
+
+    status, _ = await sync_to_async(leaving.call)("POST", "/api/v1/auth/logout", {})
+    assert status == 200
+    for ws in doomed:
+        assert await _closed_with(ws) == protocol.CLOSE_UNAUTHENTICATED
+    for ws in [*kept, by_password]:
+        reply = await request(ws, "ping", ref="still-there")
+        assert reply["ok"] is True
+    assert (await sync_to_async(staying.call)("GET", "/api/v1/me"))[0] == 200
+    for ws in [*kept, by_password]:
+        await ws.close()

@@ -14,6 +14,7 @@ from bus import protocol
 from physicians import tickets
 from physicians.states import LicenceStatus
 from tests.support.clients import Http, checked_connect, connect, recv_json, request
+from tests.support.sockets import closed_with
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -213,3 +214,22 @@ async def test_logout_closes_the_sessions_sockets(daphne_server, verified):
     with pytest.raises(ConnectionClosed) as info:
         await asyncio.wait_for(ws.recv(), 10)
     assert info.value.rcvd.code == 4401
+
+
+async def test_a_new_password_closes_every_socket_of_the_user(daphne_server, verified):
+    """A password change ends all of the user's sessions (Django's session auth hash), so
+    the sockets of every session — and those opened by the old password — close (4401)."""
+    physician, email, password = verified
+    first = await sync_to_async(_login)(daphne_server, email, password)
+    second = await sync_to_async(_login)(daphne_server, email, password)
+    sockets = [(await _welcomed(daphne_server, client))[0] for client in (first, second)]
+
+    def change_password() -> None:
+        user = type(physician.user).objects.get(pk=physician.user_id)
+        user.set_password(password + "-new")
+        user.save()
+
+    await sync_to_async(change_password)()
+    for ws in sockets:
+        assert await closed_with(ws) == protocol.CLOSE_UNAUTHENTICATED
+    assert (await sync_to_async(second.call)("GET", "/api/v1/me"))[0] == 401

@@ -5,61 +5,32 @@ enters the audit log. The verifier still reads it in the decision they get back.
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import pytest
-from django.db import connection
 from django.test import Client
 
-from crypto.audit import audit_verify
 from crypto.models import AuditEntry
 from physicians import services
 from physicians.models import LicenceDecision, Physician
 from physicians.states import LicenceStatus
 from rooms import erasure
+from tests.support.privacy import (
+    assert_not_audited,
+    assert_not_stored_in_clear,
+    canary,
+    staff_client,
+)
 
 pytestmark = pytest.mark.django_db
 
 QUEUE = "/api/v1/verifications"
 
 
-def database_text() -> str:
-    """Every row of every table as text (what a pg_dump shows; bytea comes out as hex)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        tables = [t for (t,) in cursor.fetchall()]
-        out = []
-        for table in tables:
-            cursor.execute(f'SELECT t::text FROM "{table}" t')
-            out += [row for (row,) in cursor.fetchall()]
-    return "\n".join(out)
-
-
-def assert_not_stored_in_clear(secret: str) -> None:
-    dump = database_text()
-    assert secret not in dump
-    assert secret.encode().hex() not in dump
-    assert secret.lower() not in dump.lower()
-
-
-def assert_not_audited(secret: str) -> None:
-    for entry in AuditEntry.objects.all():
-        text = json.dumps([entry.actor, entry.action, entry.subject, entry.details])
-        assert secret not in text, (entry.action, entry.details)
-    assert audit_verify() == []
-
-
-def canary() -> str:
-    return "Zebedee" + secrets.token_hex(5)
-
-
 @pytest.fixture
 def verifier(make_physician):
     physician, _, _ = make_physician(role="verifier")
-    client = Client()
-    client.force_login(physician.user)
-    return physician, client
+    return physician, staff_client(physician.user)
 
 
 def decide(client: Client, physician: Physician, action: str, body: dict):

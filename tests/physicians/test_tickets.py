@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from bus import hub
 from crypto import keys
 from crypto.keyring import Keyring
 from physicians import services, tickets
@@ -47,6 +48,25 @@ def test_issuing_writes_nothing_to_the_database(user, django_assert_num_queries)
         first, _ = services.ws_ticket_issue(user_id=str(user.pk), now=T0)
         second, _ = services.ws_ticket_issue(user_id=str(user.pk), now=T0)
     assert first != second  # a fresh nonce each time
+
+
+def test_a_session_ticket_names_the_session_by_its_group_never_its_key(user):
+    """Issue 11 (8): the ticket a browser session asks for carries the session's reference
+    (its socket group, a keyed digest) so its socket closes at that session's logout; the
+    session key itself is in neither the ticket nor what redeeming it yields."""
+    key = "k" * 32
+    spend = async_to_sync(services.ws_ticket_spend)
+    ticket, _ = services.ws_ticket_issue(user_id=str(user.pk), session_key=key, now=T0)
+    raw = base64.urlsafe_b64decode(ticket + "=" * (-len(ticket) % 4))
+    group = hub.session_group(key)
+    assert key.encode() not in raw and bytes.fromhex(group[2:]) not in raw  # sealed
+    opened = spend(ticket=ticket, now=T0)
+    assert (opened.user_id, opened.session_group) == (str(user.pk), group)
+    assert key not in repr(opened)
+    by_password, _ = services.ws_ticket_issue(user_id=str(user.pk), now=T0)
+    assert spend(ticket=by_password, now=T0).session_group is None
+    with pytest.raises(ValueError):
+        tickets.ticket_seal(user_id=str(user.pk), expires_at=0, session_group=key)
 
 
 def test_the_ticket_does_not_reveal_the_user(user):

@@ -16,18 +16,22 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from bus import outbox, protocol
 from crypto import envelope
-from crypto.audit import audit_verify
 from crypto.models import AuditEntry
 from crypto.pseudonyms import pseudonym_id
 from gateway import ops_moderation
 from phi.guard import PhiDetected
 from rooms import erasure, messages, mod_selectors, moderation, roster, services
 from rooms.models import Message, Report
+from tests.support.privacy import (
+    assert_not_audited,
+    assert_not_stored_in_clear,
+    canary,
+    staff_client,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -75,43 +79,12 @@ def people(make_physician):
     return make
 
 
-def canary() -> str:
-    """A name nobody else uses; ``Mr <canary>`` is a titled name for the guard."""
-    return "Zebedee" + secrets.token_hex(5)
-
-
 # Each one is refused by the guard: a phone number, a record number, a titled name.
 PHI_REASONS = {
     "phone": "the patient's mobile {c} is (555) 123-4567",
     "record_number": "names MRN 48213377 of {c}",
     "name": "it names Mr {c} by name",
 }
-
-
-def database_text() -> str:
-    """Every row of every table as text (what a pg_dump shows; bytea comes out as hex)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        tables = [t for (t,) in cursor.fetchall()]
-        out = []
-        for table in tables:
-            cursor.execute(f'SELECT t::text FROM "{table}" t')
-            out += [row for (row,) in cursor.fetchall()]
-    return "\n".join(out)
-
-
-def assert_not_stored_in_clear(secret: str) -> None:
-    dump = database_text()
-    assert secret not in dump
-    assert secret.encode().hex() not in dump  # not as the raw bytes of a bytea either
-    assert secret.lower() not in dump.lower()
-
-
-def assert_not_audited(secret: str) -> None:
-    for entry in AuditEntry.objects.all():
-        text = json.dumps([entry.actor, entry.action, entry.subject, entry.details])
-        assert secret not in text, (entry.action, entry.details)
-    assert audit_verify() == []
 
 
 def queue(client: Client, status: str = "open") -> list[dict]:
@@ -121,9 +94,7 @@ def queue(client: Client, status: str = "open") -> list[dict]:
 
 
 def moderator_client(mod: Person) -> Client:
-    client = Client()
-    client.force_login(mod.user)
-    return client
+    return staff_client(mod.user)
 
 
 # --- reports ----------------------------------------------------------------------------------
