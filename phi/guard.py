@@ -56,13 +56,21 @@ NATIONAL_ID = "national_id"
 ADDRESS = "address"
 AGE_OVER_89 = "age_over_89"
 NAME = "name"
-KINDS = (DATE, PHONE, EMAIL, URL, IP_ADDRESS, SSN, RECORD_NUMBER, NATIONAL_ID, ADDRESS,
-         AGE_OVER_89, NAME)
+HEALTH_PLAN_ID = "health_plan_id"
+ACCOUNT_NUMBER = "account_number"
+LICENCE_NUMBER = "licence_number"  # professional registrations, certificates, driving licences
+VEHICLE_ID = "vehicle_id"
+DEVICE_ID = "device_id"
+PHOTO = "photo"  # a reference to a photograph, video or biometric of the patient
+KINDS = (NAME, PHONE, ADDRESS, DATE, AGE_OVER_89, EMAIL, URL, IP_ADDRESS, SSN, NATIONAL_ID,
+         RECORD_NUMBER, HEALTH_PLAN_ID, ACCOUNT_NUMBER, LICENCE_NUMBER, VEHICLE_ID, DEVICE_ID, PHOTO)
 # When two findings overlap they become one span; the kind kept is the first in this order
 # (the most specific evidence wins: a checksum-valid NHS number is reported as a national id,
 # not as the phone number it also looks like).
-_PRIORITY = {k: i for i, k in enumerate((NATIONAL_ID, SSN, RECORD_NUMBER, EMAIL, URL, IP_ADDRESS,
-                                         ADDRESS, PHONE, DATE, AGE_OVER_89, NAME))}
+_PRIORITY = {k: i for i, k in enumerate((NATIONAL_ID, SSN, HEALTH_PLAN_ID, LICENCE_NUMBER,
+                                         ACCOUNT_NUMBER, VEHICLE_ID, DEVICE_ID, RECORD_NUMBER,
+                                         EMAIL, URL, IP_ADDRESS, ADDRESS, PHONE, DATE,
+                                         AGE_OVER_89, NAME, PHOTO))}
 
 
 @dataclass(frozen=True, slots=True)
