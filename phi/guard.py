@@ -43,6 +43,9 @@ from phi.identifiers import (
     sa_id_ok,
     sin_ok,
 )
+from phi.labels import TRIGGERS, labelled_value, unlabelled
+from phi.names import scan_names, scan_signoffs
+from phi.phones import is_phone
 
 # Finding kinds, stable on the wire (``details.findings[].kind`` of ``phi_detected``).
 DATE = "date"
@@ -67,8 +70,8 @@ KINDS = (NAME, PHONE, ADDRESS, DATE, AGE_OVER_89, EMAIL, URL, IP_ADDRESS, SSN, N
 # When two findings overlap they become one span; the kind kept is the first in this order
 # (the most specific evidence wins: a checksum-valid NHS number is reported as a national id,
 # not as the phone number it also looks like).
-_PRIORITY = {k: i for i, k in enumerate((NATIONAL_ID, SSN, HEALTH_PLAN_ID, LICENCE_NUMBER,
-                                         ACCOUNT_NUMBER, VEHICLE_ID, DEVICE_ID, RECORD_NUMBER,
+_PRIORITY = {k: i for i, k in enumerate((NATIONAL_ID, SSN, ACCOUNT_NUMBER, HEALTH_PLAN_ID,
+                                         LICENCE_NUMBER, VEHICLE_ID, DEVICE_ID, RECORD_NUMBER,
                                          EMAIL, URL, IP_ADDRESS, ADDRESS, PHONE, DATE,
                                          AGE_OVER_89, NAME, PHOTO))}
 
@@ -131,21 +134,6 @@ _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
 _IPV6 = re.compile(r"(?i)(?<![\w:])(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?![\w:])"
                    r"|(?<![\w:])(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}(?![\w:])")
 
-# Phone numbers: explicit shapes of the nine countries, so that "120/80", "7.4", "3 x 10 mg"
-# and runs of lab values stay out. Separators are space, dot or hyphen; never "/".
-_PHONE_SHAPES = re.compile(
-    # international: +44 20 7946 0958, +52 55 1234 5678, 0034 612 345 678
-    r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[\s.-]?\(?\d{1,5}\)?){2,6}(?![\w])"
-    # North America: (555) 123-4567, 555-123-4567, 555.123.4567, 1-800-555-0199
-    r"|(?<![\w.])(?:1[\s.-])?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w]|[.,]\d)"
-    # trunk 0 (UK, Ireland, Australia, NZ, South Africa): 020 7946 0958, 07700 900123,
-    # (02) 9876 5432, 0412 345 678, 087 123 4567
-    r"|(?<![\w.])(?:\(0\d{1,4}\)|0\d{1,4})[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w]|[.,]\d)"
-    # Spain: 612 345 678, 612345678, 91 234 56 78
-    r"|(?<![\w.,])[6789]\d{2}(?:[\s.-]?\d{3}){2}(?![\w]|[.,]\d)"
-    r"|(?<![\w.,])[89]\d\s\d{3}\s\d{2}\s\d{2}(?![\w]|[.,]\d)"
-    # Mexico: 55 1234 5678
-    r"|(?<![\w.,])\d{2}[\s.-]\d{4}[\s.-]\d{4}(?![\w]|[.,]\d)")
 # A number after a phone/fax label, whatever its shape: "tel: 4567 8910", "cel. 5512345678".
 _PHONE_LABELLED = re.compile(
     r"(?i:\b(?:tel(?:[eé]fono)?|phone|cell(?:phone)?|mobile|mob|m[oó]vil|celular|cel|fax|"
@@ -163,18 +151,17 @@ _LABELLED_ID = re.compile(
     r"account|acct|encounter|admission|case\s+number|"
     r"nhc|historia(?:\s+cl[ií]nica)?|h\.?\s?c|expediente|n[uú]mero\s+de\s+(?:historia|expediente)|"
     r"ssn|social\s+security|n\.?s\.?s|nuss|seguro\s+social|afiliaci[oó]n|"
-    r"nhs|chi|ihi|medicare|medicaid|ohip|health\s+card|nhi|ppsn?|pps|"
-    r"insurance|member|policy|beneficiary|p[oó]liza|cip|tarjeta\s+sanitaria|"
-    r"dni|nie|nif|curp|rfc|passport|pasaporte|licen[cs]e|licencia|"
+    r"nhs|chi|ihi|medicare|ohip|health\s+card|nhi|ppsn?|pps|"
+    r"dni|nie|nif|curp|rfc|"
     r"id|identification|identificaci[oó]n|c[eé]dula|ine|"
-    r"serial|device|vin|plate|matr[ií]cula)"
+    r"(?!))"
     r"\b\.?\s*(?:(?:no|n|nº|n°|num|núm|number|n[uú]mero|#)\b\.?\s*|#\s*)?[:#=]?\s*)"
     r"(?P<value>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]*(?:[ ][0-9][0-9-]*){0,3})(?![\w])",
     re.IGNORECASE)
 _LABEL_KIND = (
     (re.compile(r"(?i)ssn|social|n\.?s\.?s|nuss|seguro|afiliaci"), SSN),
-    (re.compile(r"(?i)nhs|chi|ihi|medicare|medicaid|ohip|health\s+card|nhi|pps|dni|nie|nif|curp|"
-                r"rfc|passport|pasaporte|licen|id$|identifica|c[eé]dula|ine$|cip|tarjeta"), NATIONAL_ID),
+    (re.compile(r"(?i)nhs|chi|ihi|medicare|ohip|health\s+card|nhi|pps|dni|nie|nif|curp|"
+                r"rfc|id$|identifica|c[eé]dula|ine$"), NATIONAL_ID),
 )
 # Labels too short or too common to stand alone: only with a "no/number/#/:" after them.
 _WEAK_LABELS = frozenset({"record", "chart", "hospital", "hosp", "account", "acct", "encounter",
@@ -218,11 +205,20 @@ _POSTCODE = re.compile(
     r"|(?i:\bc\.?\s?p\.?)\s*:?\s*\d{5}(?![\w])")
 
 _AGE_OLD = r"(?:9\d|1[0-2]\d)"
+# Words that say the age without the number.
+_AGE_WORDS = re.compile(r"(?i)\b(?:(?:late|mid|early)\s+)?nineties\b|\bnonagenarian|"
+                        r"\bcentenarian|\bnonagenari[oa]s?\b|\bcentenari[oa]s?\b|"
+                        r"\bin\s+(?:his|her|their)\s+(?:late\s+)?90s\b|\bnoventa\s+y\s+tantos\b")
 _AGE_EN = re.compile(
     r"(?i:\b" + _AGE_OLD + r"(?:\s*|-)(?:years?|yrs?|y)(?:\s*|-)old\b"
     r"|\b" + _AGE_OLD + r"\s+(?:years?|yrs?)\s+of\s+age\b"
     r"|\b" + _AGE_OLD + r"\s*(?:yo|y/o|y\.o\.?|yr-old)(?!\w)"
-    r"|\b(?:aged?|age:)\s*:?\s*" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r"))")
+    r"|\b(?:aged?|age:)\s*:?\s*" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r"))"
+    # "93M", "F 96", "pt is 97", "Ethel, 95,"
+    r"|\b" + _AGE_OLD + r"\s?[MF]\b|\b[MF]\s" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r")"
+    r"|(?i:\b(?:pt|patient|she|he|mum|mom|dad|paciente|él|ella)\s+(?:is|es|tiene)\s+)"
+    + _AGE_OLD + r"\b(?!\s*" + _UNIT + r")"
+    r"|(?<=[A-Za-z]),\s" + _AGE_OLD + r"(?=,)")
 _AGE_ES = re.compile(
     r"(?i:\b" + _AGE_OLD + r"\s*(?:años|anos|a\.)(?:\s+de\s+edad)?(?!\w)"
     r"|\bedad\s*:?\s*(?:de\s+)?" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r"))")
@@ -238,6 +234,40 @@ _NAME_LABEL = re.compile(
     r"(?:named|llamad[oa]|llama)\s+)(?P<name>" + _NAME_CHARS + r"(?:\s+(?:(?:de|del|de\s+la|y)\s+)?"
     + _NAME_CHARS + r"){0,3})")
 _YEAR_ONLY = re.compile(_YEAR)
+# A holiday with a year is a full date ("Christmas Day 2023").
+_HOLIDAY = re.compile(r"(?i)\b(?:christmas(?:\s+day|\s+eve)?|boxing\s+day|new\s+year'?s\s+(?:day|eve)|"
+                      r"navidad|nochebuena|nochevieja|d[ií]a\s+de\s+a[ñn]o\s+nuevo|a[ñn]o\s+nuevo)"
+                      r"(?:\s+(?:de\s+|del\s+)?" + _YEAR + r")\b")
+# A photograph, video or biometric of the patient (Safe Harbor: full-face photographs and
+# comparable images, biometric identifiers). A photo of an ECG or an X-ray is not one.
+_PHOTO_WORDS = ("photo", "picture", "pic", "image", "video", "vídeo", "selfie", "foto", "imagen",
+                "fingerprint", "huella", "retina", "iris scan", "voiceprint", "facial recog",
+                "reconocimiento facial", "full-face")
+_PHOTO = re.compile(
+    r"(?i)\b(?:selfies?|fingerprints?|huellas?\s+dactilar(?:es)?|retina(?:l)?\s+scan|iris\s+scan|"
+    r"voiceprint|facial\s+recognition|reconocimiento\s+facial|full[- ]face\s+(?:photo|picture|"
+    r"image)s?)\b"
+    r"|\b(?:photo(?:graph)?s?|pictures?|pics?|images?|videos?|vídeos?|fotos?|fotograf[ií]as?|"
+    r"im[aá]gen(?:es)?)\b[^.;\n]{0,40}?\b(?:face|facial|cara|rostro|patient|paciente|tattoo|"
+    r"tatuaje|wristband|pulsera|(?:of|with)\s+(?:him|her)\b(?![ \t]+(?:ecg|cxr|x-?ray|ct|mri|"
+    r"scan|rash|wound|ulcer|leg|arm|foot|hand|chest|skin|knee|hip|back)))")
+# A town or neighbourhood after "lives in", "vive en", "natural de", … (Safe Harbor: any
+# geographic subdivision smaller than a state).
+_PLACE_CUES = ("lives", "living", "from", "vive", "reside", "natural", "es de", "procedente",
+               "vecin")
+_PLACE = re.compile(
+    r"(?:\b(?i:lives|living|resides|resident)\s+(?:in|at)|\b(?i:originally|comes\s+in|comes|is|"
+    r"moved|transferred\s+in)\s+from|\b(?i:vive|reside|residente|vecin[oa])\s+en|"
+    r"\b(?i:natural|procedente|originari[oa]|vecin[oa])\s+de|\b(?i:es)\s+de)\s+"
+    r"(?P<place>[A-ZÁÉÍÓÚÑ][\wáéíóúñü'-]+(?:\s+(?:(?:de|del|de\s+la|la)\s+)?[A-ZÁÉÍÓÚÑ][\wáéíóúñü'-]+)"
+    r"{0,3})")
+_NOT_PLACES = frozenset({"a", "an", "the", "una", "un", "la", "el", "casa", "home", "ward",
+                         "icu", "uci", "digestivo", "cardiología", "cardiologia", "urgencias",
+                         "medicina", "cirugía", "cirugia", "neurología", "neurologia", "monday",
+                         "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                         "lunes", "martes", "miércoles", "jueves", "viernes", "sábado",
+                         "domingo", "hospital", "clínica", "clinica", "cardiology", "a&e",
+                         "ed", "theatre", "quirófano", "planta", "residencia"})
 
 
 # --- Scanning helpers ------------------------------------------------------------------------
@@ -286,7 +316,7 @@ _STREET_EN_WORDS = frozenset({"street", "st", "avenue", "ave", "road", "rd", "la
 _STREET_ES_WORDS = frozenset({"calle", "avenida", "avda", "av", "paseo", "plaza", "pza", "carrera",
                               "camino", "carretera", "ctra", "colonia", "col", "glorieta", "ronda",
                               "travesía", "travesia", "boulevard", "bulevar", "blvd"})
-_KEYWORDS = (_MONTH_WORDS | _TITLE_WORDS | _NAME_LABEL_WORDS | _ID_LABEL_WORDS
+_KEYWORDS = (frozenset(TRIGGERS) | _MONTH_WORDS | _TITLE_WORDS | _NAME_LABEL_WORDS | _ID_LABEL_WORDS
              | _PHONE_LABEL_WORDS | _STREET_EN_WORDS | _STREET_ES_WORDS)
 # Lower-cased text → words: every ASCII byte that is not a letter becomes a space (one C pass;
 # non-ASCII bytes, the accented letters of "teléfono", stay).
@@ -367,11 +397,27 @@ def phi_scan(text: str, *, lang: str | None = None) -> list[Finding]:
     for word in hits:
         for start, end in _keyword_positions(low, word):
             _keyword(text, word, start, end, longest, add, english, spanish)
+    if any(w in low for w in ("ninet", "nonagenar", "centenar", "90s", "noventa")):
+        for m in _AGE_WORDS.finditer(text):
+            add(Finding(AGE_OVER_89, m.start(), m.end()))
+    if any(w in low for w in ("christmas", "navidad", "nochebuena", "nochevieja", "new year",
+                              "boxing day", "año nuevo")):
+        for m in _HOLIDAY.finditer(text):
+            add(Finding(DATE, m.start(), m.end()))
+    if any(w in low for w in _PHOTO_WORDS):
+        for m in _PHOTO.finditer(text):  # the span is the word that names the picture
+            add(Finding(PHOTO, m.start(), _right(text, m.start() + 1)))
+    if any(w in low for w in _PLACE_CUES):
+        for m in _PLACE.finditer(text):
+            if m.group("place").split()[0].lower() not in _NOT_PLACES:
+                add(Finding(ADDRESS, m.start("place"), m.end("place")))
+    scan_names(text, lambda s, e: add(Finding(NAME, s, e)))
+    scan_signoffs(text, lambda s, e: add(Finding(NAME, s, e)))
     if spanish and "c/" in low:
         at = low.find("c/")
         while at >= 0:
             m = _ADDRESS_ES.match(text, at)
-            if m and _spanish_address_ok(m.group(0)):
+            if m and _spanish_address_ok(text, m):
                 add(Finding(ADDRESS, m.start(), m.end()))
             at = low.find("c/", at + 2)
     return _merge(found) if found else found
@@ -394,10 +440,9 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
             if (s and text[s - 1].isalpha()) or (e < size and text[e].isalpha()):
                 if s >= token_end:
                     token_end = _alphanumeric(text, s, e, add)
-            elif e - s >= 2 and (text[s] == "9" or (e - s == 3 and text[s] == "1"
-                                                    and text[s + 1] in "012")):
-                if _AGE_CONTEXT.match(text, e) or _AGE_BEFORE.search(text, max(0, s - 8), s):
-                    _age(text, s, e, add, english, spanish)
+            if e - s >= 2 and (text[s] == "9" or (e - s == 3 and text[s] == "1"
+                                                  and text[s + 1] in "012")):
+                _age(text, s, e, add, english, spanish)
             continue
         r = run.group()
         pure = r.isdigit()
@@ -419,20 +464,17 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
                     add(Finding(DATE, m.start(), m.end()))
             for m in _DATE_ISO.finditer(text, lo, hi):
                 add(Finding(DATE, m.start(), m.end()))
+        elif pure and n == 4 and text[e:e + 1] in (" ", "-") and text[e + 1:e + 2].isupper():
+            unlabelled(text, s, e, lambda k, s, e: add(Finding(k, s, e)))  # "1234 BCD"
         elif pure and n in (4, 5) and s >= 3:
             for m in _POSTCODE.finditer(text, _left(text, s - 8), _right(text, e)):
                 add(Finding(ADDRESS, m.start(), m.end()))
     return longest
 
 
-# Cheap look around a number 90–129 before the age patterns run: a year word after it, or an
-# age label before it.
-_AGE_CONTEXT = re.compile(r"(?i)[\s-]*(?:y|a[ñn.]|yr|yo)")
-_AGE_BEFORE = re.compile(r"(?i)(?:age|edad)")
-
-
 def _age(text: str, s: int, e: int, add, english: bool, spanish: bool) -> None:
-    lo, hi = _left(text, s - 10), _right(text, e + 20)
+    """A number 90–129: an age when a year word, an age label, a sex or "pt is" is beside it."""
+    lo, hi = _left(text, s - 16), _right(text, e + 20)
     for pattern, on in ((_AGE_EN, english), (_AGE_ES, spanish)):
         if on:
             for m in pattern.finditer(text, lo, hi):
@@ -444,9 +486,9 @@ def _long_number(text: str, s: int, e: int, n: int, add) -> None:
     lo, hi = _left(text, s - 4), _right(text, e + 3)
     checks: list[tuple[re.Pattern, str, object]] = []
     if n >= 8:
-        for m in _PHONE_SHAPES.finditer(text, lo, hi):
-            if 8 <= len(_digits(m.group(0))) <= 15:
-                add(Finding(PHONE, m.start(), m.end()))
+        start = s - 1 if s and text[s - 1] in "+(" else s
+        if is_phone(text[start:e], text[e:e + 12]):
+            add(Finding(PHONE, start, e))
     if n >= 6:
         checks.append((_UK_NINO, NATIONAL_ID, None))
     if n >= 7:
@@ -459,6 +501,7 @@ def _long_number(text: str, s: int, e: int, n: int, add) -> None:
                    (_MEDICARE_AU, NATIONAL_ID, lambda v: medicare_au_ok(_digits(v)))]
     if n >= 13:
         checks.append((_SA_ID, NATIONAL_ID, sa_id_ok))
+        checks.append((_CARD, ACCOUNT_NUMBER, _card_ok))
     if n >= 16:
         checks.append((_IHI, NATIONAL_ID, lambda v: luhn_ok(_digits(v))))
     for pattern, kind, valid in checks:
@@ -469,6 +512,17 @@ def _long_number(text: str, s: int, e: int, n: int, add) -> None:
             elif valid is not None and not valid(m.group(0)):
                 continue
             add(Finding(kind, m.start(), m.end()))
+
+
+# A payment card number: 13–19 digits starting 2–6, bare or in groups, Luhn-valid (ISO/IEC 7812).
+# (15 digits only for American Express, 34/37: a 15-digit IMEI starting 35 passes Luhn too.)
+_CARD = re.compile(r"(?<![\w-])(?:[2-6]\d{3}(?:[ -]?\d{4}){3}(?:\d{1,3})?"
+                   r"|3[47]\d{2}[ -]?\d{6}[ -]?\d{5})(?![\w-])")
+
+
+def _card_ok(value: str) -> bool:
+    digits = _digits(value)
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
 
 
 def _sin_in_context(text: str, m: re.Match) -> bool:
@@ -484,6 +538,8 @@ def _alphanumeric(text: str, s: int, e: int, add) -> int:
     lo, hi = _left(text, s), _right(text, e)
     size = hi - lo
     token = text[lo:hi]
+    if any(c.isupper() for c in token):
+        unlabelled(text, lo, hi, lambda k, s, e: add(Finding(k, s, e)))
     checks: tuple = ()
     if size == 7:
         checks = ((_NHI, nhi_ok),)
@@ -501,14 +557,14 @@ def _alphanumeric(text: str, s: int, e: int, add) -> int:
         m = _POSTCODE_UK.match(text, lo) or (size == 3 and _POSTCODE_CA.match(text, lo))
         if m:
             add(Finding(ADDRESS, m.start(), m.end()))
-    elif size == 6 and _POSTCODE_CA.fullmatch(token):
-        add(Finding(ADDRESS, lo, hi))
     return hi
 
 
 def _keyword(text: str, word: str, start: int, end: int, longest: int, add, english: bool,
              spanish: bool) -> None:
     """Patterns introduced by a word: written dates, titles and labels, street names."""
+    if longest and word in TRIGGERS:
+        labelled_value(text, word, start, lambda k, s, e: add(Finding(k, s, e)))
     if word in _MONTH_WORDS:
         if longest:
             lo, hi = _left(text, start - 12), _right(text, end + 16)
@@ -516,7 +572,8 @@ def _keyword(text: str, word: str, start: int, end: int, longest: int, add, engl
                                 (_DATE_ES, spanish and word in _MONTH_WORDS_ES)):
                 if on:
                     for m in pattern.finditer(text, lo, hi):
-                        add(Finding(DATE, m.start(), m.end()))
+                        if not _INSTITUTION_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+                            add(Finding(DATE, m.start(), m.end()))
         if word not in ("may", "mar"):
             return
     if word in _TITLE_WORDS:
@@ -543,15 +600,29 @@ def _keyword(text: str, word: str, start: int, end: int, longest: int, add, engl
             add(Finding(ADDRESS, m.start(), m.end()))
     if spanish and word in _STREET_ES_WORDS:
         m = _ADDRESS_ES.match(text, start)
-        if m and _spanish_address_ok(m.group(0)):
+        if m and _spanish_address_ok(text, m):
             add(Finding(ADDRESS, m.start(), m.end()))
 
 
-def _spanish_address_ok(matched: str) -> bool:
+# A date that names a hospital or a street: "Hospital 12 de Octubre", "Hospital Universitario
+# 20 de Noviembre", "Avenida 5 de Mayo".
+_INSTITUTION_BEFORE = re.compile(r"(?i)\b(?:hospital|hosp|cl[ií]nica|centro|sanatorio|instituto|"
+                                 r"avenida|av|calle|plaza|colegio)\.?(?:\s+[A-ZÁÉÍÓÚ][\wáéíóú]+){0,2}"
+                                 r"\s+$")
+
+
+def _spanish_address_ok(text: str, m: re.Match) -> bool:
     """A street word needs a proper name or a number after it: "en situación de calle" and
     "la avenida principal" are not addresses."""
+    matched = m.group(0)
     rest = matched.split(None, 1)[1] if " " in matched.strip() else matched[2:]
+    if _DOSING_INTERVAL.match(text, m.start()):
+        return False  # "c/8h", "c/12 h", "c/24 horas": every 8 hours
     return any(c.isupper() or c.isdigit() for c in rest)
+
+
+_DOSING_INTERVAL = re.compile(r"(?i)c/\s*\d+(?:[.,]\d+)?\s*(?:h|hs|hrs?|horas?|d|d[ií]as?|sem|semanas?|"
+                              r"min|meses?)\b")
 
 
 def _labelled(text: str, m: re.Match, add) -> None:
