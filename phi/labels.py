@@ -68,7 +68,7 @@ _SPECS: tuple[tuple[str, str, str, int, str], ...] = (
 
 _INTRO = (r"(?:[\s:#=.]*(?:(?:no|nº|n°|num|núm|number|n[uú]mero|is|es|was|era|de|del|of|the|"
           r"la|el|para|for|in|en|on)\b\.?[\s:#=]*){0,3})")
-_FILLER = r"(?:(?:[A-Za-zÁÉÍÓÚáéíóúñÑ]{2,12}\s+){0,2}?)"
+_FILLER = r"(?:(?:[A-Za-zÁÉÍÓÚáéíóúñÑ]{2,12}[\s:#]+){0,2}?)"
 _VALUE = {
     _ID: r"(?P<v>(?=[A-Z0-9/.-]*\d)[A-Z0-9](?:[A-Z0-9/.-]*[A-Z0-9])?"
          r"(?:[ ](?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]*){0,4})(?![\w])",
@@ -138,13 +138,16 @@ def unlabelled(text: str, token_start: int, token_end: int, add) -> None:
     check: a VIN, an IBAN, a UK or Spanish number plate."""
     lo = max(0, token_start - 8)
     hi = min(len(text), token_end + 40)
+    # Only a match that contains this token: the window also reaches the neighbours, which
+    # their own tokens report (a message of 1,000 plates stays linear).
     for m in _VIN.finditer(text, lo, hi):
         v = m.group()
-        if any(c.isalpha() for c in v) and vin_ok(v):
+        if m.start() <= token_start < m.end() and any(c.isalpha() for c in v) and vin_ok(v):
             add(VEHICLE_ID, m.start(), m.end())
     for m in _IBAN.finditer(text, lo, hi):
-        if iban_ok(m.group()):
+        if m.start() <= token_start < m.end() and iban_ok(m.group()):
             add(ACCOUNT_NUMBER, m.start(), m.end())
     for pattern in (_PLATE_UK, _PLATE_ES):
         for m in pattern.finditer(text, lo, hi):
-            add(VEHICLE_ID, m.start(), m.end())
+            if m.start() <= token_start < m.end():
+                add(VEHICLE_ID, m.start(), m.end())

@@ -94,6 +94,9 @@ def _in_lexicon(word: str) -> int:
     return 1 if amb else 2
 
 
+_CUES = _RELATIVES | _PATIENT | _DOCTOR | _PREPOSITIONS | {"is", "es", "was", "era"}
+
+
 def _title(word: str) -> bool:
     return word[:1].isupper() and (len(word) == 1 or not word.isupper()) and len(word) >= 2
 
@@ -105,46 +108,63 @@ def scan_names(text: str, add) -> None:
     i = 0
     while i < n:
         s, e, w = words[i]
-        low = w.lower()
-        prev = words[i - 1][2].lower() if i else ""
-        if _in_institution(text, words, i):
-            i += 1
+        if w[0].islower() and w not in _CUES and w not in FIRST:
+            i += 1  # the common case: an ordinary lower-case word
             continue
+        low = w.lower()
         end = 0
-        if _title(w):
-            if i + 1 < n and _title(words[i + 1][2]) and _gap_ok(text, e, words[i + 1][0]):
-                # First name + surname, both in the lexicon, one of them unambiguous.
-                a, b = _in_lexicon(w), _in_lexicon(words[i + 1][2])
-                if _key(w) in FIRST and (a and b and (a == 2 or b == 2)
-                                         or a == 2 and words[i + 1][2].lower() not in _STOP):
-                    end = _extend(text, words, i + 1, capital=True)
-            if not end and _in_lexicon(w) == 2 and _key(w) in FIRST and i and \
-                    not _sentence_start(text, s) and prev not in _STOP:
-                end = e
-            if not end and (i == 0 or _sentence_start(text, s)) and low not in _STOP and \
-                    low not in _NOT_A_NAME and re.match(r",\s*\d{1,3},", text[e:e + 7]):
-                end = e  # "Ethel, 95, from the nursing home"
+        title = _title(w)
+        if title:
+            end = _capitalised(text, words, i, low)
         elif low in FIRST and not FIRST[low] and i + 1 < n:
             nxt = words[i + 1][2]
             if nxt.islower() and LAST.get(_key(nxt)) is False and _gap_ok(text, e, words[i + 1][0]):
                 end = _extend(text, words, i + 1, capital=False)
-        if end:
+        if end and not _in_institution(text, words, i):
             add(s, end)
             while i < n and words[i][0] < end:
                 i += 1
             continue
+        # "Gareth's mum", "Aisha's husband": a possessive before a relative.
+        if title and w.endswith(("'s", "’s")) and i + 1 < n and \
+                words[i + 1][2].lower() in _RELATIVES and low[:-2] not in _STOP and \
+                (not _sentence_start(text, s) or _in_lexicon(w)):
+            add(s, e - 2)
+            i += 1
+            continue
         # Cues: the word is a cue, the name follows.
-        if i + 1 < n:
-            ns, ne, nw = words[i + 1]
+        if low in _CUES and i + 1 < n:
+            ns = words[i + 1][0]
             gap = text[e:ns]
             if len(gap) <= 4:
                 found = _after_cue(text, words, i, low, gap)
-                if found:
+                if found and not _in_institution(text, words, i + 1):
                     add(ns, found)
                     while i < n and words[i][0] < found:
                         i += 1
                     continue
         i += 1
+
+
+def _capitalised(text: str, words, i: int, low: str) -> int:
+    """A name starting at capitalised ``words[i]`` without a cue before it, or 0."""
+    s, e, w = words[i]
+    n = len(words)
+    first = _key(w) in FIRST
+    lex = _in_lexicon(w)
+    if first and i + 1 < n and _title(words[i + 1][2]) and _gap_ok(text, e, words[i + 1][0]):
+        # First name + surname: both in the lexicon and one unambiguous, or an unambiguous
+        # first name and any capitalised word.
+        b = _in_lexicon(words[i + 1][2])
+        if lex and b and (lex == 2 or b == 2) or lex == 2 and words[i + 1][2].lower() not in _STOP:
+            return _extend(text, words, i + 1, capital=True)
+    if first and lex == 2 and i and not _sentence_start(text, s) and \
+            words[i - 1][2].lower() not in _STOP:
+        return e
+    if (i == 0 or _sentence_start(text, s)) and low not in _STOP and low not in _NOT_A_NAME \
+            and re.match(r",\s*\d{1,3},", text[e:e + 7]):
+        return e  # "Ethel, 95, from the nursing home"
+    return 0
 
 
 def _after_cue(text: str, words, i: int, low: str, gap: str) -> int:

@@ -138,7 +138,7 @@ NEGATIVES = [
     "ventolin 100 mcg 2 puffs q4-6h prn",
     "mutation c.1234G>A in BRCA1, HLA-B*57:01 negative",
     "follow up in 2-3 weeks, ratio 1:2, BP 150/95, pain 10/10, 3/4 of patients",
-    "review on 25/03, 0.9% saline 1000 mL x 3 days",
+
     "PMID 12345678, DOI 10.1056/NEJMoa2034577, NCT04368728",
     "K 3.5-5.0 mmol/L reference, range 3.5–5.0, Hb 13.5-17.5",
     "CD4 350 cells/µL, viral load 10000 copies/mL, log 4.2",
