@@ -116,6 +116,10 @@ def scan_names(text: str, add) -> None:
         title = _title(w)
         if title:
             end = _capitalised(text, words, i, low)
+        elif w.isupper() and len(w) > 2 and LAST.get(_key(w)) is not None and i + 1 < n and \
+                text[e:words[i + 1][0]] == ", " and _key(words[i + 1][2]) in FIRST and \
+                _title(words[i + 1][2]):
+            end = words[i + 1][1]  # "SMITH, John": a wristband, a label, a list
         elif low in FIRST and not FIRST[low] and i + 1 < n:
             nxt = words[i + 1][2]
             if nxt.islower() and LAST.get(_key(nxt)) is False and _gap_ok(text, e, words[i + 1][0]):
