@@ -12,10 +12,15 @@ uploaded image (phi/ocr.py). Not a test: no threshold is asserted.
 from __future__ import annotations
 
 import argparse
+import os
+import random
 import time
 
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
 from phi.evaluate import load
-from phi.guard import phi_scan
+from phi.guard import phi_kinds, phi_scan
+from phi.ocr import image_findings
 
 # Clean clinical messages: numbers everywhere, no identifiers (what the guard must pass).
 CLEAN = [
@@ -82,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2000)
+    parser.add_argument("--images", action="store_true", help="also measure OCR per image")
     args = parser.parse_args()
     clean200 = [_at_200(t) for t in CLEAN]
     for label, texts in (("clean, English, 200 chars", clean200[0::2]),
@@ -104,6 +110,52 @@ def main() -> None:
     print(f"worst adversarial message: {worst / 1000:.1f} ms CPU (target ≤ 10 ms)")
     for text in clean200:
         assert not phi_scan(text), text  # a clean text flagged is a false positive to fix
+    if args.images:
+        _images()
+
+
+def _photo(size: tuple[int, int], lines: list[str]) -> Image.Image:
+    """A skin-toned, blurred 'photo' with ``lines`` on a white label (none: no label)."""
+    rnd = random.Random(17)
+    img = Image.new("RGB", size, (186, 148, 128))
+    draw = ImageDraw.Draw(img)
+    for _ in range(size[0] * size[1] // 6000):
+        x, y = rnd.randrange(size[0]), rnd.randrange(size[1])
+        draw.ellipse((x, y, x + 40, y + 40), fill=(rnd.randrange(120, 220),
+                                                   rnd.randrange(90, 170), rnd.randrange(80, 150)))
+    img = img.filter(ImageFilter.GaussianBlur(3))
+    if lines:
+        draw = ImageDraw.Draw(img)
+        w, h = size
+        draw.rectangle((w // 10, h // 3, w * 9 // 10, h // 3 + 100 * len(lines) + 40), fill="white")
+        font = ImageFont.load_default(size=max(24, h // 25))
+        for i, line in enumerate(lines):
+            draw.text((w // 10 + 30, h // 3 + 30 + 90 * i), line, fill="black", font=font)
+    return img
+
+
+def _images() -> None:
+    """OCR cost per uploaded image: Tesseract runs as a child process, so its CPU time is
+    the children's (os.times), and wall time is what the upload waits."""
+    cases = [
+        ("phone photo 1600x1200, no text", _photo((1600, 1200), [])),
+        ("phone photo 1600x1200, label", _photo((1600, 1200), ["SMITH, John", "DOB 03/04/1941"])),
+        ("screenshot 1200x700, 3 lines", _photo((1200, 700), ["Patient: Margaret Ellis",
+                                                              "MRN 00456123", "Ward 7, bed 12"])),
+        ("camera 4000x3000 (read at 2000)", _photo((4000, 3000), ["Rash day 3, left forearm"])),
+    ]
+    for label, img in cases:
+        best_wall = best_cpu = float("inf")
+        kinds: list[str] = []
+        for _ in range(3):
+            t0, c0 = time.perf_counter(), os.times()
+            kinds = phi_kinds(image_findings(img))
+            c1 = os.times()
+            best_wall = min(best_wall, time.perf_counter() - t0)
+            best_cpu = min(best_cpu, (c1.children_user + c1.children_system + c1.user + c1.system)
+                           - (c0.children_user + c0.children_system + c0.user + c0.system))
+        print(f"OCR {label:34s} {best_cpu:5.2f} s CPU  ({best_wall:.2f} s wall)  "
+              f"kinds: {', '.join(kinds) or '-'}")
 
 
 if __name__ == "__main__":

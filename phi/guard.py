@@ -44,6 +44,7 @@ from phi.identifiers import (
     sin_ok,
 )
 from phi.labels import TRIGGERS, labelled_value, unlabelled
+from phi.names import SIGNOFF_WORDS as _SIGNOFF_WORDS
 from phi.names import scan_names, scan_signoffs
 from phi.phones import is_phone
 
@@ -413,7 +414,8 @@ def phi_scan(text: str, *, lang: str | None = None) -> list[Finding]:
             if m.group("place").split()[0].lower() not in _NOT_PLACES:
                 add(Finding(ADDRESS, m.start("place"), m.end("place")))
     scan_names(text, lambda s, e: add(Finding(NAME, s, e)))
-    scan_signoffs(text, lambda s, e: add(Finding(NAME, s, e)))
+    if any(w in low for w in _SIGNOFF_WORDS):
+        scan_signoffs(text, lambda s, e: add(Finding(NAME, s, e)))
     if spanish and "c/" in low:
         at = low.find("c/")
         while at >= 0:
@@ -560,7 +562,7 @@ def _alphanumeric(text: str, s: int, e: int, add) -> int:
     lo, hi = _left(text, s), _right(text, e)
     size = hi - lo
     token = text[lo:hi]
-    if any(c.isupper() for c in token):
+    if size >= 4 and any(c.isupper() for c in token) and sum(c.isdigit() for c in token) >= 2:
         unlabelled(text, lo, hi, lambda k, s, e: add(Finding(k, s, e)))
     checks: tuple = ()
     if size == 7:

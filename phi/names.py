@@ -103,7 +103,7 @@ def _title(word: str) -> bool:
 
 def scan_names(text: str, add) -> None:
     """Add ``(start, end)`` of every name found in ``text`` through ``add``."""
-    words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+    words = [(*m.span(), m.group()) for m in _WORD.finditer(text)]
     n = len(words)
     i = 0
     while i < n:
@@ -242,6 +242,8 @@ def scan_signoffs(text: str, add) -> None:
             add(words[j].start(), words[k - 1].end())
 
 
+SIGNOFF_WORDS = ("thank", "cheers", "regards", "best wishes", "atentamente", "saludo",
+                 "gracias", "firma", "signed")
 _SIGNOFF_ANY = re.compile(r"(?i)\b(?:thanks|thank you|cheers|regards|kind regards|best wishes|"
                           r"atentamente|un saludo|saludos|gracias|firma|firmado|signed)\s*[,:]\s*")
 
