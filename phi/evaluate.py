@@ -61,10 +61,12 @@ def load(split: str = "all", path: Path = CORPUS) -> list[dict]:
     return [r for r in rows if split == "all" or r["split"] == split]
 
 
-def evaluate(rows: list[dict]) -> Report:
+def evaluate(rows: list[dict], scan=phi_scan) -> Report:
+    """Count ``scan`` (the guard's ``phi_scan`` unless another, e.g. an older version to
+    compare with) over ``rows``."""
     report = Report()
     for row in rows:
-        found = phi_kinds(phi_scan(row["text"], lang=row["lang"]))
+        found = phi_kinds(scan(row["text"], lang=row["lang"]))
         labelled = row["kinds"]
         for kind in labelled:
             counts = report.per_kind[kind]

@@ -14,10 +14,12 @@ Pure functions: no database.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from phi import guard as phi
-from phi.evaluate import evaluate, load
+from phi.evaluate import evaluate, load, render
 from phi.guard import phi_kinds, phi_scan
 from phi.labels import iban_ok, vin_ok
 from phi.phones import is_phone
@@ -134,3 +136,11 @@ def test_findings_never_carry_the_text():
     text = "Pt James Walker, MRN 5512887, for CT today"
     for finding in phi_scan(text):
         assert set(finding.as_dict()) == {"kind", "start", "end"}
+
+
+def test_docs_phi_md_shows_the_table_the_command_prints():
+    """docs/phi.md's per-kind table is ``python -m phi.evaluate --markdown`` on this corpus:
+    change the guard or the corpus, regenerate the table."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "phi.md").read_text(encoding="utf-8")
+    shown = doc.split("<!-- phi.evaluate: all -->\n", 1)[1].split("\n<!-- end phi.evaluate -->")[0]
+    assert shown == render(evaluate(load("all")), markdown=True)
