@@ -120,7 +120,7 @@ def _table(rows: list[tuple[str, ...]], markdown: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("dev", "held_out", "fresh", "all"), default="all")
+    parser.add_argument("--split", choices=("dev", "held_out", "fresh", "fresh2", "all"), default="all")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--misses", action="store_true")
     args = parser.parse_args()

@@ -256,11 +256,14 @@ _PHOTO = re.compile(
 # A town or neighbourhood after "lives in", "vive en", "natural de", … (Safe Harbor: any
 # geographic subdivision smaller than a state).
 _PLACE_CUES = ("lives", "living", "from", "vive", "reside", "natural", "es de", "procedente",
-               "vecin")
+               "vecin", "home is", "based in")
 _PLACE = re.compile(
-    r"(?:\b(?i:lives|living|resides|resident)\s+(?:in|at)|\b(?i:originally|comes\s+in|comes|is|"
-    r"moved|transferred\s+in)\s+from|\b(?i:vive|reside|residente|vecin[oa])\s+en|"
+    r"(?:\b(?i:lives|living|resides|resident)\s+(?:in|at)|\b(?i:home\s+is\s+in|based\s+in)|"
+    r"\b(?i:originally|comes\s+in|comes|is|moved|transferred\s+in)\s+from|"
+    r"\b(?i:vive|reside|residente|vecin[oa])\s+en|"
     r"\b(?i:natural|procedente|originari[oa]|vecin[oa])\s+de|\b(?i:es)\s+de)\s+"
+    r"(?i:(?:el\s+barrio|la\s+colonia|el\s+pueblo|la\s+ciudad|la\s+zona|the\s+town|the\s+village)"
+    r"\s+(?:de\s+|of\s+)?)?"
     r"(?P<place>[A-ZÁÉÍÓÚÑ][\wáéíóúñü'-]+(?:\s+(?:(?:de|del|de\s+la|la)\s+)?[A-ZÁÉÍÓÚÑ][\wáéíóúñü'-]+)"
     r"{0,3})")
 _NOT_PLACES = frozenset({"a", "an", "the", "una", "un", "la", "el", "casa", "home", "ward",

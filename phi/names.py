@@ -124,7 +124,7 @@ def scan_names(text: str, add) -> None:
             nxt = words[i + 1][2]
             if nxt.islower() and LAST.get(_key(nxt)) is False and _gap_ok(text, e, words[i + 1][0]):
                 end = _extend(text, words, i + 1, capital=False)
-        if end and not _in_institution(text, words, i):
+        if end and not _in_institution(text, words, i) and not _eponym(text, words, i, end):
             add(s, end)
             while i < n and words[i][0] < end:
                 i += 1
@@ -142,7 +142,8 @@ def scan_names(text: str, add) -> None:
             gap = text[e:ns]
             if len(gap) <= 4:
                 found = _after_cue(text, words, i, low, gap)
-                if found and not _in_institution(text, words, i + 1):
+                if found and not _in_institution(text, words, i + 1) and \
+                        not _eponym(text, words, i + 1, found):
                     add(ns, found)
                     while i < n and words[i][0] < found:
                         i += 1
@@ -175,6 +176,9 @@ def _after_cue(text: str, words, i: int, low: str, gap: str) -> int:
     """End of the name after cue word ``words[i]``, or 0."""
     ns, ne, nw = words[i + 1]
     gap = gap.strip()
+    if low in _RELATIVES and gap == "" and nw in ("de", "of") and i + 2 < len(words) and \
+            _title(words[i + 2][2]) and words[i + 2][2].lower() not in _STOP:
+        return _extend(text, words, i + 2, capital=True)  # "la nieta de Consolación"
     if low in _RELATIVES and gap in ("", ",", "(", ":", "-", "—"):
         if _title(nw) and nw.lower() not in _STOP:
             return _extend(text, words, i + 1, capital=True)
@@ -204,6 +208,11 @@ def _after_cue(text: str, words, i: int, low: str, gap: str) -> int:
         if _sentence_start(text, words[i][0]) and text[end:end + 1] in (",", "\n", ""):
             return end
         return 0
+    if low in ("review", "re", "para", "for", "about") and gap == ":" and _title(nw) and \
+            i + 2 < len(words) and _title(words[i + 2][2]) and \
+            (_in_lexicon(nw) or _in_lexicon(words[i + 2][2])) and \
+            _gap_ok(text, ne, words[i + 2][0]):
+        return _extend(text, words, i + 1, capital=True)  # "For review: Precious Nkosi"
     if low in _PREPOSITIONS and gap == "" and _title(nw) and not _in_lexicon(nw) and \
             i + 2 < len(words) and _title(words[i + 2][2]) and _in_lexicon(words[i + 2][2]) == 2 \
             and _gap_ok(text, ne, words[i + 2][0]) and nw.lower() not in _STOP:
@@ -246,6 +255,34 @@ SIGNOFF_WORDS = ("thank", "cheers", "regards", "best wishes", "atentamente", "sa
                  "gracias", "firma", "signed")
 _SIGNOFF_ANY = re.compile(r"(?i)\b(?:thanks|thank you|cheers|regards|kind regards|best wishes|"
                           r"atentamente|un saludo|saludos|gracias|firma|firmado|signed)\s*[,:]\s*")
+
+
+# A surname that names a disease, a sign or a score: "síndrome de Lynch", "Still's disease",
+# "Lynch syndrome", "escala de Glasgow".
+_EPONYM_BEFORE = frozenset("""
+síndrome sindrome enfermedad signo test prueba maniobra escala criterios fenómeno fenomeno
+tumor linfoma sarcoma parálisis paralisis reflejo clasificación clasificacion índice indice
+tríada triada úlcera ulcera hernia quiste esófago esofago tiroiditis corea demencia ataxia
+distrofia anemia anomalía anomalia fractura operación operacion técnica tecnica método metodo
+""".split())
+_EPONYM_AFTER = frozenset("""
+disease syndrome sign signs test score criteria phenomenon palsy tumour tumor lymphoma
+sarcoma classification manoeuvre maneuver triad ulcer hernia cyst oesophagus esophagus
+thyroiditis chorea dementia ataxia dystrophy anaemia anemia fracture procedure operation
+reflex scale index stage staging grade grading catheter line
+""".split())
+
+
+def _eponym(text: str, words, i: int, end: int) -> bool:
+    """Whether the name at ``words[i]`` ending at ``end`` is an eponym in use."""
+    if i >= 2 and words[i - 1][2].lower() == "de" and words[i - 2][2].lower() in _EPONYM_BEFORE:
+        return True
+    if i >= 1 and words[i - 1][2].lower() in _EPONYM_BEFORE:
+        return True
+    j = i
+    while j < len(words) and words[j][0] < end:
+        j += 1
+    return j < len(words) and words[j][2].lower() in _EPONYM_AFTER
 
 
 def _in_institution(text: str, words, i: int) -> bool:

@@ -100,7 +100,7 @@ def test_the_corpus_has_every_kind_fifteen_times_in_both_languages():
         assert 0.4 <= share <= 0.65, (lang, share)
 
 
-@pytest.mark.parametrize("split", ["dev", "held_out", "fresh"])
+@pytest.mark.parametrize("split", ["dev", "held_out", "fresh", "fresh2"])
 def test_recall_per_kind_and_false_positives_per_language(split):
     report = evaluate(load(split))
     low = {k: round(c.recall, 3) for k, c in report.per_kind.items()
