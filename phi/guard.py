@@ -1,26 +1,32 @@
 """The PHI guard: find patient identifiers in free text before it is stored.
 
 ``phi_scan(text)`` returns the spans (character offsets) of what looks like one of the HIPAA
-Safe Harbor identifier kinds that text can reveal: full dates, phone and fax numbers, e-mail
-addresses, URLs and IP addresses, SSNs, record numbers introduced by a label, national health
-and identity numbers of the nine countries served (checked by their checksum where they have
-one), postal addresses, ages over 89 and names introduced by a title or label. English and
-Spanish are both covered; ``lang`` only narrows the word-based patterns.
+Safe Harbor identifier kinds that text can reveal (``KINDS``): names, phone and fax numbers,
+addresses and places, dates and ages over 89, e-mail, URLs, IPs, SSNs and national ids of the
+nine countries served (checked by their checksum where they have one), record, health-plan,
+account and licence/certificate numbers, vehicle and device identifiers, and references to
+photographs or biometrics of the patient. English and Spanish are both covered; ``lang`` only
+narrows the word-based date, age and street patterns.
 
-Why plain regular expressions: this runs on every message, on the event loop, before the
+Where the work is: this module scans numbers and keywords; ``phi.phones`` decides phone
+numbers with libphonenumber, ``phi.names`` finds names from a shipped lexicon and context
+cues, ``phi.labels`` reads identifiers introduced by a label (and VINs, IBANs and plates by
+their shape), ``phi.ocr`` puts the text of an image through the same scan. How well it does,
+per kind, on a labelled corpus: ``python -m phi.evaluate`` and docs/phi.md.
+
+Why mostly regular expressions: this runs on every message, on the event loop, before the
 message is stored. Every pattern is compiled once at import, and most run only in a small
 window around a run of digits or a keyword (see "Scanning" below), so a clean 200-character
-clinical message costs a few tens of microseconds. ``python -m bench.phi`` measures it.
+clinical message costs well under 100 µs. ``python -m bench.phi`` measures it.
 
 ``phi_guard`` is the entry point for callers that store text: it raises ``PhiDetected``
 (error code ``phi_detected``) unless the author confirmed, and returns the findings so the
 confirmation can be audited (phi/audit.py).
 
 What it is not: a de-identification engine. It favours precision on clinical text (doses,
-vitals, lab values, durations, years and ages ≤ 89 are not flagged) over recall, and a name
-with no title or label, a month and year ("March 2024"), a bare five-digit ZIP code or a
-free-text description of a face or a tattoo all pass. It is one layer among several
-(docs/security.md).
+vitals, lab values, scores, durations, years and ages ≤ 89, eponyms and brand names are not
+flagged), and what docs/phi.md lists per kind still gets through. It is one layer among
+several (docs/security.md).
 
 No Django imports: it is a plain library (core.errors is plain too).
 """
