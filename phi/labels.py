@@ -69,6 +69,9 @@ _SPECS: tuple[tuple[str, str, str, int, str], ...] = (
 _INTRO = (r"(?:[\s:#=.]*(?:(?:no|nº|n°|num|núm|number|n[uú]mero|is|es|was|era|de|del|of|the|"
           r"la|el|para|for|in|en|on)\b\.?[\s:#=]*){0,3})")
 _FILLER = r"(?:(?:[A-Za-zÁÉÍÓÚáéíóúñÑ]{2,12}[\s:#]+){0,2}?)"
+# A professional registration may carry a prefix ("HPCSA MP 0612345", "AHPRA MED…"), never
+# words: "GMC register checked …" is a sentence about the register, not a number.
+_LICENCE_FILLER = r"(?:(?-i:[A-Z]{2,4})\s+)?"
 _VALUE = {
     _ID: r"(?P<v>(?=[A-Z0-9/.-]*\d)[A-Z0-9](?:[A-Z0-9/.-]*[A-Z0-9])?"
          r"(?:[ ](?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]*){0,4})(?![\w])",
@@ -76,7 +79,8 @@ _VALUE = {
 }
 TRIGGERS: dict[str, list[tuple[re.Pattern, str, int, str]]] = {}
 for _kind, _labels, _words, _digits, _shape in _SPECS:
-    _rx = re.compile(r"(?i:(?:" + _labels + r")(?![\w]))" + _INTRO + _FILLER + _VALUE[_shape],
+    _filler = _LICENCE_FILLER if _kind == LICENCE_NUMBER else _FILLER
+    _rx = re.compile(r"(?i:(?:" + _labels + r")(?![\w]))" + _INTRO + _filler + _VALUE[_shape],
                      re.IGNORECASE if _shape == _ID else 0)
     for _w in _words.split():
         TRIGGERS.setdefault(_w, []).append((_rx, _kind, _digits, _shape))
@@ -92,6 +96,8 @@ def labelled_value(text: str, word: str, start: int, add) -> None:
         n = sum(c.isdigit() for c in value)
         if n < digits:
             continue
+        if any(c.islower() for c in value) and n < 0.6 * len(value.replace(" ", "")):
+            continue  # "canaryclean3f9a…", "abc12word": a word with digits, not an identifier
         if shape == _PLATE and (len(value.replace(" ", "").replace("-", "")) < 5
                                 or not any(c.isalpha() for c in value)
                                 and kind == VEHICLE_ID and not _VIN_LABEL.match(text, start)):

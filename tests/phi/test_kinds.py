@@ -144,3 +144,10 @@ def test_docs_phi_md_shows_the_table_the_command_prints():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "phi.md").read_text(encoding="utf-8")
     shown = doc.split("<!-- phi.evaluate: all -->\n", 1)[1].split("\n<!-- end phi.evaluate -->")[0]
     assert shown == render(evaluate(load("all")), markdown=True)
+
+
+def test_a_label_word_in_a_sentence_is_not_a_label():
+    # Found by tests/physicians/test_licence_reason_privacy.py: a verifier's clean reason.
+    assert phi_scan("GMC register checked canaryclean3f9a2b1c0d") == []
+    assert phi_scan("account checked, see note abc12word") == []
+    assert phi_kinds(phi_scan("HPCSA MP 0612345")) == [phi.LICENCE_NUMBER]
