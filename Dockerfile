@@ -10,6 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# OCR of uploaded images (the PHI guard reads text burned into pictures, phi/ocr.py):
+# Tesseract with its English and Spanish models. Without it uploads are refused.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first: pyproject.toml lists them and the project itself installs no modules
 # (the apps run from the checkout), so a code change does not reinstall them.
 COPY pyproject.toml ./

@@ -1,26 +1,32 @@
 """The PHI guard: find patient identifiers in free text before it is stored.
 
 ``phi_scan(text)`` returns the spans (character offsets) of what looks like one of the HIPAA
-Safe Harbor identifier kinds that text can reveal: full dates, phone and fax numbers, e-mail
-addresses, URLs and IP addresses, SSNs, record numbers introduced by a label, national health
-and identity numbers of the nine countries served (checked by their checksum where they have
-one), postal addresses, ages over 89 and names introduced by a title or label. English and
-Spanish are both covered; ``lang`` only narrows the word-based patterns.
+Safe Harbor identifier kinds that text can reveal (``KINDS``): names, phone and fax numbers,
+addresses and places, dates and ages over 89, e-mail, URLs, IPs, SSNs and national ids of the
+nine countries served (checked by their checksum where they have one), record, health-plan,
+account and licence/certificate numbers, vehicle and device identifiers, and references to
+photographs or biometrics of the patient. English and Spanish are both covered; ``lang`` only
+narrows the word-based date, age and street patterns.
 
-Why plain regular expressions: this runs on every message, on the event loop, before the
+Where the work is: this module scans numbers and keywords; ``phi.phones`` decides phone
+numbers with libphonenumber, ``phi.names`` finds names from a shipped lexicon and context
+cues, ``phi.labels`` reads identifiers introduced by a label (and VINs, IBANs and plates by
+their shape), ``phi.ocr`` puts the text of an image through the same scan. How well it does,
+per kind, on a labelled corpus: ``python -m phi.evaluate`` and docs/phi.md.
+
+Why mostly regular expressions: this runs on every message, on the event loop, before the
 message is stored. Every pattern is compiled once at import, and most run only in a small
 window around a run of digits or a keyword (see "Scanning" below), so a clean 200-character
-clinical message costs a few tens of microseconds. ``python -m bench.phi`` measures it.
+clinical message costs well under 100 µs. ``python -m bench.phi`` measures it.
 
 ``phi_guard`` is the entry point for callers that store text: it raises ``PhiDetected``
 (error code ``phi_detected``) unless the author confirmed, and returns the findings so the
 confirmation can be audited (phi/audit.py).
 
 What it is not: a de-identification engine. It favours precision on clinical text (doses,
-vitals, lab values, durations, years and ages ≤ 89 are not flagged) over recall, and a name
-with no title or label, a month and year ("March 2024"), a bare five-digit ZIP code or a
-free-text description of a face or a tattoo all pass. It is one layer among several
-(docs/security.md).
+vitals, lab values, scores, durations, years and ages ≤ 89, eponyms and brand names are not
+flagged), and what docs/phi.md lists per kind still gets through. It is one layer among
+several (docs/security.md).
 
 No Django imports: it is a plain library (core.errors is plain too).
 """
@@ -28,7 +34,7 @@ No Django imports: it is a plain library (core.errors is plain too).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.errors import DomainError
 from phi.identifiers import (
@@ -43,6 +49,10 @@ from phi.identifiers import (
     sa_id_ok,
     sin_ok,
 )
+from phi.labels import TRIGGERS, labelled_value, unlabelled
+from phi.names import SIGNOFF_WORDS as _SIGNOFF_WORDS
+from phi.names import scan_names, scan_signoffs
+from phi.phones import is_phone
 
 # Finding kinds, stable on the wire (``details.findings[].kind`` of ``phi_detected``).
 DATE = "date"
@@ -56,18 +66,27 @@ NATIONAL_ID = "national_id"
 ADDRESS = "address"
 AGE_OVER_89 = "age_over_89"
 NAME = "name"
-KINDS = (DATE, PHONE, EMAIL, URL, IP_ADDRESS, SSN, RECORD_NUMBER, NATIONAL_ID, ADDRESS,
-         AGE_OVER_89, NAME)
+HEALTH_PLAN_ID = "health_plan_id"
+ACCOUNT_NUMBER = "account_number"
+LICENCE_NUMBER = "licence_number"  # professional registrations, certificates, driving licences
+VEHICLE_ID = "vehicle_id"
+DEVICE_ID = "device_id"
+PHOTO = "photo"  # a reference to a photograph, video or biometric of the patient
+KINDS = (NAME, PHONE, ADDRESS, DATE, AGE_OVER_89, EMAIL, URL, IP_ADDRESS, SSN, NATIONAL_ID,
+         RECORD_NUMBER, HEALTH_PLAN_ID, ACCOUNT_NUMBER, LICENCE_NUMBER, VEHICLE_ID, DEVICE_ID, PHOTO)
 # When two findings overlap they become one span; the kind kept is the first in this order
 # (the most specific evidence wins: a checksum-valid NHS number is reported as a national id,
 # not as the phone number it also looks like).
-_PRIORITY = {k: i for i, k in enumerate((NATIONAL_ID, SSN, RECORD_NUMBER, EMAIL, URL, IP_ADDRESS,
-                                         ADDRESS, PHONE, DATE, AGE_OVER_89, NAME))}
+_PRIORITY = {k: i for i, k in enumerate((LICENCE_NUMBER, NATIONAL_ID, SSN, ACCOUNT_NUMBER,
+                                         HEALTH_PLAN_ID, VEHICLE_ID, DEVICE_ID, RECORD_NUMBER,
+                                         EMAIL, URL, IP_ADDRESS, ADDRESS, PHONE, DATE,
+                                         AGE_OVER_89, NAME, PHOTO))}
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One suspected identifier: ``text[start:end]`` (never stored or logged, only the span)."""
+class Finding(NamedTuple):
+    """One suspected identifier: ``text[start:end]`` (never stored or logged, only the span).
+    A named tuple rather than a frozen dataclass: a long message can produce thousands of
+    candidates before they merge, and a tuple is ten times cheaper to make."""
 
     kind: str
     start: int
@@ -123,21 +142,6 @@ _IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
 _IPV6 = re.compile(r"(?i)(?<![\w:])(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}(?![\w:])"
                    r"|(?<![\w:])(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}(?![\w:])")
 
-# Phone numbers: explicit shapes of the nine countries, so that "120/80", "7.4", "3 x 10 mg"
-# and runs of lab values stay out. Separators are space, dot or hyphen; never "/".
-_PHONE_SHAPES = re.compile(
-    # international: +44 20 7946 0958, +52 55 1234 5678, 0034 612 345 678
-    r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[\s.-]?\(?\d{1,5}\)?){2,6}(?![\w])"
-    # North America: (555) 123-4567, 555-123-4567, 555.123.4567, 1-800-555-0199
-    r"|(?<![\w.])(?:1[\s.-])?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?![\w]|[.,]\d)"
-    # trunk 0 (UK, Ireland, Australia, NZ, South Africa): 020 7946 0958, 07700 900123,
-    # (02) 9876 5432, 0412 345 678, 087 123 4567
-    r"|(?<![\w.])(?:\(0\d{1,4}\)|0\d{1,4})[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w]|[.,]\d)"
-    # Spain: 612 345 678, 612345678, 91 234 56 78
-    r"|(?<![\w.,])[6789]\d{2}(?:[\s.-]?\d{3}){2}(?![\w]|[.,]\d)"
-    r"|(?<![\w.,])[89]\d\s\d{3}\s\d{2}\s\d{2}(?![\w]|[.,]\d)"
-    # Mexico: 55 1234 5678
-    r"|(?<![\w.,])\d{2}[\s.-]\d{4}[\s.-]\d{4}(?![\w]|[.,]\d)")
 # A number after a phone/fax label, whatever its shape: "tel: 4567 8910", "cel. 5512345678".
 _PHONE_LABELLED = re.compile(
     r"(?i:\b(?:tel(?:[eé]fono)?|phone|cell(?:phone)?|mobile|mob|m[oó]vil|celular|cel|fax|"
@@ -155,18 +159,17 @@ _LABELLED_ID = re.compile(
     r"account|acct|encounter|admission|case\s+number|"
     r"nhc|historia(?:\s+cl[ií]nica)?|h\.?\s?c|expediente|n[uú]mero\s+de\s+(?:historia|expediente)|"
     r"ssn|social\s+security|n\.?s\.?s|nuss|seguro\s+social|afiliaci[oó]n|"
-    r"nhs|chi|ihi|medicare|medicaid|ohip|health\s+card|nhi|ppsn?|pps|"
-    r"insurance|member|policy|beneficiary|p[oó]liza|cip|tarjeta\s+sanitaria|"
-    r"dni|nie|nif|curp|rfc|passport|pasaporte|licen[cs]e|licencia|"
+    r"nhs|chi|ihi|medicare|ohip|health\s+card|nhi|ppsn?|pps|"
+    r"dni|nie|nif|curp|rfc|"
     r"id|identification|identificaci[oó]n|c[eé]dula|ine|"
-    r"serial|device|vin|plate|matr[ií]cula)"
+    r"(?!))"
     r"\b\.?\s*(?:(?:no|n|nº|n°|num|núm|number|n[uú]mero|#)\b\.?\s*|#\s*)?[:#=]?\s*)"
     r"(?P<value>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]*(?:[ ][0-9][0-9-]*){0,3})(?![\w])",
     re.IGNORECASE)
 _LABEL_KIND = (
     (re.compile(r"(?i)ssn|social|n\.?s\.?s|nuss|seguro|afiliaci"), SSN),
-    (re.compile(r"(?i)nhs|chi|ihi|medicare|medicaid|ohip|health\s+card|nhi|pps|dni|nie|nif|curp|"
-                r"rfc|passport|pasaporte|licen|id$|identifica|c[eé]dula|ine$|cip|tarjeta"), NATIONAL_ID),
+    (re.compile(r"(?i)nhs|chi|ihi|medicare|ohip|health\s+card|nhi|pps|dni|nie|nif|curp|"
+                r"rfc|id$|identifica|c[eé]dula|ine$"), NATIONAL_ID),
 )
 # Labels too short or too common to stand alone: only with a "no/number/#/:" after them.
 _WEAK_LABELS = frozenset({"record", "chart", "hospital", "hosp", "account", "acct", "encounter",
@@ -210,11 +213,20 @@ _POSTCODE = re.compile(
     r"|(?i:\bc\.?\s?p\.?)\s*:?\s*\d{5}(?![\w])")
 
 _AGE_OLD = r"(?:9\d|1[0-2]\d)"
+# Words that say the age without the number.
+_AGE_WORDS = re.compile(r"(?i)\b(?:(?:late|mid|early)\s+)?nineties\b|\bnonagenarian|"
+                        r"\bcentenarian|\bnonagenari[oa]s?\b|\bcentenari[oa]s?\b|"
+                        r"\bin\s+(?:his|her|their)\s+(?:late\s+)?90s\b|\bnoventa\s+y\s+tantos\b")
 _AGE_EN = re.compile(
     r"(?i:\b" + _AGE_OLD + r"(?:\s*|-)(?:years?|yrs?|y)(?:\s*|-)old\b"
     r"|\b" + _AGE_OLD + r"\s+(?:years?|yrs?)\s+of\s+age\b"
     r"|\b" + _AGE_OLD + r"\s*(?:yo|y/o|y\.o\.?|yr-old)(?!\w)"
-    r"|\b(?:aged?|age:)\s*:?\s*" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r"))")
+    r"|\b(?:aged?|age:)\s*:?\s*" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r"))"
+    # "93M", "F 96", "pt is 97", "Ethel, 95,"
+    r"|\b" + _AGE_OLD + r"\s?[MF]\b|\b[MF]\s" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r")"
+    r"|(?i:\b(?:pt|patient|she|he|mum|mom|dad|paciente|él|ella)(?:\s+(?:is|es|tiene)|'s)\s+)"
+    + _AGE_OLD + r"\b(?!\s*" + _UNIT + r")"
+    r"|(?<=[A-Za-z]),\s" + _AGE_OLD + r"(?=,)")
 _AGE_ES = re.compile(
     r"(?i:\b" + _AGE_OLD + r"\s*(?:años|anos|a\.)(?:\s+de\s+edad)?(?!\w)"
     r"|\bedad\s*:?\s*(?:de\s+)?" + _AGE_OLD + r"\b(?!\s*" + _UNIT + r"))")
@@ -230,6 +242,43 @@ _NAME_LABEL = re.compile(
     r"(?:named|llamad[oa]|llama)\s+)(?P<name>" + _NAME_CHARS + r"(?:\s+(?:(?:de|del|de\s+la|y)\s+)?"
     + _NAME_CHARS + r"){0,3})")
 _YEAR_ONLY = re.compile(_YEAR)
+# A holiday with a year is a full date ("Christmas Day 2023").
+_HOLIDAY = re.compile(r"(?i)\b(?:christmas(?:\s+day|\s+eve)?|boxing\s+day|new\s+year'?s\s+(?:day|eve)|"
+                      r"navidad|nochebuena|nochevieja|d[ií]a\s+de\s+a[ñn]o\s+nuevo|a[ñn]o\s+nuevo)"
+                      r"(?:\s+(?:de\s+|del\s+)?" + _YEAR + r")\b")
+# A photograph, video or biometric of the patient (Safe Harbor: full-face photographs and
+# comparable images, biometric identifiers). A photo of an ECG or an X-ray is not one.
+_PHOTO_WORDS = ("photo", "picture", "pic", "image", "video", "vídeo", "selfie", "foto", "imagen",
+                "fingerprint", "huella", "retina", "iris scan", "voiceprint", "facial recog",
+                "reconocimiento facial", "full-face")
+_PHOTO = re.compile(
+    r"(?i)\b(?:selfies?|fingerprints?|huellas?\s+dactilar(?:es)?|retina(?:l)?\s+scan|iris\s+scan|"
+    r"voiceprint|facial\s+recognition|reconocimiento\s+facial|full[- ]face\s+(?:photo|picture|"
+    r"image)s?)\b"
+    r"|\b(?:photo(?:graph)?s?|pictures?|pics?|images?|videos?|vídeos?|fotos?|fotograf[ií]as?|"
+    r"im[aá]gen(?:es)?)\b[^.;\n]{0,40}?\b(?:face|facial|cara|rostro|patient|paciente|tattoo|"
+    r"tatuaje|wristband|pulsera|(?:of|with)\s+(?:him|her)\b(?![ \t]+(?:ecg|cxr|x-?ray|ct|mri|"
+    r"scan|rash|wound|ulcer|leg|arm|foot|hand|chest|skin|knee|hip|back)))")
+# A town or neighbourhood after "lives in", "vive en", "natural de", … (Safe Harbor: any
+# geographic subdivision smaller than a state).
+_PLACE_CUES = ("lives", "living", "from", "vive", "reside", "natural", "es de", "procedente",
+               "vecin", "home is", "based in")
+_PLACE = re.compile(
+    r"(?:\b(?i:lives|living|resides|resident)\s+(?:in|at)|\b(?i:home\s+is\s+in|based\s+in)|"
+    r"\b(?i:originally|comes\s+in|comes|is|moved|transferred\s+in)\s+from|"
+    r"\b(?i:vive|reside|residente|vecin[oa])\s+en|"
+    r"\b(?i:natural|procedente|originari[oa]|vecin[oa])\s+de|\b(?i:es)\s+de)\s+"
+    r"(?i:(?:el\s+barrio|la\s+colonia|el\s+pueblo|la\s+ciudad|la\s+zona|the\s+town|the\s+village)"
+    r"\s+(?:de\s+|of\s+)?)?"
+    r"(?P<place>[A-ZÁÉÍÓÚÑ][\wáéíóúñü'-]+(?:\s+(?:(?:de|del|de\s+la|la)\s+)?[A-ZÁÉÍÓÚÑ][\wáéíóúñü'-]+)"
+    r"{0,3})")
+_NOT_PLACES = frozenset({"a", "an", "the", "una", "un", "la", "el", "casa", "home", "ward",
+                         "icu", "uci", "digestivo", "cardiología", "cardiologia", "urgencias",
+                         "medicina", "cirugía", "cirugia", "neurología", "neurologia", "monday",
+                         "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                         "lunes", "martes", "miércoles", "jueves", "viernes", "sábado",
+                         "domingo", "hospital", "clínica", "clinica", "cardiology", "a&e",
+                         "ed", "theatre", "quirófano", "planta", "residencia"})
 
 
 # --- Scanning helpers ------------------------------------------------------------------------
@@ -278,7 +327,7 @@ _STREET_EN_WORDS = frozenset({"street", "st", "avenue", "ave", "road", "rd", "la
 _STREET_ES_WORDS = frozenset({"calle", "avenida", "avda", "av", "paseo", "plaza", "pza", "carrera",
                               "camino", "carretera", "ctra", "colonia", "col", "glorieta", "ronda",
                               "travesía", "travesia", "boulevard", "bulevar", "blvd"})
-_KEYWORDS = (_MONTH_WORDS | _TITLE_WORDS | _NAME_LABEL_WORDS | _ID_LABEL_WORDS
+_KEYWORDS = (frozenset(TRIGGERS) | _MONTH_WORDS | _TITLE_WORDS | _NAME_LABEL_WORDS | _ID_LABEL_WORDS
              | _PHONE_LABEL_WORDS | _STREET_EN_WORDS | _STREET_ES_WORDS)
 # Lower-cased text → words: every ASCII byte that is not a letter becomes a space (one C pass;
 # non-ASCII bytes, the accented letters of "teléfono", stay).
@@ -359,11 +408,28 @@ def phi_scan(text: str, *, lang: str | None = None) -> list[Finding]:
     for word in hits:
         for start, end in _keyword_positions(low, word):
             _keyword(text, word, start, end, longest, add, english, spanish)
+    if any(w in low for w in ("ninet", "nonagenar", "centenar", "90s", "noventa")):
+        for m in _AGE_WORDS.finditer(text):
+            add(Finding(AGE_OVER_89, m.start(), m.end()))
+    if any(w in low for w in ("christmas", "navidad", "nochebuena", "nochevieja", "new year",
+                              "boxing day", "año nuevo")):
+        for m in _HOLIDAY.finditer(text):
+            add(Finding(DATE, m.start(), m.end()))
+    if any(w in low for w in _PHOTO_WORDS):
+        for m in _PHOTO.finditer(text):  # the span is the word that names the picture
+            add(Finding(PHOTO, m.start(), _right(text, m.start() + 1)))
+    if any(w in low for w in _PLACE_CUES):
+        for m in _PLACE.finditer(text):
+            if m.group("place").split()[0].lower() not in _NOT_PLACES:
+                add(Finding(ADDRESS, m.start("place"), m.end("place")))
+    scan_names(text, lambda s, e: add(Finding(NAME, s, e)))
+    if any(w in low for w in _SIGNOFF_WORDS):
+        scan_signoffs(text, lambda s, e: add(Finding(NAME, s, e)))
     if spanish and "c/" in low:
         at = low.find("c/")
         while at >= 0:
             m = _ADDRESS_ES.match(text, at)
-            if m and _spanish_address_ok(m.group(0)):
+            if m and _spanish_address_ok(text, m):
                 add(Finding(ADDRESS, m.start(), m.end()))
             at = low.find("c/", at + 2)
     return _merge(found) if found else found
@@ -375,6 +441,7 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
     longest = 0
     size = len(text)
     token_end = 0  # runs inside a word already looked at are not looked at again
+    parses = _PHONE_PARSES
     for run in _RUN.finditer(text):
         s = run.start()
         e = run.end()
@@ -386,10 +453,9 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
             if (s and text[s - 1].isalpha()) or (e < size and text[e].isalpha()):
                 if s >= token_end:
                     token_end = _alphanumeric(text, s, e, add)
-            elif e - s >= 2 and (text[s] == "9" or (e - s == 3 and text[s] == "1"
-                                                    and text[s + 1] in "012")):
-                if _AGE_CONTEXT.match(text, e) or _AGE_BEFORE.search(text, max(0, s - 8), s):
-                    _age(text, s, e, add, english, spanish)
+            if e - s >= 2 and (text[s] == "9" or (e - s == 3 and text[s] == "1"
+                                                  and text[s + 1] in "012")):
+                _age(text, s, e, add, english, spanish)
             continue
         r = run.group()
         pure = r.isdigit()
@@ -397,12 +463,18 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
         if n > longest:
             longest = n
         if n >= 6:
-            _long_number(text, s, e, n, add)
+            parses -= _long_number(text, s, e, n, add, parses > 0)
         if not pure and r.count(".") >= 3:
             for m in _IPV4.finditer(text, s, _right(text, e)):
                 add(Finding(IP_ADDRESS, m.start(), m.end()))
         if ((s and text[s - 1].isalpha()) or (e < size and text[e].isalpha())) and s >= token_end:
             token_end = _alphanumeric(text, s, e, add)
+        # Day and month only, after a word that introduces a date: "el 11/09", "on 3/4".
+        if not pure and r.count("/") == 1 and _DAY_MONTH.fullmatch(r) and \
+                _DATE_INTRO.search(text, max(0, s - 12), s):
+            a, b = (int(x) for x in r.split("/"))
+            if 1 <= a <= 31 and 1 <= b <= 12 or 1 <= a <= 12 and 1 <= b <= 31:
+                add(Finding(DATE, s, e))
         # A numeric date has two of the same separator ("3/4/24"); "128/82" and "0.04" do not.
         if not pure and (r.count("/") > 1 or r.count("-") > 1 or r.count(".") > 1):
             lo, hi = _left(text, s - 5), _right(text, e + 1)
@@ -411,34 +483,44 @@ def _scan_numbers(text: str, add, english: bool, spanish: bool) -> int:
                     add(Finding(DATE, m.start(), m.end()))
             for m in _DATE_ISO.finditer(text, lo, hi):
                 add(Finding(DATE, m.start(), m.end()))
+        elif pure and n == 4 and text[e:e + 1] in (" ", "-") and text[e + 1:e + 2].isupper():
+            unlabelled(text, s, e, lambda k, s, e: add(Finding(k, s, e)))  # "1234 BCD"
         elif pure and n in (4, 5) and s >= 3:
             for m in _POSTCODE.finditer(text, _left(text, s - 8), _right(text, e)):
                 add(Finding(ADDRESS, m.start(), m.end()))
     return longest
 
 
-# Cheap look around a number 90–129 before the age patterns run: a year word after it, or an
-# age label before it.
-_AGE_CONTEXT = re.compile(r"(?i)[\s-]*(?:y|a[ñn.]|yr|yo)")
-_AGE_BEFORE = re.compile(r"(?i)(?:age|edad)")
+_DAY_MONTH = re.compile(r"\d{1,2}/\d{1,2}")
+_DATE_INTRO = re.compile(r"(?i)\b(?:el|on|since|desde|del|seen|visto|vista|from|until|hasta|"
+                         r"dated|fecha:?)\s+$")
 
 
 def _age(text: str, s: int, e: int, add, english: bool, spanish: bool) -> None:
-    lo, hi = _left(text, s - 10), _right(text, e + 20)
+    """A number 90–129: an age when a year word, an age label, a sex or "pt is" is beside it."""
+    lo, hi = _left(text, s - 16), _right(text, e + 20)
     for pattern, on in ((_AGE_EN, english), (_AGE_ES, spanish)):
         if on:
             for m in pattern.finditer(text, lo, hi):
                 add(Finding(AGE_OVER_89, m.start(), m.end()))
 
 
-def _long_number(text: str, s: int, e: int, n: int, add) -> None:
-    """Six or more digits: phones, SSN, ZIP+4 and the numeric national identifiers."""
+# libphonenumber parses per message; past them a phone-shaped number counts by its layout.
+_PHONE_PARSES = 32
+
+
+def _long_number(text: str, s: int, e: int, n: int, add, parse: bool) -> int:
+    """Six or more digits: phones, SSN, ZIP+4 and the numeric national identifiers. Returns
+    how many libphonenumber parses it spent (0 or 1)."""
+    spent = 0
     lo, hi = _left(text, s - 4), _right(text, e + 3)
     checks: list[tuple[re.Pattern, str, object]] = []
-    if n >= 8:
-        for m in _PHONE_SHAPES.finditer(text, lo, hi):
-            if 8 <= len(_digits(m.group(0))) <= 15:
-                add(Finding(PHONE, m.start(), m.end()))
+    glued = (s and text[s - 1].isalpha()) or (e < len(text) and text[e].isalpha())
+    if n >= 8 and not glued:  # "r695310752" is a token, not a phone number
+        start = s - 1 if s and text[s - 1] in "+(" else s
+        spent = 1 if parse else 0
+        if is_phone(text[start:e], text[e:e + 12], parse=parse):
+            add(Finding(PHONE, start, e))
     if n >= 6:
         checks.append((_UK_NINO, NATIONAL_ID, None))
     if n >= 7:
@@ -451,6 +533,7 @@ def _long_number(text: str, s: int, e: int, n: int, add) -> None:
                    (_MEDICARE_AU, NATIONAL_ID, lambda v: medicare_au_ok(_digits(v)))]
     if n >= 13:
         checks.append((_SA_ID, NATIONAL_ID, sa_id_ok))
+        checks.append((_CARD, ACCOUNT_NUMBER, _card_ok))
     if n >= 16:
         checks.append((_IHI, NATIONAL_ID, lambda v: luhn_ok(_digits(v))))
     for pattern, kind, valid in checks:
@@ -461,6 +544,18 @@ def _long_number(text: str, s: int, e: int, n: int, add) -> None:
             elif valid is not None and not valid(m.group(0)):
                 continue
             add(Finding(kind, m.start(), m.end()))
+    return spent
+
+
+# A payment card number: 13–19 digits starting 2–6, bare or in groups, Luhn-valid (ISO/IEC 7812).
+# (15 digits only for American Express, 34/37: a 15-digit IMEI starting 35 passes Luhn too.)
+_CARD = re.compile(r"(?<![\w-])(?:[2-6]\d{3}(?:[ -]?\d{4}){3}(?:\d{1,3})?"
+                   r"|3[47]\d{2}[ -]?\d{6}[ -]?\d{5})(?![\w-])")
+
+
+def _card_ok(value: str) -> bool:
+    digits = _digits(value)
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
 
 
 def _sin_in_context(text: str, m: re.Match) -> bool:
@@ -476,6 +571,8 @@ def _alphanumeric(text: str, s: int, e: int, add) -> int:
     lo, hi = _left(text, s), _right(text, e)
     size = hi - lo
     token = text[lo:hi]
+    if size >= 4 and any(c.isupper() for c in token) and sum(c.isdigit() for c in token) >= 2:
+        unlabelled(text, lo, hi, lambda k, s, e: add(Finding(k, s, e)))
     checks: tuple = ()
     if size == 7:
         checks = ((_NHI, nhi_ok),)
@@ -493,14 +590,14 @@ def _alphanumeric(text: str, s: int, e: int, add) -> int:
         m = _POSTCODE_UK.match(text, lo) or (size == 3 and _POSTCODE_CA.match(text, lo))
         if m:
             add(Finding(ADDRESS, m.start(), m.end()))
-    elif size == 6 and _POSTCODE_CA.fullmatch(token):
-        add(Finding(ADDRESS, lo, hi))
     return hi
 
 
 def _keyword(text: str, word: str, start: int, end: int, longest: int, add, english: bool,
              spanish: bool) -> None:
     """Patterns introduced by a word: written dates, titles and labels, street names."""
+    if longest and word in TRIGGERS:
+        labelled_value(text, word, start, lambda k, s, e: add(Finding(k, s, e)))
     if word in _MONTH_WORDS:
         if longest:
             lo, hi = _left(text, start - 12), _right(text, end + 16)
@@ -508,7 +605,11 @@ def _keyword(text: str, word: str, start: int, end: int, longest: int, add, engl
                                 (_DATE_ES, spanish and word in _MONTH_WORDS_ES)):
                 if on:
                     for m in pattern.finditer(text, lo, hi):
-                        add(Finding(DATE, m.start(), m.end()))
+                        # Only the date this month word is part of (the window also reaches
+                        # its neighbours, which their own month words report).
+                        if m.start() <= start < m.end() and \
+                                not _names_an_institution(text, m.start()):
+                            add(Finding(DATE, m.start(), m.end()))
         if word not in ("may", "mar"):
             return
     if word in _TITLE_WORDS:
@@ -535,15 +636,39 @@ def _keyword(text: str, word: str, start: int, end: int, longest: int, add, engl
             add(Finding(ADDRESS, m.start(), m.end()))
     if spanish and word in _STREET_ES_WORDS:
         m = _ADDRESS_ES.match(text, start)
-        if m and _spanish_address_ok(m.group(0)):
+        if m and _spanish_address_ok(text, m):
             add(Finding(ADDRESS, m.start(), m.end()))
 
 
-def _spanish_address_ok(matched: str) -> bool:
+# A date that names a hospital or a street: "Hospital 12 de Octubre", "Hospital Universitario
+# 20 de Noviembre", "Avenida 5 de Mayo".
+_INSTITUTION_BEFORE = re.compile(r"(?i)\b(?:hospital|hosp|cl[ií]nica|centro|sanatorio|instituto|"
+                                 r"avenida|av|calle|plaza|colegio)\.?(?:\s+[A-ZÁÉÍÓÚ][\wáéíóú]+){0,2}"
+                                 r"\s+$")
+
+
+_INSTITUTION_HINTS = ("hosp", "clínica", "clinica", "centro", "sanatorio", "instituto", "av",
+                      "calle", "plaza", "colegio")
+
+
+def _names_an_institution(text: str, start: int) -> bool:
+    window = text[max(0, start - 30):start]
+    low = window.lower()
+    return any(h in low for h in _INSTITUTION_HINTS) and bool(_INSTITUTION_BEFORE.search(window))
+
+
+def _spanish_address_ok(text: str, m: re.Match) -> bool:
     """A street word needs a proper name or a number after it: "en situación de calle" and
     "la avenida principal" are not addresses."""
+    matched = m.group(0)
     rest = matched.split(None, 1)[1] if " " in matched.strip() else matched[2:]
+    if _DOSING_INTERVAL.match(text, m.start()):
+        return False  # "c/8h", "c/12 h", "c/24 horas": every 8 hours
     return any(c.isupper() or c.isdigit() for c in rest)
+
+
+_DOSING_INTERVAL = re.compile(r"(?i)c/\s*\d+(?:[.,]\d+)?\s*(?:h|hs|hrs?|horas?|d|d[ií]as?|sem|semanas?|"
+                              r"min|meses?)\b")
 
 
 def _labelled(text: str, m: re.Match, add) -> None:

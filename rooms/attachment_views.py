@@ -2,7 +2,10 @@
 
 ``POST /api/v1/rooms/<room_id>/attachments`` takes the image either as the raw body with any
 ``image/*`` Content-Type, or as the field ``file`` of a ``multipart/form-data`` form, and
-answers 201 ``{"attachment": {"id", "content_type", "width", "height", "size"}}``.
+answers 201 ``{"attachment": {"id", "content_type", "width", "height", "size"}}``. An image
+whose text carries patient identifiers answers 422 ``phi_detected`` with the kinds found
+(``details.findings[].kind``) and is not stored; ``?confirm_phi=1`` (or the form field
+``confirm_phi``) stores it anyway, with an audit entry (rooms/attachments.py, step 5).
 
 CSRF: as for the JSON API (core/http.py ``csrf_refusal``), a request with the session cookie
 needs Django's CSRF token (the ``X-CSRFToken`` header, or ``csrfmiddlewaretoken`` in a form).
@@ -57,9 +60,9 @@ def _upload(request: HttpRequest, room_id: str) -> HttpResponse:
     try:
         data, name = _upload_body(request)
         attachment = attachment_store(room_id=room_id, user=request.user, data=data,
-                                      declared_name=name)
+                                      declared_name=name, confirm_phi=_confirm_phi(request))
     except DomainError as exc:
-        return error(exc.http_status, exc.code, exc.message, exc.fields)
+        return error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
     return JsonResponse({"attachment": attachment_json(attachment)}, status=201)
 
 
@@ -71,6 +74,14 @@ def attachment_download(request: HttpRequest, attachment_id) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Disposition"] = "inline"
     return response
+
+
+def _confirm_phi(request: HttpRequest) -> bool:
+    """``?confirm_phi=1`` (or ``true``), or the form field of that name: the author says the
+    text the image shows is not patient data (audited, phi/audit.py)."""
+    value = request.GET.get("confirm_phi") or (
+        request.POST.get("confirm_phi") if request.content_type == "multipart/form-data" else None)
+    return (value or "").lower() in ("1", "true", "yes")
 
 
 def _upload_body(request: HttpRequest) -> tuple[bytes, str]:

@@ -14,7 +14,14 @@ What an upload goes through, in order (each step refuses before the next, costli
    saved in the same format with no metadata arguments. ``metadata_blocks`` then walks the
    output and the upload fails closed if any metadata block survived (EXIF, XMP, IPTC, ICC,
    comments, text chunks);
-5. sealing: ``crypto.envelope.blob_seal`` with the author's pseudonym mixed in, so erasing the
+5. text in the picture (issue 17): the clean image is read by OCR (phi/ocr.py, Tesseract,
+   English and Spanish) and the text goes through the PHI guard. Findings refuse the upload
+   with ``phi_detected`` (HTTP 422, details ``{"field": "image", "findings": [{"kind"}]}``):
+   nothing is stored — the image is held back on the author's side until they upload a
+   cropped version or send it again with ``confirm_phi``, which stores it and appends an
+   audit entry (who, where, the kinds; never the text). OCR unavailable fails closed
+   (``unavailable``, 503);
+6. sealing: ``crypto.envelope.blob_seal`` with the author's pseudonym mixed in, so erasing the
    author (``author_keys_destroy``) erases their files too.
 
 Errors (core/errors.py codes): ``too_large`` 413, ``bad_request`` 415 for a refused type,
@@ -38,6 +45,8 @@ from core.errors import DomainError, NotFound, TooLarge
 from crypto.aead import DecryptError
 from crypto.envelope import KeysDestroyed, Sealed, blob_open, blob_seal
 from crypto.pseudonyms import pseudonym_id
+from phi.audit import phi_confirmation_record
+from phi.ocr import image_guard
 from physicians.services import physician_require_verified
 from rooms.models import Attachment, Membership, Room
 
@@ -82,7 +91,8 @@ class CleanImage:
 # --- services --------------------------------------------------------------------------------
 
 
-def attachment_store(*, room_id: str, user, data: bytes, declared_name: str = "") -> Attachment:
+def attachment_store(*, room_id: str, user, data: bytes, declared_name: str = "",
+                     confirm_phi: bool = False) -> Attachment:
     """Clean, seal and store an uploaded image for ``room_id``.
 
     ``declared_name`` is accepted for the record of what the client sent but deliberately
@@ -93,6 +103,9 @@ def attachment_store(*, room_id: str, user, data: bytes, declared_name: str = ""
         NotFound: no such room, or ``user`` may not post in it.
         Forbidden: ``user`` is not an active physician with a verified licence.
         UnsupportedImage: not a complete JPEG, PNG or WebP image.
+        PhiDetected: the image shows text with patient identifiers and ``confirm_phi`` is
+            not set (details: the kinds only).
+        OcrUnavailable: the image could not be read for text (fails closed).
     """
     del declared_name  # never trusted (see module docstring)
     physician_require_verified(user=user)
@@ -101,9 +114,14 @@ def attachment_store(*, room_id: str, user, data: bytes, declared_name: str = ""
         raise TooLarge(f"An attachment may be at most {limit} bytes.")
     room = _room_for(room_id=room_id, user=user)
     clean = image_clean(data)
+    with Image.open(BytesIO(clean.data)) as img:
+        findings = image_guard(img, confirmed=confirm_phi)
     author = pseudonym_id(user_id=str(user.pk), room_id=room.id)
     attachment_id = uuid.uuid4()
     with transaction.atomic():
+        if findings:
+            phi_confirmation_record(actor=author, subject=f"room:{room.id}/attachment:{attachment_id}",
+                                    op="attachment.upload", findings=findings)
         # The id is bound into the associated data, so it is chosen before sealing.
         sealed = blob_seal(room_id=room.id, attachment_id=str(attachment_id), body=clean.data,
                            author=author)

@@ -1,5 +1,8 @@
 """The PHI guard over real sockets and real HTTP on a real daphne (PostgreSQL, Redis).
 
+Images too: the text an uploaded image shows goes through OCR and the same guard; an image
+with a burned-in name is held back (not stored) until the author confirms or crops it.
+
 A message or case summary that carries a patient identifier is refused with ``phi_detected``
 and the spans, before anything is stored; the author can confirm a false positive, which is
 stored and audited (who, where, the kinds; never the text). Clinical text full of numbers
@@ -9,7 +12,10 @@ passes untouched.
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
+from io import BytesIO
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -152,3 +158,76 @@ async def test_the_case_api_refuses_a_summary_with_an_mrn(daphne_server, make_ph
         "POST", "/api/v1/cases", {"specialty": "cardiology", "summary": summary,
                                   "confirm_phi": "yes"})
     assert status == 400 and "confirm_phi" in body["error"]["fields"]
+
+
+# --- images: text burned into the pixels (issue 17) ------------------------------------------
+
+BURNED_NAME = "Margaret Ellis"
+
+
+def _image_with_text(lines: list[str]) -> bytes:
+    """A photo-sized PNG with ``lines`` drawn on a label, the way a wristband or a scan shows a
+    patient's details (made here with Pillow, read by the server's OCR)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (1200, 700), (196, 160, 140))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((120, 180, 1080, 520), fill="white")
+    font = ImageFont.load_default(size=48)
+    for i, line in enumerate(lines):
+        draw.text((160, 220 + 90 * i), line, fill="black", font=font)
+    out = BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def _upload_image(http: Http, data: bytes, query: str = "") -> tuple[int, dict]:
+    req = urllib.request.Request(f"{http.base}/api/v1/rooms/{LOUNGE}/attachments{query}",
+                                 data=data, method="POST",
+                                 headers={"Content-Type": "image/png",
+                                          "X-CSRFToken": http.cookie("csrftoken") or ""})
+    try:
+        with http.opener.open(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _attachment_count() -> int:
+    from rooms.models import Attachment
+
+    return Attachment.objects.count()
+
+
+async def test_an_image_with_a_burned_in_name_is_held_back_until_confirmed(daphne_server,
+                                                                         make_physician):
+    ws = await _socket(daphne_server, make_physician)
+    me = (await request(ws, "room.join", room=LOUNGE))["data"]["me"]
+    before = await sync_to_async(_attachment_count)()
+    labelled = _image_with_text([f"Patient: {BURNED_NAME}", "Ward 7, bed 12"])
+
+    status, body = await sync_to_async(_upload_image)(ws.http, labelled)
+    assert status == 422, body
+    assert body["error"]["code"] == "phi_detected"
+    assert body["error"]["details"] == {"field": "image", "findings": [{"kind": "name"}]}
+    assert BURNED_NAME not in json.dumps(body)  # kinds only: the text read is never echoed
+    assert await sync_to_async(_attachment_count)() == before  # held back: nothing stored
+
+    # The cropped version (the label cut off) goes through, with no audit entry.
+    status, body = await sync_to_async(_upload_image)(
+        ws.http, _image_with_text(["Rash day 3, left forearm"]))
+    assert status == 201, body
+    cropped_id = body["attachment"]["id"]
+    assert await sync_to_async(_audit)(f"room:{LOUNGE}/attachment:{cropped_id}") == []
+
+    # The author confirms it is not patient data: stored, and audited without the text.
+    status, body = await sync_to_async(_upload_image)(ws.http, labelled, "?confirm_phi=1")
+    assert status == 201, body
+    attachment_id = body["attachment"]["id"]
+    assert await sync_to_async(_attachment_count)() == before + 2
+    [entry] = await sync_to_async(_audit)(f"room:{LOUNGE}/attachment:{attachment_id}")
+    assert entry["details"] == {"op": "attachment.upload", "kinds": ["name"], "count": 1}
+    assert entry["actor"] == me["pseudonym"]
+    assert BURNED_NAME not in json.dumps(entry)
+    assert BURNED_NAME not in daphne_server.log_path.read_text(errors="replace")
+    await ws.close()
