@@ -194,8 +194,11 @@ def _paths() -> dict[str, dict]:
 
 def _upload_op() -> dict:
     op = _op("Upload an image to a room one is a member of (cleaned, re-encoded, sealed)",
-             (201, AttachmentStored), body=Empty, errors=(403, 404, 429),
-             params=(_path_param("room_id"),))
+             (201, AttachmentStored), body=Empty, errors=(403, 404, 422, 429),
+             params=(_path_param("room_id"),
+                     # OCR found patient data (422 phi_detected, kinds only): the author
+                     # confirms with confirm_phi=1, audited (docs/phi.md).
+                     _query_param("confirm_phi", {"type": "string", "enum": ["0", "1"]})))
     op["requestBody"] = {"required": True, "content": {
         "image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}},
         "multipart/form-data": {"schema": {
