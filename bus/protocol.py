@@ -736,11 +736,33 @@ class DeclineReply(Payload):
     offer: str
 
 
+class CaseOutcome(Payload):
+    """How a case ended (``case.resolve``): each field checked by the PHI guard."""
+
+    diagnosis: str
+    done: str
+    notes: str
+
+
+class CaseUpdated(Payload):
+    """A case changed (every lifecycle step, in its case room): its new status, the action
+    that moved it, and — once resolved — the outcome and the credited message seqs."""
+
+    case: str
+    room: str
+    status: str  # open | claimed | resolved | withdrawn | closed
+    action: str  # consult.states.CaseAction
+    at: str
+    helpful: list[int] = []
+    outcome: CaseOutcome | None = None
+
+
 EVENT_SCHEMAS.update({
     "offer.new": OfferNew,
     "offer.closed": OfferClosed,
     "case.routing": CaseRouting,
     "case.posted": CasePosted,
+    "case.updated": CaseUpdated,
 })
 REPLY_SCHEMAS.update({
     "presence.set": PresenceReply,
@@ -807,6 +829,7 @@ EVENT_ENVELOPES: dict[str, tuple[str, ...]] = {
     "offer.closed": NO_ROOM,
     "case.routing": NO_ROOM,
     "case.posted": ROOM,
+    "case.updated": ROOM,
 }
 
 

@@ -13,7 +13,7 @@ import uuid
 
 from django.db import models
 
-from consult.states import CaseStatus
+from consult.states import CaseAction, CaseStatus
 from physicians.models import Specialty, User
 
 
@@ -46,12 +46,44 @@ class Case(models.Model):
     # The figures the network lives by (seconds are derived from these stamps).
     posted_at = models.DateTimeField()
     first_offer_at = models.DateTimeField(null=True, blank=True)
-    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)  # the first acceptance
+    claimed_at = models.DateTimeField(null=True, blank=True)  # the latest move to claimed
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The resolution (consult.services.case_resolve): diagnosis, what was done, notes — a
+    # JSON object sealed under the room's key like the summary; NULL until resolved.
+    outcome_epoch = models.PositiveIntegerField(null=True, blank=True)
+    outcome_key_id = models.PositiveBigIntegerField(null=True, blank=True)
+    outcome_sealed = models.BinaryField(null=True, blank=True)
+    # Seqs of the case room's messages the poster credited as most helpful.
+    helpful = models.JSONField(default=list, blank=True)
+    # Messages in the case room (kept by the message writer's transaction).
+    replies = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["status", "urgency"])]
+
+
+class CaseAudit(models.Model):
+    """One entry per lifecycle step of a case, written in the transaction that makes it.
+
+    ``actor`` is the actor's pseudonym in the case room (``system`` for the driver's
+    expiry), never a user id: the audit shows what happened without linking who did it
+    across cases; the escrow (crypto/escrow.py) can unmask it like any pseudonym.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="audit")
+    at = models.DateTimeField()
+    action = models.CharField(max_length=16, choices=CaseAction.choices)
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    actor = models.CharField(max_length=64)
+    # Non-identifying facts of the step (capacity released, helpful seqs, specialty asked).
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "at"])]
 
 
 class Routing(models.Model):

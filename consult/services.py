@@ -16,17 +16,21 @@ a withdrawal.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Case as CaseWhen
+from django.db.models import DateTimeField, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bus import outbox, protocol
 from consult import codec
-from consult.models import Case, Routing, Urgency, case_id_valid
-from consult.states import CaseStatus, case_transition
+from consult.models import Case, CaseAudit, Routing, Urgency, case_id_valid
+from consult.states import CaseAction, CaseStatus, case_transition, releases_capacity
 from consult.triage import (
     Action,
     AlreadyClaimed,
@@ -46,6 +50,7 @@ from consult.triage import (
     route_on_decline,
     route_on_withdraw,
 )
+from core import text
 from core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 from crypto import envelope
 from crypto.pseudonyms import pseudonym_id
@@ -55,6 +60,7 @@ from physicians.models import Physician, Specialty, User
 from physicians.services import physician_require_verified
 from rooms import roster
 from rooms.lounges import lounge_id
+from rooms.models import Message
 from rooms.services import case_room_create, membership_add
 
 # How long the posting process has to start an urgent case's routing before every driver
@@ -145,6 +151,8 @@ def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urge
         case.summary_epoch, case.summary_key_id, case.summary_sealed = (
             sealed.epoch, sealed.key_id, sealed.blob)
         case.save(force_insert=True)
+        _audit(case, action=CaseAction.POST, before="", after=CaseStatus.OPEN, actor=poster,
+               now=now)
         if findings:
             phi_confirmation_record(actor=pseudonym_id(user_id=str(poster.pk), room_id=room.id),
                                     subject=f"case:{case.pk}", op="case.post",
@@ -168,9 +176,20 @@ LOUNGE_OFFER = "lounge"
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """A change of a specialist's open consults, for the presence store after commit
+    (``consult.driver.capacity_apply``): held per case, so a replay changes nothing."""
+
+    user_id: str
+    case_id: str
+    take: bool  # True: the consult starts; False: it ends and the capacity comes back
+
+
+@dataclass(frozen=True)
 class StepResult:
     state: RoutingState
     actions: list[Action]
+    capacity: list[Capacity] = field(default_factory=list)
 
 
 def _stamp(now: float) -> datetime:
@@ -214,7 +233,8 @@ def routing_step(*, case_id: str, transition: Callable[[RoutingState], Step],
             row.active = state.status not in (RouteStatus.CLAIMED, RouteStatus.WITHDRAWN)
             row.save(update_fields=["state", "next_deadline", "active", "updated_at"])
             _publish(case_id, state, actions, now)
-    return StepResult(state, actions)
+    return StepResult(state, actions, [Capacity(a.user_id, case_id, True) for a in actions
+                                       if isinstance(a, Claimed)])
 
 
 def routing_due(*, now: float, limit: int = 100) -> list[str]:
@@ -259,16 +279,25 @@ def offer_accept(*, case_id: str, user: User, now: float) -> StepResult:
         Forbidden: ``user`` holds no open offer for it (and no lounge call is out).
         NotFound: no such routed case.
     """
+    def accept(s: RoutingState) -> Step:
+        # Under the routing row's lock, which every lifecycle step takes first: a case
+        # resolved, withdrawn or closed meanwhile is final here too.
+        status = Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
+        if status not in (CaseStatus.OPEN, CaseStatus.CLAIMED):
+            raise RoutingClosed(case_id)
+        return route_on_accept(s, str(user.pk), now)
+
     try:
-        return routing_step(case_id=case_id, now=now,
-                            transition=lambda s: route_on_accept(s, str(user.pk), now))
+        return routing_step(case_id=case_id, now=now, transition=accept)
     except AlreadyClaimed:
         raise Conflict("Another specialist has already taken this case.",
                        details={"case": case_id}) from None
     except OfferNotOpen:
         raise Forbidden("You have no open offer for this case.", details={"case": case_id}) from None
     except RoutingClosed:
-        raise Conflict("This case was withdrawn by its poster.", details={"case": case_id}) from None
+        status = Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
+        raise Conflict(f"This case was {status or 'withdrawn'} and takes no more offers.",
+                       details={"case": case_id}) from None
 
 
 def offer_decline(*, case_id: str, offer_id: str, user_id: str, candidates: list[Candidate],
@@ -297,36 +326,300 @@ def case_room(*, case_id: str) -> str:
     return room
 
 
-def case_withdraw(*, case_id: str, user: User, now: float) -> None:
-    """The poster withdraws the case: routing closes (an accept after this answers
-    ``conflict``) and every open offer closes on every socket.
+# --- the lifecycle --------------------------------------------------------------------------
+# Every step: lock the routing row (if any) then the case row — the order every writer of a
+# case uses — check the move with the guard (consult/states.py), write the case, one audit
+# entry and the ``case.updated`` event in one transaction, and say which capacity to give
+# back (``Capacity``); the caller hands that to the presence store after commit.
+
+# An urgent consult still claimed this long after its acceptance closes itself (the driver),
+# so a forgotten consult cannot hold a specialist's capacity forever.
+CLAIM_EXPIRES_AFTER = timedelta(hours=24)
+OUTCOME_FIELDS = ("diagnosis", "done", "notes")
+OUTCOME_MAX_CHARS = 2000
+HELPFUL_MAX = 10
+
+
+@dataclass(frozen=True)
+class Moved:
+    case_id: str
+    status: str
+    capacity: list[Capacity]
+
+
+def _audit(case: Case, *, action: str, before: str, after: str, actor: User | None,
+           now: datetime, detail: dict | None = None) -> None:
+    CaseAudit.objects.create(
+        case=case, at=now, action=action, from_status=before, to_status=after,
+        actor=pseudonym_id(user_id=str(actor.pk), room_id=case.room_id) if actor else "system",
+        detail=detail or {})
+
+
+def _locked(case_id: str) -> tuple[Routing | None, Case]:
+    """The case's routing row and case row, locked in that order.
 
     Raises:
-        NotFound: no such case, or the caller is not its poster (a case's existence is not
-            revealed to others).
-        IllegalTransition: the case is already resolved or withdrawn (``conflict``).
+        NotFound: no such case.
     """
     if not case_id_valid(case_id):
         raise NotFound("No such case.", details={"case": case_id})
+    row = Routing.objects.select_for_update().filter(case_id=case_id).first()
+    case = Case.objects.select_for_update().select_related("specialty").filter(
+        pk=case_id).first()
+    if case is None:
+        raise NotFound("No such case.", details={"case": case_id})
+    return row, case
+
+
+def _routing_close(row: Routing | None, case_id: str) -> None:
+    """Stop routing: every open offer closes on every socket; an accept after this answers
+    ``conflict``."""
+    if row is None or not row.active:
+        return
+    if row.state is not None:
+        state, actions = route_on_withdraw(codec.state_load(row.state))
+        row.state = codec.state_dump(state)
+        for a in actions:
+            outbox.users_event(user_ids=[a.user_id], frame=protocol.event_frame(
+                "offer.closed", protocol.OfferClosed(offer=a.offer_id, case=case_id,
+                                                     reason=a.reason)))
+    row.active, row.next_deadline = False, None
+    row.save(update_fields=["state", "active", "next_deadline", "updated_at"])
+
+
+def _move(case: Case, target: str, *, action: str, actor: User | None, now: datetime,
+          detail: dict | None = None, outcome: protocol.CaseOutcome | None = None,
+          fields: tuple[str, ...] = ()) -> list[Capacity]:
+    """One guarded step of a locked case: status, stamps, audit, event; the capacity it
+    releases (leaving ``claimed``) or takes (back to ``claimed``).
+
+    Raises:
+        IllegalTransition: the guard refuses the move (``conflict``).
+    """
+    before = case.status
+    case.status = case_transition(before, target, action)
+    capacity = []
+    if releases_capacity(before, target) and case.accepted_by_id is not None:
+        capacity.append(Capacity(str(case.accepted_by_id), str(case.pk), take=False))
+    if target == CaseStatus.CLAIMED and before != CaseStatus.OPEN and case.accepted_by_id:
+        capacity.append(Capacity(str(case.accepted_by_id), str(case.pk), take=True))
+    if target == CaseStatus.CLAIMED:
+        case.claimed_at = now
+    if target == CaseStatus.RESOLVED:
+        case.resolved_at = now
+    elif before == CaseStatus.RESOLVED:
+        case.resolved_at = None
+    case.save(update_fields=["status", "resolved_at", "claimed_at", *fields])
+    _audit(case, action=action, before=before, after=target, actor=actor, now=now,
+           detail={**(detail or {}), **({"released": True} if any(
+               not c.take for c in capacity) else {})})
+    outbox.room_event(room_id=case.room_id, frame=protocol.event_frame(
+        "case.updated", protocol.CaseUpdated(
+            case=str(case.pk), room=case.room_id, status=case.status, action=action,
+            at=now.isoformat(), helpful=list(case.helpful or []), outcome=outcome),
+        room=case.room_id))
+    return capacity
+
+
+def _poster_only(case: Case, user: User) -> None:
+    """Raises: NotFound — a case's existence is not revealed to others."""
+    if case.poster_id != user.pk:
+        raise NotFound("No such case.", details={"case": str(case.pk)})
+
+
+def case_withdraw(*, case_id: str, user: User, now: float) -> Moved:
+    """The poster withdraws the case: routing closes (an accept after this answers
+    ``conflict``) and every open offer closes on every socket; a specialist who had accepted
+    gets the capacity back.
+
+    Raises:
+        NotFound: no such case, or the caller is not its poster.
+        IllegalTransition: the case is already resolved, withdrawn or closed (``conflict``).
+    """
     with outbox.atomic():
-        # Lock order everywhere: the Routing row, then the Case row (see routing_step).
-        row = Routing.objects.select_for_update().filter(case_id=case_id).first()
-        case = Case.objects.select_for_update().filter(pk=case_id).first()
-        if case is None or case.poster_id != user.pk:
-            raise NotFound("No such case.", details={"case": case_id})
-        case.status = case_transition(case.status, CaseStatus.WITHDRAWN)
-        case.save(update_fields=["status"])
-        if row is not None and row.active:
-            if row.state is not None:
-                state, actions = route_on_withdraw(codec.state_load(row.state))
-                row.state = codec.state_dump(state)
-                for a in actions:
-                    outbox.users_event(user_ids=[a.user_id], frame=protocol.event_frame(
-                        "offer.closed", protocol.OfferClosed(offer=a.offer_id, case=case_id,
-                                                             reason=a.reason)))
-            row.active, row.next_deadline = False, None
-            row.save(update_fields=["state", "active", "next_deadline", "updated_at"])
+        row, case = _locked(case_id)
+        _poster_only(case, user)
+        capacity = _move(case, CaseStatus.WITHDRAWN, action=CaseAction.WITHDRAW, actor=user,
+                         now=_stamp(now))
+        _routing_close(row, case_id)
         _poster_event(case, protocol.CaseRouting(case=case_id, step="withdrawn"))
+    return Moved(case_id, case.status, capacity)
+
+
+def _outcome_clean(outcome: dict, *, confirm_phi: bool) -> tuple[dict[str, str], list]:
+    """The outcome's three text fields, trimmed, each through the PHI guard.
+
+    Raises:
+        ValidationFailed: not an object, no diagnosis, a field too long or not text.
+        PhiDetected: a field looks like it carries patient identifiers.
+    """
+    if not isinstance(outcome, dict):
+        raise ValidationFailed("The outcome must be an object.",
+                               fields={"outcome": "An object with diagnosis, done, notes."})
+    clean, errors, findings = {}, {}, []
+    for name in OUTCOME_FIELDS:
+        value = outcome.get(name, "")
+        if not isinstance(value, str):
+            errors[f"outcome.{name}"] = "Text expected."
+            continue
+        value = value.strip()
+        if not text.text_ok(value, multiline=True):
+            errors[f"outcome.{name}"] = f"It {text.TEXT_RULE}."
+        elif len(value) > OUTCOME_MAX_CHARS:
+            errors[f"outcome.{name}"] = f"At most {OUTCOME_MAX_CHARS} characters."
+        clean[name] = value
+    if unknown := sorted(set(outcome) - set(OUTCOME_FIELDS)):
+        errors["outcome"] = f"Unknown fields: {', '.join(unknown)[:200]}."
+    if not errors and not clean.get("diagnosis"):
+        errors["outcome.diagnosis"] = "This field is required."
+    if errors:
+        raise ValidationFailed("Some fields are invalid.", fields=errors)
+    for name in OUTCOME_FIELDS:
+        if clean[name]:
+            findings += phi_guard(clean[name], field=f"outcome.{name}", confirmed=confirm_phi)
+    return clean, findings
+
+
+def _helpful_check(case: Case, seqs: list) -> list[int]:
+    """The credited answers: messages of the case room, not the poster's own, not deleted.
+
+    Raises:
+        ValidationFailed: not a list of seqs, too many, or not answers in this case.
+    """
+    if not isinstance(seqs, list) or not all(
+            isinstance(q, int) and not isinstance(q, bool) for q in seqs):
+        raise ValidationFailed("helpful must be a list of message seqs.",
+                               fields={"helpful": "A list of integers."})
+    seqs = sorted(set(seqs))
+    if len(seqs) > HELPFUL_MAX:
+        raise ValidationFailed(f"At most {HELPFUL_MAX} helpful answers.",
+                               fields={"helpful": f"At most {HELPFUL_MAX}."})
+    poster = pseudonym_id(user_id=str(case.poster_id), room_id=case.room_id)
+    found = set(Message.objects.filter(room_id=case.room_id, seq__in=seqs,
+                                       deleted_at__isnull=True).exclude(author=poster)
+                .values_list("seq", flat=True))
+    if missing := [q for q in seqs if q not in found]:
+        raise ValidationFailed("Only answers in this case can be credited.",
+                               fields={"helpful": f"Not an answer here: {missing[:10]}."})
+    return seqs
+
+
+def case_outcome(case: Case) -> protocol.CaseOutcome | None:
+    if case.outcome_sealed is None:
+        return None
+    doc = json.loads(envelope.blob_open(
+        room_id=case.room_id, attachment_id=f"case-outcome:{case.pk}",
+        sealed=envelope.Sealed(epoch=case.outcome_epoch, key_id=case.outcome_key_id,
+                               blob=bytes(case.outcome_sealed))))
+    return protocol.CaseOutcome(**doc)
+
+
+def case_resolve(*, case_id: str, user: User, outcome: dict, helpful: list | None = None,
+                 confirm_phi: bool = False, now: datetime | None = None) -> Moved:
+    """The poster resolves the case with its outcome (final diagnosis, what was done, notes —
+    each PHI-checked, sealed under the room's key) and credits the most helpful answers.
+    Routing stops; an accepting specialist gets the capacity back.
+
+    Raises:
+        NotFound: no such case, or the caller is not its poster.
+        ValidationFailed: a bad outcome or helpful list. PhiDetected: see ``phi_guard``.
+        IllegalTransition: the case is not open or claimed (``conflict``).
+    """
+    now = now or timezone.now()
+    clean, findings = _outcome_clean(outcome, confirm_phi=confirm_phi)
+    with outbox.atomic():
+        row, case = _locked(case_id)
+        _poster_only(case, user)
+        case.helpful = _helpful_check(case, helpful or [])
+        sealed = envelope.blob_seal(room_id=case.room_id, attachment_id=f"case-outcome:{case.pk}",
+                                    body=json.dumps(clean).encode())
+        case.outcome_epoch, case.outcome_key_id, case.outcome_sealed = (
+            sealed.epoch, sealed.key_id, sealed.blob)
+        capacity = _move(case, CaseStatus.RESOLVED, action=CaseAction.RESOLVE, actor=user,
+                         now=now, detail={"helpful": case.helpful},
+                         outcome=protocol.CaseOutcome(**clean),
+                         fields=("helpful", "outcome_epoch", "outcome_key_id", "outcome_sealed"))
+        _routing_close(row, case_id)
+        if findings:
+            phi_confirmation_record(actor=pseudonym_id(user_id=str(user.pk), room_id=case.room_id),
+                                    subject=f"case:{case.pk}", op="case.resolve",
+                                    findings=findings)
+    return Moved(case_id, case.status, capacity)
+
+
+def case_close(*, case_id: str, user: User, now: datetime | None = None) -> Moved:
+    """The poster or a moderator closes the case (open, claimed or resolved): no more
+    routing; capacity comes back if a specialist still held it.
+
+    Raises:
+        NotFound: no such case, or the caller is neither its poster nor a moderator.
+        IllegalTransition: already closed or withdrawn (``conflict``).
+    """
+    now = now or timezone.now()
+    with outbox.atomic():
+        row, case = _locked(case_id)
+        if not user.is_moderator:
+            _poster_only(case, user)
+        capacity = _move(case, CaseStatus.CLOSED, action=CaseAction.CLOSE, actor=user, now=now)
+        _routing_close(row, case_id)
+    return Moved(case_id, case.status, capacity)
+
+
+def case_reopen(*, case_id: str, user: User, now: datetime | None = None) -> Moved:
+    """The poster (or a moderator) reopens a resolved or closed case: back to ``claimed``
+    with the same specialist when one had accepted it (who holds capacity again), else
+    ``open`` for more answers. The outcome stays until the case is resolved again.
+
+    Raises:
+        NotFound: no such case, or the caller is neither its poster nor a moderator.
+        IllegalTransition: the case is not resolved or closed (``conflict``).
+    """
+    now = now or timezone.now()
+    with outbox.atomic():
+        _, case = _locked(case_id)
+        if not user.is_moderator:
+            _poster_only(case, user)
+        target = CaseStatus.CLAIMED if case.accepted_by_id else CaseStatus.OPEN
+        capacity = _move(case, target, action=CaseAction.REOPEN, actor=user, now=now)
+    return Moved(case_id, case.status, capacity)
+
+
+def cases_expire(*, now: datetime, limit: int = 100) -> list[Moved]:
+    """Close urgent consults still claimed ``CLAIM_EXPIRES_AFTER`` after they were claimed
+    (the driver calls this every tick): each gives its specialist's capacity back, once."""
+    due = list(Case.objects.filter(status=CaseStatus.CLAIMED,
+                                   claimed_at__lte=now - CLAIM_EXPIRES_AFTER)
+               .order_by("claimed_at").values_list("pk", flat=True)[:limit])
+    moved = []
+    for case_id in due:
+        with outbox.atomic():
+            row, case = _locked(str(case_id))
+            if case.status != CaseStatus.CLAIMED or case.claimed_at > now - CLAIM_EXPIRES_AFTER:
+                continue  # another process got there first, or it was reopened since
+            capacity = _move(case, CaseStatus.CLOSED, action=CaseAction.EXPIRE, actor=None,
+                             now=now)
+            _routing_close(row, str(case_id))
+        moved.append(Moved(str(case_id), case.status, capacity))
+    return moved
+
+
+def case_messages_counted(sender, *, authors: dict[str, list[str]], now: datetime,
+                          **_) -> None:
+    """Receiver of ``rooms.messages.case_messages_stored``, inside the writer's transaction:
+    one conditional UPDATE per case room in the batch counts the replies (messages by anyone
+    but the poster) and stamps ``first_response_at`` on the first of them."""
+    for room_id, users in authors.items():
+        counts: dict[str, int] = {}
+        for u in users:
+            counts[u] = counts.get(u, 0) + 1
+        by_others = [CaseWhen(When(~Q(poster_id=u), then=Value(n)), default=Value(0))
+                     for u, n in counts.items()]
+        stamp = Value(now, output_field=DateTimeField())
+        replied = CaseWhen(When(~Q(poster_id__in=list(counts)), then=stamp), default=None,
+                           output_field=DateTimeField()) if len(counts) == 1 else stamp
+        Case.objects.filter(room_id=room_id).update(
+            replies=sum(by_others, F("replies")),
+            first_response_at=Coalesce(F("first_response_at"), replied))
 
 
 # --- effects of actions -------------------------------------------------------------------------
@@ -376,10 +669,12 @@ def _publish(case_id: str, state: RoutingState, actions: list[Action], now: floa
 
 def _claimed(case: Case, user_id: str, now: float) -> None:
     specialist = User.objects.get(pk=user_id)
-    case.status = case_transition(case.status, CaseStatus.CLAIMED)
     case.accepted_by = specialist
-    case.accepted_at = _stamp(now)
-    case.save(update_fields=["status", "accepted_by", "accepted_at"])
+    if case.accepted_at is None:
+        case.accepted_at = _stamp(now)
+    # The capacity it takes is the caller's (StepResult.capacity), not _move's.
+    _move(case, CaseStatus.CLAIMED, action=CaseAction.CLAIM, actor=specialist,
+          now=_stamp(now), fields=("accepted_by", "accepted_at"))
     membership_add(room=case.room, user=specialist)
     physician = getattr(specialist, "physician", None)
     by = roster.author_for(user_id=user_id, room_id=case.room_id, role=specialist.role,

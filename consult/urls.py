@@ -6,4 +6,7 @@ urlpatterns = [
     path("cases", views.case_create),
     path("cases/<str:case_id>", views.case_detail),
     path("cases/<str:case_id>/withdraw", views.case_withdraw),
+    path("cases/<str:case_id>/resolve", views.case_resolve),
+    path("cases/<str:case_id>/close", views.case_close),
+    path("cases/<str:case_id>/reopen", views.case_reopen),
 ]

@@ -53,7 +53,32 @@ def case_detail(request: HttpRequest, case_id: str) -> JsonResponse:
                                                                user=request.user))})
 
 
+def _moved(moved: services.Moved) -> JsonResponse:
+    """A lifecycle step committed: give back (or take) capacity, answer the new status."""
+    async_to_sync(driver.case_moved)(moved)
+    return JsonResponse({"case": moved.case_id, "status": moved.status})
+
+
 @api(("POST",), auth="user")
 def case_withdraw(request: HttpRequest, case_id: str) -> JsonResponse:
-    services.case_withdraw(case_id=case_id, user=request.user, now=time.time())
-    return JsonResponse({"case": case_id, "status": "withdrawn"})
+    return _moved(services.case_withdraw(case_id=case_id, user=request.user, now=time.time()))
+
+
+@api(("POST",), auth="user")
+def case_resolve(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The poster resolves the case: ``outcome`` {diagnosis, done, notes}, ``helpful`` seqs."""
+    body = request.json
+    return _moved(services.case_resolve(
+        case_id=case_id, user=request.user, outcome=field(body, "outcome", dict),
+        helpful=body.get("helpful") or [],
+        confirm_phi=field(body, "confirm_phi", bool, required=False, default=False)))
+
+
+@api(("POST",), auth="user")
+def case_close(request: HttpRequest, case_id: str) -> JsonResponse:
+    return _moved(services.case_close(case_id=case_id, user=request.user))
+
+
+@api(("POST",), auth="user")
+def case_reopen(request: HttpRequest, case_id: str) -> JsonResponse:
+    return _moved(services.case_reopen(case_id=case_id, user=request.user))

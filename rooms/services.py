@@ -15,7 +15,15 @@ from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from physicians.models import User
 from rooms import events, roster
-from rooms.models import MemberRole, Membership, Message, MessageRevision, Room, RoomKind
+from rooms.models import (
+    CASE_ROOM_PREFIX,
+    MemberRole,
+    Membership,
+    Message,
+    MessageRevision,
+    Room,
+    RoomKind,
+)
 
 
 def _room(room_id: str) -> Room:
@@ -176,7 +184,7 @@ def read_mark(*, room_id: str, user: User, seq: int) -> int:
 
 def case_room_create(*, title: str, specialty_id: int | None, members: list[User]) -> Room:
     """A case room (the Cases issue calls this when a case is posted)."""
-    room = Room.objects.create(id=f"case-{uuid.uuid4().hex[:16]}", kind=RoomKind.CASE,
+    room = Room.objects.create(id=f"{CASE_ROOM_PREFIX}{uuid.uuid4().hex[:16]}", kind=RoomKind.CASE,
                                title=title, specialty_id=specialty_id)
     for i, user in enumerate(members):
         membership_add(room=room, user=user, role=MemberRole.POSTER if i == 0 else MemberRole.MEMBER)

@@ -1,0 +1,16 @@
+"""Signal receivers of the consultation, connected by ``ConsultConfig.ready``.
+
+The message writer (rooms/messages.py, a lower layer) says when case-room messages are
+stored; the case's reply count and first response move in that same transaction
+(``services.case_messages_counted``).
+"""
+
+from __future__ import annotations
+
+from consult import services
+from rooms.messages import case_messages_stored
+
+
+def connect() -> None:
+    case_messages_stored.connect(services.case_messages_counted,
+                                 dispatch_uid="consult.case_messages_counted")
