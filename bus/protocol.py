@@ -696,7 +696,7 @@ class OfferNew(Payload):
 class OfferClosed(Payload):
     offer: str
     case: str
-    reason: str  # declined | expired | claimed | accepted | withdrawn
+    reason: str  # declined | expired | claimed | accepted | withdrawn | resolved | closed
 
 
 class CaseRouting(Payload):

@@ -371,13 +371,13 @@ def _locked(case_id: str) -> tuple[Routing | None, Case]:
     return row, case
 
 
-def _routing_close(row: Routing | None, case_id: str) -> None:
-    """Stop routing: every open offer closes on every socket; an accept after this answers
-    ``conflict``."""
+def _routing_close(row: Routing | None, case_id: str, reason: str) -> None:
+    """Stop routing: every open offer closes (``reason``) on every socket; an accept after
+    this answers ``conflict``."""
     if row is None or not row.active:
         return
     if row.state is not None:
-        state, actions = route_on_withdraw(codec.state_load(row.state))
+        state, actions = route_on_withdraw(codec.state_load(row.state), reason)
         row.state = codec.state_dump(state)
         for a in actions:
             outbox.users_event(user_ids=[a.user_id], frame=protocol.event_frame(
@@ -441,7 +441,7 @@ def case_withdraw(*, case_id: str, user: User, now: float) -> Moved:
         _poster_only(case, user)
         capacity = _move(case, CaseStatus.WITHDRAWN, action=CaseAction.WITHDRAW, actor=user,
                          now=_stamp(now))
-        _routing_close(row, case_id)
+        _routing_close(row, case_id, case.status)
         _poster_event(case, protocol.CaseRouting(case=case_id, step="withdrawn"))
     return Moved(case_id, case.status, capacity)
 
@@ -539,7 +539,7 @@ def case_resolve(*, case_id: str, user: User, outcome: dict, helpful: list | Non
                          now=now, detail={"helpful": case.helpful},
                          outcome=protocol.CaseOutcome(**clean),
                          fields=("helpful", "outcome_epoch", "outcome_key_id", "outcome_sealed"))
-        _routing_close(row, case_id)
+        _routing_close(row, case_id, case.status)
         if findings:
             phi_confirmation_record(actor=pseudonym_id(user_id=str(user.pk), room_id=case.room_id),
                                     subject=f"case:{case.pk}", op="case.resolve",
@@ -561,7 +561,7 @@ def case_close(*, case_id: str, user: User, now: datetime | None = None) -> Move
         if not user.is_moderator:
             _poster_only(case, user)
         capacity = _move(case, CaseStatus.CLOSED, action=CaseAction.CLOSE, actor=user, now=now)
-        _routing_close(row, case_id)
+        _routing_close(row, case_id, case.status)
     return Moved(case_id, case.status, capacity)
 
 
@@ -598,7 +598,7 @@ def cases_expire(*, now: datetime, limit: int = 100) -> list[Moved]:
                 continue  # another process got there first, or it was reopened since
             capacity = _move(case, CaseStatus.CLOSED, action=CaseAction.EXPIRE, actor=None,
                              now=now)
-            _routing_close(row, str(case_id))
+            _routing_close(row, str(case_id), case.status)
         moved.append(Moved(str(case_id), case.status, capacity))
     return moved
 

@@ -408,9 +408,10 @@ def route_on_accept(state: RoutingState, user_id: str, now: float) -> Step:
     return state, [Claimed(user_id), *closed]
 
 
-def route_on_withdraw(state: RoutingState) -> Step:
-    """The poster withdrew the case: close every open offer; nothing moves after this."""
+def route_on_withdraw(state: RoutingState, reason: str = "withdrawn") -> Step:
+    """The case left routing (withdrawn, or resolved or closed before anyone accepted —
+    ``reason``): close every open offer; nothing moves after this."""
     if state.status in FINAL:
         return state, []
-    state, closed = _close(state, {o.user_id for o in state.outstanding}, "withdrawn")
+    state, closed = _close(state, {o.user_id for o in state.outstanding}, reason)
     return replace(state, status=RouteStatus.WITHDRAWN, lounge_called=False), closed
