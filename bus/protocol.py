@@ -701,7 +701,9 @@ class OfferClosed(Payload):
 
 class CaseRouting(Payload):
     case: str
-    step: str  # offered | declined | expired | escalated | lounge_called | waiting | accepted | withdrawn
+    # offered | declined | expired | escalated | lounge_called | waiting | accepted | withdrawn
+    # | handed_off
+    step: str
     tier: int | None = None
     count: int | None = None
     by: AuthorCard | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 from consult.triage import Offer, RouteStatus, RoutingPolicy, RoutingState
 
-_SETS = ("family", "offered", "declined", "expired")
+_SETS = ("family", "offered", "declined", "expired", "excluded")
 
 
 def state_dump(state: RoutingState) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def state_dump(state: RoutingState) -> dict[str, Any]:
 def state_load(doc: dict[str, Any]) -> RoutingState:
     doc = dict(doc)
     for name in _SETS:
-        doc[name] = frozenset(doc[name])
+        doc[name] = frozenset(doc.get(name, ()))  # rows stored before a set existed lack it
     doc["wider"] = tuple(doc["wider"])
     doc["status"] = RouteStatus(doc["status"])
     doc["policy"] = RoutingPolicy(**doc["policy"])

@@ -94,6 +94,8 @@ class Routing(models.Model):
     next_deadline = models.FloatField(null=True, blank=True)
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # User ids never to offer the case to when routing (re)starts: who handed it off.
+    exclude = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["active", "next_deadline"])]

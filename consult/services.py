@@ -252,16 +252,19 @@ def routing_get(*, case_id: str) -> RoutingState | None:
 
 def routing_pending(*, case_id: str) -> UrgentCase | None:
     """The case to start routing for, when its row is due and not started yet."""
-    if not Routing.objects.filter(pk=case_id, active=True, state__isnull=True).exists():
+    exclude = Routing.objects.filter(pk=case_id, active=True, state__isnull=True).values_list(
+        "exclude", flat=True).first()
+    if exclude is None:
         return None
     case = Case.objects.select_related("specialty", "subspecialty").filter(pk=case_id).first()
-    return None if case is None else urgent_case(case)
+    return None if case is None else urgent_case(case, exclude=exclude)
 
 
-def urgent_case(case: Case) -> UrgentCase:
+def urgent_case(case: Case, *, exclude: list[str] | tuple[str, ...] = ()) -> UrgentCase:
     return UrgentCase(case_id=str(case.pk), specialty=case.specialty.slug,
                       poster_id=str(case.poster_id), language=case.language,
-                      subspecialty=case.subspecialty.slug if case.subspecialty_id else None)
+                      subspecialty=case.subspecialty.slug if case.subspecialty_id else None,
+                      exclude=tuple(exclude))
 
 
 def routings_open() -> list[RoutingState]:
@@ -581,6 +584,33 @@ def case_reopen(*, case_id: str, user: User, now: datetime | None = None) -> Mov
             _poster_only(case, user)
         target = CaseStatus.CLAIMED if case.accepted_by_id else CaseStatus.OPEN
         capacity = _move(case, target, action=CaseAction.REOPEN, actor=user, now=now)
+    return Moved(case_id, case.status, capacity)
+
+
+def case_handoff(*, case_id: str, user: User, now: datetime | None = None) -> Moved:
+    """The accepting specialist hands the consult off: the case is open again and routed
+    anew to its specialty, never to them (nor to anyone who handed it off before); their
+    capacity comes back. They stay in the case room with what they wrote.
+
+    Raises:
+        NotFound: no such case, or the caller is not its accepting specialist.
+        IllegalTransition: the case is not claimed (``conflict``).
+    """
+    now = now or timezone.now()
+    with outbox.atomic():
+        row, case = _locked(case_id)
+        if case.accepted_by_id != user.pk:
+            raise NotFound("No such case.", details={"case": case_id})
+        capacity = _move(case, CaseStatus.OPEN, action=CaseAction.HANDOFF, actor=user,
+                         now=now)
+        case.accepted_by = None
+        case.save(update_fields=["accepted_by"])
+        exclude = sorted({*(row.exclude if row else []), str(user.pk)})
+        # Due at once: the view starts the new round (the fast path), else any driver does.
+        Routing.objects.update_or_create(case_id=case_id, defaults={
+            "state": None, "active": True, "exclude": exclude,
+            "next_deadline": now.timestamp() + START_GRACE_S})
+        _poster_event(case, protocol.CaseRouting(case=case_id, step="handed_off"))
     return Moved(case_id, case.status, capacity)
 
 

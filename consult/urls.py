@@ -9,4 +9,5 @@ urlpatterns = [
     path("cases/<str:case_id>/resolve", views.case_resolve),
     path("cases/<str:case_id>/close", views.case_close),
     path("cases/<str:case_id>/reopen", views.case_reopen),
+    path("cases/<str:case_id>/handoff", views.case_handoff),
 ]

@@ -80,5 +80,19 @@ def case_close(request: HttpRequest, case_id: str) -> JsonResponse:
 
 
 @api(("POST",), auth="user")
+def case_handoff(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The accepting specialist hands the consult off: routed anew, never to them."""
+    moved = services.case_handoff(case_id=case_id, user=request.user)
+    response = _moved(moved)
+    pending = services.routing_pending(case_id=case_id)
+    if pending is not None:  # the fast path; the driver starts it otherwise
+        try:
+            async_to_sync(driver.case_route_start)(pending)
+        except Exception:
+            log.exception("restarting the routing of case %s failed; the driver will", case_id)
+    return response
+
+
+@api(("POST",), auth="user")
 def case_reopen(request: HttpRequest, case_id: str) -> JsonResponse:
     return _moved(services.case_reopen(case_id=case_id, user=request.user))

@@ -161,3 +161,43 @@ async def test_withdraw_and_close_release_once_and_late_accepts_are_conflicts(ro
     await _open_consults(ana_id, 0)
     for ws in (poster, ana):
         await ws.close()
+
+
+async def test_a_hand_off_releases_once_and_reroutes_to_the_specialty_without_them(
+        routing_pair, make_physician):
+    one, two = routing_pair
+    poster = await open_socket(one, make_physician, specialty="emergency-medicine")
+    ana = await open_socket(two, make_physician, specialty="cardiology")
+    bo = await open_socket(one, make_physician, specialty="cardiology")
+    for ws in (ana, bo):
+        await _on_call(ws)
+    ana_id, bo_id = str(ana.physician.user_id), str(bo.physician.user_id)
+    case_id = await _post_urgent(poster, "F: complete heart block, rate 30")
+    room = await _offered_and_accepted(ana, case_id)
+    await next_event(bo, "offer.new")  # offered to both; ana won
+    await _open_consults(ana_id, 1)
+    assert (await request(ana, "room.join", room=room))["ok"]
+
+    refused = await _call(bo, "POST", f"/api/v1/cases/{case_id}/handoff")
+    assert refused[0] == 404  # only the accepting specialist hands off
+    status, moved = await _call(ana, "POST", f"/api/v1/cases/{case_id}/handoff")
+    assert status == 200 and moved["status"] == "open", moved
+    await _open_consults(ana_id, 0)
+    updated = await next_event(ana, "case.updated")
+    assert updated["data"]["action"] == "handoff" and updated["data"]["status"] == "open"
+    step = await next_event(poster, "case.routing")
+    while step["data"]["step"] != "handed_off":
+        step = await next_event(poster, "case.routing")
+
+    # A new round: Bo is offered it again, Ana never.
+    offer = await next_event(bo, "offer.new")
+    assert offer["data"]["case"]["id"] == case_id
+    assert (await request(bo, "offer.accept", offer=offer["data"]["offer"]))["ok"]
+    await _open_consults(bo_id, 1)
+    assert await runtime.store().consults_open(ana_id) == 0
+    assert (await request(ana, "ping"))["ok"]
+    assert not [e for e in ana.events if e.get("type") == "offer.new"]
+    again = await _call(ana, "POST", f"/api/v1/cases/{case_id}/handoff")
+    assert again[0] == 404
+    for ws in (poster, ana, bo):
+        await ws.close()
