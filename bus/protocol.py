@@ -681,9 +681,12 @@ class CaseCard(Payload):
     specialty: str
     urgency: str
     language: str
-    summary: str
+    summary: str  # the case's question
     room: str
     posted_at: str
+    title: str = ""
+    audience: str = "network"  # network | specialty | private
+    images: list[str] = []  # attachment ids (GET /api/v1/attachments/<id>, once opened)
 
 
 class OfferNew(Payload):

@@ -22,6 +22,25 @@ class Urgency(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
+class Audience(models.TextChoices):
+    """Who may open a case that is not private (consult.selectors.case_can_open)."""
+
+    NETWORK = "network", "Every verified physician"
+    SPECIALTY = "specialty", "Physicians of the case's specialty"
+    PRIVATE = "private", "Its members only (urgent consults until published)"
+
+
+class Sex(models.TextChoices):
+    UNSTATED = "", "Not stated"
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+
+
+# Age bands, never an age: a band is not an identifier.
+AGE_BANDS = ("", "0-1", "1-4", "5-12", "13-17", "18-29", "30-44", "45-64", "65-79", "80+")
+
+
 class Case(models.Model):
     """A posted patient case, the minimal shape urgent routing needs.
 
@@ -59,9 +78,47 @@ class Case(models.Model):
     helpful = models.JSONField(default=list, blank=True)
     # Messages in the case room (kept by the message writer's transaction).
     replies = models.PositiveIntegerField(default=0)
+    # Who may open it (routine cases; urgent ones are private until published).
+    audience = models.CharField(max_length=16, choices=Audience.choices,
+                                default=Audience.NETWORK)
+    published = models.BooleanField(default=False)  # a resolved urgent case, now teaching
+    # The structured template's free-text fields (title, chief complaint, history, findings)
+    # as one JSON object sealed under the room's key; the question is the summary above.
+    template_epoch = models.PositiveIntegerField(null=True, blank=True)
+    template_key_id = models.PositiveBigIntegerField(null=True, blank=True)
+    template_sealed = models.BinaryField(null=True, blank=True)
+    age_band = models.CharField(max_length=8, blank=True, default="")
+    sex = models.CharField(max_length=8, choices=Sex.choices, blank=True, default="")
+    # Attachment ids (rooms.Attachment in the case room) of the images posted with it.
+    images = models.JSONField(default=list, blank=True)
+    # Distinct colleagues who opened it, distinct physicians who wrote in it (poster included).
+    viewers = models.PositiveIntegerField(default=0)
+    participants = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "urgency"])]
+        indexes = [models.Index(fields=["status", "urgency"]),
+                   models.Index(fields=["-posted_at", "-id"], name="case_feed_order")]
+
+
+class SeenKind(models.TextChoices):
+    VIEWER = "viewer", "Opened the case"
+    PARTICIPANT = "participant", "Wrote in the case room"
+
+
+class CaseSeen(models.Model):
+    """Who opened a case and who wrote in it, once each: the unique viewers and participants
+    are counts of these rows (kept in the case row by the same transactions). Keyed by the
+    case room, so the message writer's transaction can insert without reading the case."""
+
+    room_id = models.CharField(max_length=64)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=SeenKind.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room_id", "user", "kind"],
+                                               name="case_seen_once")]
+        indexes = [models.Index(fields=["user", "kind"])]
 
 
 class CaseAudit(models.Model):

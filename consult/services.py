@@ -23,13 +23,24 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Case as CaseWhen
-from django.db.models import DateTimeField, F, Q, Value, When
+from django.db.models import Count, DateTimeField, F, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bus import outbox, protocol
-from consult import codec
-from consult.models import Case, CaseAudit, Routing, Urgency, case_id_valid
+from consult import codec, selectors
+from consult.models import (
+    AGE_BANDS,
+    Audience,
+    Case,
+    CaseAudit,
+    CaseSeen,
+    Routing,
+    SeenKind,
+    Sex,
+    Urgency,
+    case_id_valid,
+)
 from consult.states import CaseAction, CaseStatus, case_transition, releases_capacity
 from consult.triage import (
     Action,
@@ -51,16 +62,25 @@ from consult.triage import (
     route_on_withdraw,
 )
 from core import text
-from core.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from core.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from crypto import envelope
 from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
 from physicians.models import Physician, Specialty, User
 from physicians.services import physician_require_verified
+from physicians.states import LicenceStatus
 from rooms import roster
+from rooms.attachments import attachment_store
 from rooms.lounges import lounge_id
-from rooms.models import Message
+from rooms.models import Membership, Message
 from rooms.services import case_room_create, membership_add
 
 # How long the posting process has to start an urgent case's routing before every driver
@@ -96,35 +116,85 @@ def _case_rate_check(*, poster: User, urgency: str, now: datetime) -> None:
                               details={"retry_after_s": round(max(wait, 1.0), 3)})
 
 
-def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urgency.ROUTINE,
-              language: str = "en", subspecialty: str | None = None, confirm_phi: bool = False,
+# The structured template's free-text fields besides the question, with their limits.
+TEMPLATE_FIELDS = {"title": 120, "chief_complaint": 300, "history": SUMMARY_MAX_CHARS,
+                   "findings": SUMMARY_MAX_CHARS}
+
+
+@dataclass(frozen=True)
+class CaseTemplate:
+    """A case as the poster fills it in (``case_open``); ``question`` is mandatory."""
+
+    question: str
+    title: str = ""
+    age_band: str = ""
+    sex: str = ""
+    chief_complaint: str = ""
+    history: str = ""
+    findings: str = ""
+
+    def texts(self) -> dict[str, str]:
+        return {"title": self.title, "chief_complaint": self.chief_complaint,
+                "history": self.history, "findings": self.findings}
+
+
+def _template_check(t: CaseTemplate) -> tuple[CaseTemplate, dict[str, str]]:
+    """The template trimmed, and what is wrong with it by field."""
+    t = CaseTemplate(question=t.question.strip(), age_band=t.age_band, sex=t.sex,
+                     **{k: v.strip() for k, v in t.texts().items()})
+    fields = {}
+    if not t.question:
+        fields["question"] = "This field is required."
+    elif len(t.question) > SUMMARY_MAX_CHARS:
+        fields["question"] = f"At most {SUMMARY_MAX_CHARS} characters."
+    for name, limit in TEMPLATE_FIELDS.items():
+        if len(getattr(t, name)) > limit:
+            fields[name] = f"At most {limit} characters."
+    if t.age_band not in AGE_BANDS:
+        fields["age_band"] = f"One of {', '.join(b for b in AGE_BANDS if b)}, or empty."
+    if t.sex not in Sex.values:
+        fields["sex"] = f"One of {', '.join(v for v in Sex.values if v)}, or empty."
+    return t, fields
+
+
+def case_open(*, poster: User, specialty: str, summary: str = "",
+              urgency: str = Urgency.ROUTINE, language: str = "en",
+              subspecialty: str | None = None, confirm_phi: bool = False,
+              audience: str = Audience.NETWORK, template: CaseTemplate | None = None,
               now: datetime | None = None) -> Case:
     """Create the case and its room; announce a routine case in the specialty lounge and make
     an urgent one due for routing — all in one transaction. Starting the routing (reading
     live presence, sending offers) is ``consult.driver.case_route_start``; if nobody calls it,
     every process's driver starts it on its next tick.
 
-    The summary passes the PHI guard first (phi/guard.py). With ``confirm_phi`` the poster
+    ``template`` is the structured case (its question is the case's summary); without it,
+    ``summary`` is the question. ``audience`` says who may open a routine case: every verified
+    physician (``network``) or those of its specialty; an urgent case is private.
+
+    Every text passes the PHI guard first (phi/guard.py). With ``confirm_phi`` the poster
     says its findings are not patient data: the case is stored and the confirmation audited
-    (the poster's pseudonym in the new case room, the finding kinds; never the text).
+    (the poster's pseudonym in the new case room, the finding kinds; never the text). The
+    texts are sealed under the case room's key.
 
     Raises:
         Forbidden: the poster is not an active physician with a verified licence.
         RateLimited: too many cases (or urgent cases) in the last hour (``retry_after_s``).
-        ValidationFailed: unknown specialty, empty or over-long summary, bad urgency/language.
-        PhiDetected: the summary looks like it carries patient identifiers (spans in details).
+        ValidationFailed: unknown specialty, empty or over-long text, bad urgency, language,
+            audience, age band or sex.
+        PhiDetected: a text looks like it carries patient identifiers (field and spans).
     """
     physician_require_verified(user=poster)
-    fields = {}
-    summary = summary.strip()
-    if not summary:
-        fields["summary"] = "This field is required."
-    elif len(summary) > SUMMARY_MAX_CHARS:
-        fields["summary"] = f"At most {SUMMARY_MAX_CHARS} characters."
+    # The one-field form (``summary``) names its own field in errors and PHI findings.
+    question_field = "question" if template is not None else "summary"
+    template, fields = _template_check(template or CaseTemplate(question=summary))
+    if "question" in fields:
+        fields[question_field] = fields.pop("question")
     if urgency not in Urgency.values:
         fields["urgency"] = f"One of {', '.join(Urgency.values)}."
     if language not in LANGUAGES:
         fields["language"] = f"One of {', '.join(LANGUAGES)}."
+    if audience not in (Audience.NETWORK, Audience.SPECIALTY):
+        fields["audience"] = "One of network, specialty."
     spec = Specialty.objects.filter(slug=specialty).first()
     if spec is None:
         fields["specialty"] = f"Unknown specialty '{specialty}'."
@@ -137,22 +207,36 @@ def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urge
         raise ValidationFailed("Some fields are invalid.", fields=fields)
     # Both languages' patterns, whatever the case language: a Spanish case may quote an
     # English date, and scanning both costs microseconds.
-    findings = phi_guard(summary, field="summary", confirmed=confirm_phi)
+    findings = phi_guard(template.question, field=question_field, confirmed=confirm_phi)
+    for name, value in template.texts().items():
+        if value:
+            findings += phi_guard(value, field=name, confirmed=confirm_phi)
     now = now or timezone.now()
+    if urgency == Urgency.URGENT:
+        audience = Audience.PRIVATE
     with outbox.atomic():
         _case_rate_check(poster=poster, urgency=urgency, now=now)
-        room = case_room_create(title=f"{spec.name_en} case", specialty_id=spec.pk,
-                                members=[poster])
+        room = case_room_create(title=template.title or f"{spec.name_en} case",
+                                specialty_id=spec.pk, members=[poster])
         case = Case(poster=poster, specialty=spec, subspecialty=sub, urgency=urgency,
-                    language=language, room=room, posted_at=now,
+                    language=language, room=room, posted_at=now, audience=audience,
+                    age_band=template.age_band, sex=template.sex, participants=1,
                     summary_epoch=0, summary_key_id=0, summary_sealed=b"")
         sealed = envelope.blob_seal(room_id=room.id, attachment_id=f"case-summary:{case.pk}",
-                                    body=summary.encode())
+                                    body=template.question.encode())
         case.summary_epoch, case.summary_key_id, case.summary_sealed = (
             sealed.epoch, sealed.key_id, sealed.blob)
+        texts = {k: v for k, v in template.texts().items() if v}
+        if texts:
+            sealed = envelope.blob_seal(room_id=room.id,
+                                        attachment_id=f"case-template:{case.pk}",
+                                        body=json.dumps(texts).encode())
+            case.template_epoch, case.template_key_id, case.template_sealed = (
+                sealed.epoch, sealed.key_id, sealed.blob)
         case.save(force_insert=True)
+        CaseSeen.objects.create(room_id=room.id, user=poster, kind=SeenKind.PARTICIPANT, at=now)
         _audit(case, action=CaseAction.POST, before="", after=CaseStatus.OPEN, actor=poster,
-               now=now)
+               now=now, detail={"audience": audience})
         if findings:
             phi_confirmation_record(actor=pseudonym_id(user_id=str(poster.pk), room_id=room.id),
                                     subject=f"case:{case.pk}", op="case.post",
@@ -163,12 +247,17 @@ def case_open(*, poster: User, specialty: str, summary: str, urgency: str = Urge
             Routing.objects.create(case_id=str(case.pk), state=None,
                                    next_deadline=now.timestamp() + START_GRACE_S, active=True)
         else:
-            card = protocol.CaseCard(id=str(case.pk), specialty=spec.slug, urgency=urgency,
-                                     language=language, summary=summary, room=room.id,
-                                     posted_at=now.isoformat())
-            outbox.room_event(room_id=lounge_id(spec.slug), frame=protocol.event_frame(
-                "case.posted", protocol.CasePosted(case=card), room=lounge_id(spec.slug)))
+            _announce(case)
     return case
+
+
+def _announce(case: Case) -> None:
+    """The case card in its specialty's lounge (``case.posted``); the lounge's earlier cards
+    are the feed's (``GET /api/v1/cases?specialty=``)."""
+    slug = case.specialty.slug
+    card = case_card(case)
+    outbox.room_event(room_id=lounge_id(slug), frame=protocol.event_frame(
+        "case.posted", protocol.CasePosted(case=card), room=lounge_id(slug)))
 
 
 # The offer id a lounge call carries: any lounge member but the poster may accept it.
@@ -196,15 +285,28 @@ def _stamp(now: float) -> datetime:
     return datetime.fromtimestamp(now, tz=UTC)
 
 
-def case_card(case: Case) -> protocol.CaseCard:
+def case_texts(case: Case) -> dict[str, str]:
+    """The template's free-text fields, opened (empty strings for those not given)."""
+    texts = dict.fromkeys(TEMPLATE_FIELDS, "")
+    if case.template_sealed is not None:
+        texts.update(json.loads(envelope.blob_open(
+            room_id=case.room_id, attachment_id=f"case-template:{case.pk}",
+            sealed=envelope.Sealed(epoch=case.template_epoch, key_id=case.template_key_id,
+                                   blob=bytes(case.template_sealed)))))
+    return texts
+
+
+def case_card(case: Case, texts: dict[str, str] | None = None) -> protocol.CaseCard:
     summary = envelope.blob_open(
         room_id=case.room_id, attachment_id=f"case-summary:{case.pk}",
         sealed=envelope.Sealed(epoch=case.summary_epoch, key_id=case.summary_key_id,
                                blob=bytes(case.summary_sealed)))
+    title = (texts if texts is not None else case_texts(case))["title"]
     return protocol.CaseCard(
         id=str(case.pk), specialty=case.specialty.slug, urgency=case.urgency,
         language=case.language, summary=summary.decode(), room=case.room_id,
-        posted_at=case.posted_at.isoformat())
+        posted_at=case.posted_at.isoformat(), title=title, audience=case.audience,
+        images=list(case.images or []))
 
 
 def routing_step(*, case_id: str, transition: Callable[[RoutingState], Step],
@@ -636,8 +738,13 @@ def cases_expire(*, now: datetime, limit: int = 100) -> list[Moved]:
 def case_messages_counted(sender, *, authors: dict[str, list[str]], now: datetime,
                           **_) -> None:
     """Receiver of ``rooms.messages.case_messages_stored``, inside the writer's transaction:
-    one conditional UPDATE per case room in the batch counts the replies (messages by anyone
-    but the poster) and stamps ``first_response_at`` on the first of them."""
+    the authors become participants (one INSERT, duplicates ignored), then one conditional
+    UPDATE per case room in the batch counts the replies (messages by anyone but the
+    poster), stamps ``first_response_at`` on the first of them and recounts participants."""
+    CaseSeen.objects.bulk_create(
+        [CaseSeen(room_id=room_id, user_id=u, kind=SeenKind.PARTICIPANT, at=now)
+         for room_id, users in authors.items() for u in dict.fromkeys(users)],
+        ignore_conflicts=True)
     for room_id, users in authors.items():
         counts: dict[str, int] = {}
         for u in users:
@@ -649,7 +756,146 @@ def case_messages_counted(sender, *, authors: dict[str, list[str]], now: datetim
                            output_field=DateTimeField()) if len(counts) == 1 else stamp
         Case.objects.filter(room_id=room_id).update(
             replies=sum(by_others, F("replies")),
-            first_response_at=Coalesce(F("first_response_at"), replied))
+            first_response_at=Coalesce(F("first_response_at"), replied),
+            participants=Subquery(CaseSeen.objects.filter(
+                room_id=room_id, kind=SeenKind.PARTICIPANT).values("room_id")
+                .annotate(n=Count("id")).values("n")))
+
+
+# --- opening, inviting, publishing ------------------------------------------------------------
+
+def _viewed(case: Case, user: User, now: datetime) -> None:
+    """Count ``user`` as a viewer of ``case`` once (the poster is not a viewer)."""
+    if user.pk == case.poster_id:
+        return
+    _, created = CaseSeen.objects.get_or_create(room_id=case.room_id, user=user,
+                                                kind=SeenKind.VIEWER, defaults={"at": now})
+    if created:
+        Case.objects.filter(pk=case.pk).update(viewers=F("viewers") + 1)
+
+
+def case_view(*, case_id: str, user: User, now: datetime | None = None) -> Case:
+    """Open a case: whoever may (``selectors.case_can_open``) joins its room — under a
+    pseudonym of that room alone — and is counted once as a viewer.
+
+    Raises:
+        NotFound: no such case, or the caller may not open it.
+    """
+    now = now or timezone.now()
+    with outbox.atomic():
+        case = selectors.case_get(case_id=case_id, user=user)
+        if not user.is_moderator and not Membership.objects.filter(
+                room_id=case.room_id, user=user, active=True).exists():
+            membership_add(room=case.room, user=user)
+        _viewed(case, user, now)
+    case.refresh_from_db()
+    return case
+
+
+def case_room_admits(room, user: User) -> bool:
+    """The room-admission policy of case rooms (rooms.services.room_join): whoever may open
+    the case may join its room, and is counted as a viewer."""
+    case = Case.objects.select_related("specialty").filter(room_id=room.pk).first()
+    if case is None or not selectors.case_can_open(case, user):
+        return False
+    _viewed(case, user, timezone.now())
+    return True
+
+
+def case_invite(*, case_id: str, user: User, room_id: str, pseudonym: str,
+                now: datetime | None = None) -> Moved:
+    """Bring a colleague into a case: the poster, the accepting specialist or a moderator
+    names them by their pseudonym in a room the inviter is in (a lounge where they spoke,
+    say). The invitee joins the case room under a new pseudonym of that room.
+
+    Raises:
+        NotFound: no such case (or the caller may not invite to it), or no such member of
+            ``room_id`` (or the caller is not in that room).
+        ValidationFailed: the invitee is not a verified physician.
+        Conflict: the case is withdrawn or closed.
+    """
+    now = now or timezone.now()
+    with outbox.atomic():
+        _, case = _locked(case_id)
+        if not (user.is_moderator or user.pk in (case.poster_id, case.accepted_by_id)):
+            raise NotFound("No such case.", details={"case": case_id})
+        if case.status in (CaseStatus.WITHDRAWN, CaseStatus.CLOSED):
+            raise Conflict(f"The case is {case.status}.", details={"case": case_id})
+        if not Membership.objects.filter(room_id=room_id, user=user, active=True).exists():
+            raise NotFound("No such member.", details={"room": room_id[:64]})
+        member = roster.roster(room_id).get(pseudonym)
+        if member is None:
+            raise NotFound("No such member.", details={"room": room_id[:64]})
+        invitee = User.objects.filter(pk=member.user_id).first()
+        if invitee is None or Physician.objects.filter(
+                user_id=invitee.pk, licence_status=LicenceStatus.VERIFIED).first() is None:
+            raise ValidationFailed("Only verified physicians can be invited.",
+                                   fields={"pseudonym": "Not a verified physician."})
+        membership_add(room=case.room, user=invitee)
+        _audit(case, action=CaseAction.INVITE, before=case.status, after=case.status,
+               actor=user, now=now)
+        outbox.room_event(room_id=case.room_id, frame=protocol.event_frame(
+            "case.updated", protocol.CaseUpdated(
+                case=str(case.pk), room=case.room_id, status=case.status,
+                action=CaseAction.INVITE, at=now.isoformat(), helpful=list(case.helpful)),
+            room=case.room_id))
+    return Moved(case_id, case.status, [])
+
+
+def case_publish(*, case_id: str, user: User, now: datetime | None = None) -> Moved:
+    """The poster publishes a resolved urgent case as a teaching case: from now on it is
+    open to the whole network like a routine one, and its card goes to the lounge.
+
+    Raises:
+        NotFound: no such case, or the caller is not its poster.
+        IllegalTransition: not a resolved urgent case, or already published (``conflict``).
+    """
+    now = now or timezone.now()
+    with outbox.atomic():
+        _, case = _locked(case_id)
+        _poster_only(case, user)
+        if case.urgency != Urgency.URGENT or case.status != CaseStatus.RESOLVED or case.published:
+            raise IllegalTransition(case.status, "published", what="case")
+        case.published, case.audience = True, Audience.NETWORK
+        case.save(update_fields=["published", "audience"])
+        _audit(case, action=CaseAction.PUBLISH, before=case.status, after=case.status,
+               actor=user, now=now)
+        outbox.room_event(room_id=case.room_id, frame=protocol.event_frame(
+            "case.updated", protocol.CaseUpdated(
+                case=str(case.pk), room=case.room_id, status=case.status,
+                action=CaseAction.PUBLISH, at=now.isoformat(), helpful=list(case.helpful),
+                outcome=case_outcome(case)), room=case.room_id))
+        _announce(case)
+    return Moved(case_id, case.status, [])
+
+
+IMAGES_MAX = 6
+
+
+def case_image_add(*, case_id: str, user: User, data: bytes) -> str:
+    """An image of the case, posted with it: cleaned, stripped of metadata and sealed by the
+    attachment path (rooms/attachments.py) in the case room, and referenced from the case.
+    Only the poster, while the case is open or claimed.
+
+    Raises:
+        NotFound: no such case, or the caller is not its poster.
+        ValidationFailed: more than ``IMAGES_MAX`` images. Conflict: the case is not open.
+        (and the attachment path's: too_large, unsupported_image)
+    """
+    case = selectors.case_find(case_id)
+    if case is None or case.poster_id != user.pk:
+        raise NotFound("No such case.", details={"case": case_id})
+    attachment = attachment_store(room_id=case.room_id, user=user, data=data)
+    with outbox.atomic():
+        _, case = _locked(case_id)
+        if case.status not in (CaseStatus.OPEN, CaseStatus.CLAIMED):
+            raise Conflict(f"The case is {case.status}.", details={"case": case_id})
+        if len(case.images) >= IMAGES_MAX:
+            raise ValidationFailed(f"At most {IMAGES_MAX} images per case.",
+                                   fields={"images": f"At most {IMAGES_MAX}."})
+        case.images = [*case.images, str(attachment.pk)]
+        case.save(update_fields=["images"])
+    return str(attachment.pk)
 
 
 # --- effects of actions -------------------------------------------------------------------------

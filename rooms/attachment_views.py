@@ -45,7 +45,7 @@ def attachment_upload(request: HttpRequest, room_id: str) -> HttpResponse:
     if not room_id_ok(room_id):  # outside the room-id alphabet (core/text.py): no such room
         return error(404, "not_found", "No such room.")
     try:
-        data, name = _upload_body(request)
+        data, name = upload_body(request)
         attachment = attachment_store(room_id=room_id, user=request.user, data=data,
                                       declared_name=name)
     except DomainError as exc:
@@ -63,8 +63,9 @@ def attachment_download(request: HttpRequest, attachment_id) -> HttpResponse:
     return response
 
 
-def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
-    """The uploaded bytes and the client's file name (possibly empty).
+def upload_body(request: HttpRequest) -> tuple[bytes, str]:
+    """The uploaded bytes and the client's file name (possibly empty). consult's case images
+    are read the same way.
 
     Raises:
         TooLarge: the body is over the attachment limit (checked before reading it).

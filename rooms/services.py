@@ -4,6 +4,7 @@ atomic). Posting new messages — the hot path — is rooms/messages.py."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -24,6 +25,20 @@ from rooms.models import (
     Room,
     RoomKind,
 )
+
+# Who may join a room that is not open besides its members and moderators: consult registers
+# the case rule (``room_admission_register``) so rooms need not know about cases. A policy
+# returns True when it admits ``user`` (and may record the opening); the first True wins.
+_admission: list[Callable[[Room, User], bool]] = []
+
+
+def room_admission_register(policy: Callable[[Room, User], bool]) -> None:
+    if policy not in _admission:
+        _admission.append(policy)
+
+
+def _admitted(room: Room, user: User) -> bool:
+    return any(policy(room, user) for policy in _admission)
 
 
 def _room(room_id: str) -> Room:
@@ -74,7 +89,7 @@ def room_join(*, room_id: str, user: User) -> tuple[Room, Membership]:
     if m is not None and m.banned:
         raise Forbidden("You are banned from this room.", details={"room": room_id})
     if m is None or not m.active:
-        if not (room.is_open or user.is_moderator):
+        if not (room.is_open or user.is_moderator or _admitted(room, user)):
             raise NotFound(f"No room '{room_id[:64]}'.", details={"room": room_id[:64]})
         role = MemberRole.MODERATOR if user.is_moderator else MemberRole.MEMBER
         m = membership_add(room=room, user=user, role=role)
