@@ -715,6 +715,7 @@ class CaseRouting(Payload):
 class CasePosted(Payload):
     case: CaseCard
     offer: str | None = None  # set on a lounge call: any member may accept it
+    earlier: bool = False  # a card posted before this socket joined the lounge (its history)
 
 
 class PresenceReply(Payload):

@@ -21,9 +21,11 @@ from websockets.exceptions import ConnectionClosed
 
 from bus import protocol
 from physicians.management.commands.seed_demo import DEMO_PASSWORD
+from tests.support.cases import assert_crowd_metrics, crowd_consult
 from tests.support.clients import Http, connect, recv_json, request
 from tests.support.otp import code_for_secret
 from tests.support.servers import ROOT, Daphne, free_port
+from tests.support.sockets import welcomed
 
 pytestmark = pytest.mark.e2e
 
@@ -131,3 +133,22 @@ async def test_suspension_closes_the_socket_on_the_in_memory_layer(embedded):
     with pytest.raises(ConnectionClosed) as info:
         await asyncio.wait_for(ws.recv(), 10)
     assert info.value.rcvd.code == 4403
+
+
+async def test_a_crowd_consult_on_the_embedded_default(embedded):
+    """Issue 12's acceptance on SQLite and the in-memory layer: a poster and three
+    colleagues of other specialties, never invited (tests/support/cases.py)."""
+    server, _, _ = embedded
+    members = []
+    # Not OTHER_DOCTOR: an earlier test in this module suspends her.
+    for email in ("grace.wilson@demo.curbside.test", "tom.oconnor@demo.curbside.test",
+                  "sipho.dlamini@demo.curbside.test", "lucia.hernandez@demo.curbside.test"):
+        client = Http(server.http)
+        profile = (await sync_to_async(client.login)(email, DEMO_PASSWORD))["physician"]
+        ws = await welcomed(server.ws, await sync_to_async(client.ticket)())
+        ws.http, ws.me_id = client, profile["id"]
+        members.append(ws)
+    case = await crowd_consult(members[0], members[1:])
+    assert_crowd_metrics(case)
+    for ws in members:
+        await ws.close()
