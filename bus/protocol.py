@@ -705,7 +705,7 @@ class OfferClosed(Payload):
 class CaseRouting(Payload):
     case: str
     # offered | declined | expired | escalated | lounge_called | waiting | accepted | withdrawn
-    # | handed_off
+    # | handed_off | second_specialty
     step: str
     tier: int | None = None
     count: int | None = None

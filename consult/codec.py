@@ -113,6 +113,15 @@ class FeedPage(_Shape):
     next: str | None
 
 
+class RoundReply(_Shape):
+    """A second-specialty round: its id (offers name it: ``<round>:<n>``) and how it
+    started."""
+
+    case: str
+    round: str
+    routing: RoutingSummary
+
+
 class MovedReply(_Shape):
     case: str
     status: str

@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from consult import services
-from consult.models import case_id_valid
+from consult.models import routing_id_valid
 from consult.triage import (
     Candidate,
     Offer,
@@ -126,7 +126,7 @@ async def offer_decline(*, case_id: str, offer_id: str, user_id: str,
         NotFound: no such routed case. Forbidden: not the user's offer.
     """
     now = time.time() if now is None else now
-    state = await _state(case_id) if case_id_valid(case_id) else None
+    state = await _state(case_id) if routing_id_valid(case_id) else None
     # Candidates for the freed slot; a case no longer routed (claimed, withdrawn) needs none.
     pool = await candidates(_reach(state.specialty), now=now) if state is not None else []
     result = await database_sync_to_async(services.offer_decline)(

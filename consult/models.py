@@ -91,6 +91,9 @@ class Case(models.Model):
     sex = models.CharField(max_length=8, choices=Sex.choices, blank=True, default="")
     # Attachment ids (rooms.Attachment in the case room) of the images posted with it.
     images = models.JSONField(default=list, blank=True)
+    # Specialists who accepted a second-specialty round (user ids): each holds capacity
+    # while the case is open or claimed.
+    consultants = models.JSONField(default=list, blank=True)
     # Distinct colleagues who opened it, distinct physicians who wrote in it (poster included).
     viewers = models.PositiveIntegerField(default=0)
     participants = models.PositiveIntegerField(default=0)
@@ -153,9 +156,29 @@ class Routing(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # User ids never to offer the case to when routing (re)starts: who handed it off.
     exclude = models.JSONField(default=list, blank=True)
+    # A second-specialty round (``case_id`` is ``<case>+<n>``): the specialty it routes to.
+    specialty = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["active", "next_deadline"])]
+
+
+# A routing round's id: the case id for the first round, ``<case id>+<n>`` for the n-th
+# (a second specialty asked for, consult.services.case_second_specialty).
+ROUND_SEPARATOR = "+"
+
+
+def routing_case_id(routing_id: str) -> str:
+    """The case a routing round belongs to."""
+    return routing_id.split(ROUND_SEPARATOR, 1)[0]
+
+
+def routing_id_valid(value: str) -> bool:
+    """Whether ``value`` can be a routing round's id."""
+    if not isinstance(value, str):
+        return False
+    case, sep, n = value.partition(ROUND_SEPARATOR)
+    return case_id_valid(case) and (not sep or (n.isdigit() and len(n) <= 4))
 
 
 def case_id_valid(value: str) -> bool:

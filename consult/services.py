@@ -31,6 +31,7 @@ from bus import outbox, protocol
 from consult import codec, selectors
 from consult.models import (
     AGE_BANDS,
+    ROUND_SEPARATOR,
     Audience,
     Case,
     CaseAudit,
@@ -40,8 +41,10 @@ from consult.models import (
     Sex,
     Urgency,
     case_id_valid,
+    routing_case_id,
+    routing_id_valid,
 )
-from consult.states import CaseAction, CaseStatus, case_transition, releases_capacity
+from consult.states import CaseAction, CaseStatus, case_transition
 from consult.triage import (
     Action,
     AlreadyClaimed,
@@ -335,8 +338,8 @@ def routing_step(*, case_id: str, transition: Callable[[RoutingState], Step],
             row.active = state.status not in (RouteStatus.CLAIMED, RouteStatus.WITHDRAWN)
             row.save(update_fields=["state", "next_deadline", "active", "updated_at"])
             _publish(case_id, state, actions, now)
-    return StepResult(state, actions, [Capacity(a.user_id, case_id, True) for a in actions
-                                       if isinstance(a, Claimed)])
+    return StepResult(state, actions, [Capacity(a.user_id, routing_case_id(case_id), True)
+                                       for a in actions if isinstance(a, Claimed)])
 
 
 def routing_due(*, now: float, limit: int = 100) -> list[str]:
@@ -353,19 +356,27 @@ def routing_get(*, case_id: str) -> RoutingState | None:
 
 
 def routing_pending(*, case_id: str) -> UrgentCase | None:
-    """The case to start routing for, when its row is due and not started yet."""
-    exclude = Routing.objects.filter(pk=case_id, active=True, state__isnull=True).values_list(
-        "exclude", flat=True).first()
-    if exclude is None:
+    """The round to start routing for, when its row is due and not started yet
+    (``case_id`` is a routing round's id: the case's, or ``<case>+<n>``)."""
+    row = Routing.objects.filter(pk=case_id, active=True, state__isnull=True).values_list(
+        "exclude", "specialty").first()
+    if row is None:
         return None
-    case = Case.objects.select_related("specialty", "subspecialty").filter(pk=case_id).first()
-    return None if case is None else urgent_case(case, exclude=exclude)
+    exclude, specialty = row
+    case = Case.objects.select_related("specialty", "subspecialty").filter(
+        pk=routing_case_id(case_id)).first()
+    if case is None:
+        return None
+    return urgent_case(case, exclude=exclude, round_id=case_id, specialty=specialty or None)
 
 
-def urgent_case(case: Case, *, exclude: list[str] | tuple[str, ...] = ()) -> UrgentCase:
-    return UrgentCase(case_id=str(case.pk), specialty=case.specialty.slug,
+def urgent_case(case: Case, *, exclude: list[str] | tuple[str, ...] = (),
+                round_id: str | None = None, specialty: str | None = None) -> UrgentCase:
+    """The routing input of ``case`` — of a second-specialty round when ``specialty``."""
+    return UrgentCase(case_id=round_id or str(case.pk), specialty=specialty or case.specialty.slug,
                       poster_id=str(case.poster_id), language=case.language,
-                      subspecialty=case.subspecialty.slug if case.subspecialty_id else None,
+                      subspecialty=None if specialty else (
+                          case.subspecialty.slug if case.subspecialty_id else None),
                       exclude=tuple(exclude))
 
 
@@ -384,10 +395,12 @@ def offer_accept(*, case_id: str, user: User, now: float) -> StepResult:
         Forbidden: ``user`` holds no open offer for it (and no lounge call is out).
         NotFound: no such routed case.
     """
+    real = routing_case_id(case_id)
+
     def accept(s: RoutingState) -> Step:
         # Under the routing row's lock, which every lifecycle step takes first: a case
         # resolved, withdrawn or closed meanwhile is final here too.
-        status = Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
+        status = Case.objects.filter(pk=real).values_list("status", flat=True).first()
         if status not in (CaseStatus.OPEN, CaseStatus.CLAIMED):
             raise RoutingClosed(case_id)
         return route_on_accept(s, str(user.pk), now)
@@ -396,13 +409,13 @@ def offer_accept(*, case_id: str, user: User, now: float) -> StepResult:
         return routing_step(case_id=case_id, now=now, transition=accept)
     except AlreadyClaimed:
         raise Conflict("Another specialist has already taken this case.",
-                       details={"case": case_id}) from None
+                       details={"case": real}) from None
     except OfferNotOpen:
-        raise Forbidden("You have no open offer for this case.", details={"case": case_id}) from None
+        raise Forbidden("You have no open offer for this case.", details={"case": real}) from None
     except RoutingClosed:
-        status = Case.objects.filter(pk=case_id).values_list("status", flat=True).first()
+        status = Case.objects.filter(pk=real).values_list("status", flat=True).first()
         raise Conflict(f"This case was {status or 'withdrawn'} and takes no more offers.",
-                       details={"case": case_id}) from None
+                       details={"case": real}) from None
 
 
 def offer_decline(*, case_id: str, offer_id: str, user_id: str, candidates: list[Candidate],
@@ -415,7 +428,7 @@ def offer_decline(*, case_id: str, offer_id: str, user_id: str, candidates: list
         Forbidden: ``offer_id`` is someone else's offer, or ``user_id`` was never offered the
             case: nothing changes for anyone.
     """
-    if not case_id_valid(case_id):
+    if not routing_id_valid(case_id):
         raise NotFound("No such offer.", details={"offer": offer_id})
     try:
         return routing_step(case_id=case_id, now=now, transition=lambda s: route_on_decline(
@@ -425,7 +438,10 @@ def offer_decline(*, case_id: str, offer_id: str, user_id: str, candidates: list
 
 
 def case_room(*, case_id: str) -> str:
-    room = Case.objects.filter(pk=case_id).values_list("room_id", flat=True).first()
+    """The room of the case ``case_id`` (or of the case a routing round belongs to)."""
+    case_id = routing_case_id(case_id)
+    room = Case.objects.filter(pk=case_id).values_list("room_id", flat=True).first() if (
+        case_id_valid(case_id)) else None
     if room is None:
         raise NotFound("No such case.", details={"case": case_id})
     return room
@@ -469,16 +485,27 @@ def _locked(case_id: str) -> tuple[Routing | None, Case]:
     if not case_id_valid(case_id):
         raise NotFound("No such case.", details={"case": case_id})
     row = Routing.objects.select_for_update().filter(case_id=case_id).first()
+    # Second-specialty rounds too, before the case row: a round's own step locks its row
+    # and then the case, so this order never waits in a cycle with it.
+    rounds = list(Routing.objects.select_for_update().filter(
+        case_id__startswith=f"{case_id}{ROUND_SEPARATOR}", active=True).order_by("case_id"))
     case = Case.objects.select_for_update().select_related("specialty").filter(
         pk=case_id).first()
     if case is None:
         raise NotFound("No such case.", details={"case": case_id})
+    case.rounds = rounds
     return row, case
 
 
-def _routing_close(row: Routing | None, case_id: str, reason: str) -> None:
+def _routing_close(row: Routing | None, case: Case, reason: str) -> None:
     """Stop routing: every open offer closes (``reason``) on every socket; an accept after
-    this answers ``conflict``."""
+    this answers ``conflict``. Second-specialty rounds (locked by ``_locked``) close too."""
+    for extra in getattr(case, "rounds", []):
+        _routing_close_one(extra, str(case.pk), reason)
+    _routing_close_one(row, str(case.pk), reason)
+
+
+def _routing_close_one(row: Routing | None, case_id: str, reason: str) -> None:
     if row is None or not row.active:
         return
     if row.state is not None:
@@ -503,11 +530,9 @@ def _move(case: Case, target: str, *, action: str, actor: User | None, now: date
     """
     before = case.status
     case.status = case_transition(before, target, action)
-    capacity = []
-    if releases_capacity(before, target) and case.accepted_by_id is not None:
-        capacity.append(Capacity(str(case.accepted_by_id), str(case.pk), take=False))
-    if target == CaseStatus.CLAIMED and before != CaseStatus.OPEN and case.accepted_by_id:
-        capacity.append(Capacity(str(case.accepted_by_id), str(case.pk), take=True))
+    held, holding = _holders(case, before), _holders(case, target)
+    capacity = [Capacity(u, str(case.pk), take=False) for u in sorted(held - holding)] + [
+        Capacity(u, str(case.pk), take=True) for u in sorted(holding - held)]
     if target == CaseStatus.CLAIMED:
         case.claimed_at = now
     if target == CaseStatus.RESOLVED:
@@ -524,6 +549,16 @@ def _move(case: Case, target: str, *, action: str, actor: User | None, now: date
             at=now.isoformat(), helpful=list(case.helpful or []), outcome=outcome),
         room=case.room_id))
     return capacity
+
+
+def _holders(case: Case, status: str) -> set[str]:
+    """Who holds capacity for ``case`` in ``status``: the accepting specialist while it is
+    claimed, second-specialty consultants while it is open or claimed."""
+    out = {str(case.accepted_by_id)} if status == CaseStatus.CLAIMED and case.accepted_by_id \
+        else set()
+    if status in (CaseStatus.OPEN, CaseStatus.CLAIMED):
+        out |= set(case.consultants or [])
+    return out
 
 
 def _poster_only(case: Case, user: User) -> None:
@@ -546,7 +581,7 @@ def case_withdraw(*, case_id: str, user: User, now: float) -> Moved:
         _poster_only(case, user)
         capacity = _move(case, CaseStatus.WITHDRAWN, action=CaseAction.WITHDRAW, actor=user,
                          now=_stamp(now))
-        _routing_close(row, case_id, case.status)
+        _routing_close(row, case, case.status)
         _poster_event(case, protocol.CaseRouting(case=case_id, step="withdrawn"))
     return Moved(case_id, case.status, capacity)
 
@@ -644,7 +679,7 @@ def case_resolve(*, case_id: str, user: User, outcome: dict, helpful: list | Non
                          now=now, detail={"helpful": case.helpful},
                          outcome=protocol.CaseOutcome(**clean),
                          fields=("helpful", "outcome_epoch", "outcome_key_id", "outcome_sealed"))
-        _routing_close(row, case_id, case.status)
+        _routing_close(row, case, case.status)
         if findings:
             phi_confirmation_record(actor=pseudonym_id(user_id=str(user.pk), room_id=case.room_id),
                                     subject=f"case:{case.pk}", op="case.resolve",
@@ -666,7 +701,7 @@ def case_close(*, case_id: str, user: User, now: datetime | None = None) -> Move
         if not user.is_moderator:
             _poster_only(case, user)
         capacity = _move(case, CaseStatus.CLOSED, action=CaseAction.CLOSE, actor=user, now=now)
-        _routing_close(row, case_id, case.status)
+        _routing_close(row, case, case.status)
     return Moved(case_id, case.status, capacity)
 
 
@@ -716,6 +751,47 @@ def case_handoff(*, case_id: str, user: User, now: datetime | None = None) -> Mo
     return Moved(case_id, case.status, capacity)
 
 
+ROUNDS_MAX = 5
+
+
+def case_second_specialty(*, case_id: str, user: User, specialty: str,
+                          now: datetime | None = None) -> str:
+    """The poster or the accepting specialist asks for a second specialty on the same case:
+    a new routing round for ``specialty`` (offers, tiers, lounge call, accept) whose
+    specialist joins the same room and holds capacity while the case is open or claimed.
+    Returns the round's id (``<case>+<n>``); the view starts it at once, else any driver.
+
+    Raises:
+        NotFound: no such case, or the caller is neither its poster nor its specialist.
+        ValidationFailed: unknown specialty, or too many rounds.
+        Conflict: the case is not open or claimed.
+    """
+    now = now or timezone.now()
+    with outbox.atomic():
+        row, case = _locked(case_id)
+        if user.pk not in (case.poster_id, case.accepted_by_id):
+            raise NotFound("No such case.", details={"case": case_id})
+        if case.status not in (CaseStatus.OPEN, CaseStatus.CLAIMED):
+            raise Conflict(f"The case is {case.status}.", details={"case": case_id})
+        if not Specialty.objects.filter(slug=specialty).exists():
+            raise ValidationFailed("Unknown specialty.",
+                                   fields={"specialty": f"Unknown specialty '{specialty}'."})
+        n = Routing.objects.filter(case_id__startswith=f"{case_id}{ROUND_SEPARATOR}").count() + 2
+        if n > ROUNDS_MAX + 1:
+            raise ValidationFailed(f"At most {ROUNDS_MAX} more specialties per case.",
+                                   fields={"specialty": f"At most {ROUNDS_MAX}."})
+        round_id = f"{case_id}{ROUND_SEPARATOR}{n}"
+        exclude = sorted({str(case.poster_id), *case.consultants,
+                          *([str(case.accepted_by_id)] if case.accepted_by_id else [])})
+        Routing.objects.create(case_id=round_id, state=None, active=True, exclude=exclude,
+                               specialty=specialty,
+                               next_deadline=now.timestamp() + START_GRACE_S)
+        _audit(case, action=CaseAction.SECOND_OPINION, before=case.status, after=case.status,
+               actor=user, now=now, detail={"specialty": specialty, "round": round_id})
+        _poster_event(case, protocol.CaseRouting(case=case_id, step="second_specialty"))
+    return round_id
+
+
 def cases_expire(*, now: datetime, limit: int = 100) -> list[Moved]:
     """Close urgent consults still claimed ``CLAIM_EXPIRES_AFTER`` after they were claimed
     (the driver calls this every tick): each gives its specialist's capacity back, once."""
@@ -730,7 +806,7 @@ def cases_expire(*, now: datetime, limit: int = 100) -> list[Moved]:
                 continue  # another process got there first, or it was reopened since
             capacity = _move(case, CaseStatus.CLOSED, action=CaseAction.EXPIRE, actor=None,
                              now=now)
-            _routing_close(row, str(case_id), case.status)
+            _routing_close(row, case, case.status)
         moved.append(Moved(str(case_id), case.status, capacity))
     return moved
 
@@ -908,7 +984,9 @@ def _poster_event(case: Case, data: protocol.CaseRouting) -> None:
 def _publish(case_id: str, state: RoutingState, actions: list[Action], now: float) -> None:
     """Database effects of ``actions`` and their events, sent after commit. Events to a
     specialist go to every socket they have open (tabs, devices)."""
-    case = Case.objects.select_related("specialty").select_for_update().get(pk=case_id)
+    case = Case.objects.select_related("specialty").select_for_update().get(
+        pk=routing_case_id(case_id))
+    real = str(case.pk)
     offers = [a for a in actions if isinstance(a, Offer)]
     card = case_card(case) if offers or any(isinstance(a, LoungeCall) for a in actions) else None
     for a in offers:
@@ -919,38 +997,52 @@ def _publish(case_id: str, state: RoutingState, actions: list[Action], now: floa
         if case.first_offer_at is None:
             case.first_offer_at = _stamp(now)
             case.save(update_fields=["first_offer_at"])
-        _poster_event(case, protocol.CaseRouting(case=case_id, step="offered",
+        _poster_event(case, protocol.CaseRouting(case=real, step="offered",
                                                  count=len(offers), tier=offers[0].tier))
     for a in actions:
         if isinstance(a, CloseOffer):
             outbox.users_event(user_ids=[a.user_id], frame=protocol.event_frame(
-                "offer.closed", protocol.OfferClosed(offer=a.offer_id, case=case_id,
+                "offer.closed", protocol.OfferClosed(offer=a.offer_id, case=real,
                                                      reason=a.reason)))
             if a.reason in ("declined", "expired"):
-                _poster_event(case, protocol.CaseRouting(case=case_id, step=a.reason, count=1))
+                _poster_event(case, protocol.CaseRouting(case=real, step=a.reason, count=1))
         elif isinstance(a, Escalated):
-            _poster_event(case, protocol.CaseRouting(case=case_id, step="escalated", tier=a.tier))
+            _poster_event(case, protocol.CaseRouting(case=real, step="escalated", tier=a.tier))
         elif isinstance(a, LoungeCall):
             outbox.room_event(room_id=lounge_id(a.specialty), frame=protocol.event_frame(
                 "case.posted", protocol.CasePosted(case=card,
                                                    offer=f"{case_id}:{LOUNGE_OFFER}"),
                 room=lounge_id(a.specialty)))
-            _poster_event(case, protocol.CaseRouting(case=case_id, step="lounge_called",
+            _poster_event(case, protocol.CaseRouting(case=real, step="lounge_called",
                                                      tier=state.tier))
         elif isinstance(a, Claimed):
-            _claimed(case, a.user_id, now)
+            _claimed(case, a.user_id, now, round_id=case_id)
     if state.status is RouteStatus.WAITING and not offers:
-        _poster_event(case, protocol.CaseRouting(case=case_id, step="waiting"))
+        _poster_event(case, protocol.CaseRouting(case=real, step="waiting"))
 
 
-def _claimed(case: Case, user_id: str, now: float) -> None:
+def _claimed(case: Case, user_id: str, now: float, round_id: str) -> None:
     specialist = User.objects.get(pk=user_id)
-    case.accepted_by = specialist
-    if case.accepted_at is None:
-        case.accepted_at = _stamp(now)
-    # The capacity it takes is the caller's (StepResult.capacity), not _move's.
-    _move(case, CaseStatus.CLAIMED, action=CaseAction.CLAIM, actor=specialist,
-          now=_stamp(now), fields=("accepted_by", "accepted_at"))
+    if round_id != str(case.pk):
+        # A second-specialty round: the case keeps its status; the specialist joins it.
+        if case.status not in (CaseStatus.OPEN, CaseStatus.CLAIMED):
+            raise IllegalTransition(case.status, CaseStatus.CLAIMED, what="case")
+        case.consultants = sorted({*case.consultants, user_id})
+        case.save(update_fields=["consultants"])
+        _audit(case, action=CaseAction.SECOND_OPINION, before=case.status, after=case.status,
+               actor=specialist, now=_stamp(now), detail={"round": round_id})
+        outbox.room_event(room_id=case.room_id, frame=protocol.event_frame(
+            "case.updated", protocol.CaseUpdated(
+                case=str(case.pk), room=case.room_id, status=case.status,
+                action=CaseAction.SECOND_OPINION, at=_stamp(now).isoformat(),
+                helpful=list(case.helpful or [])), room=case.room_id))
+    else:
+        case.accepted_by = specialist
+        if case.accepted_at is None:
+            case.accepted_at = _stamp(now)
+        # The capacity it takes is the caller's (StepResult.capacity), not _move's.
+        _move(case, CaseStatus.CLAIMED, action=CaseAction.CLAIM, actor=specialist,
+              now=_stamp(now), fields=("accepted_by", "accepted_at"))
     membership_add(room=case.room, user=specialist)
     physician = getattr(specialist, "physician", None)
     by = roster.author_for(user_id=user_id, room_id=case.room_id, role=specialist.role,

@@ -13,5 +13,6 @@ urlpatterns = [
     path("cases/<str:case_id>/invite", views.case_invite),
     path("cases/<str:case_id>/publish", views.case_publish),
     path("cases/<str:case_id>/images", views.case_image),
+    path("cases/<str:case_id>/second-specialty", views.case_second),
     path("dashboard", views.dashboard),
 ]

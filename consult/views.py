@@ -160,6 +160,25 @@ def case_handoff(request: HttpRequest, case_id: str) -> JsonResponse:
 
 
 @api(("POST",), auth="user")
+def case_second(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The poster or the accepting specialist asks for a second specialty: a new round."""
+    round_id = services.case_second_specialty(case_id=case_id, user=request.user,
+                                              specialty=field(request.json, "specialty"))
+    pending = services.routing_pending(case_id=round_id)
+    routing = codec.RoutingSummary(status="pending", tier=0, offered=0)
+    if pending is not None:  # the fast path; the driver starts it otherwise
+        try:
+            state = async_to_sync(driver.case_route_start)(pending)
+        except Exception:
+            log.exception("starting round %s failed; the driver will", round_id)
+        else:
+            routing = codec.RoutingSummary(status=str(state.status), tier=state.tier,
+                                           offered=len(state.outstanding))
+    return JsonResponse(codec.shape(codec.RoundReply(case=case_id, round=round_id,
+                                                     routing=routing)), status=201)
+
+
+@api(("POST",), auth="user")
 def case_reopen(request: HttpRequest, case_id: str) -> JsonResponse:
     return _moved(services.case_reopen(case_id=case_id, user=request.user))
 

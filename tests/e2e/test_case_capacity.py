@@ -201,3 +201,48 @@ async def test_a_hand_off_releases_once_and_reroutes_to_the_specialty_without_th
     assert again[0] == 404
     for ws in (poster, ana, bo):
         await ws.close()
+
+
+async def test_a_second_specialty_joins_the_same_room_and_both_are_released_once(
+        routing_pair, make_physician):
+    one, two = routing_pair
+    poster = await open_socket(one, make_physician, specialty="emergency-medicine")
+    ana = await open_socket(two, make_physician, specialty="cardiology")
+    neo = await open_socket(one, make_physician, specialty="nephrology")
+    for ws in (ana, neo):
+        await _on_call(ws)
+    ana_id, neo_id = str(ana.physician.user_id), str(neo.physician.user_id)
+    case_id = await _post_urgent(poster, "G: hyperkalaemia 7.1 with wide QRS")
+    room = await _offered_and_accepted(ana, case_id)
+    assert not [e for e in neo.events if e.get("type") == "offer.new"]
+
+    refused = await _call(neo, "POST", f"/api/v1/cases/{case_id}/second-specialty",
+                          {"specialty": "nephrology"})
+    assert refused[0] == 404  # only the poster or the accepting specialist ask
+    status, asked = await _call(ana, "POST", f"/api/v1/cases/{case_id}/second-specialty",
+                                {"specialty": "nephrology"})
+    assert status == 201 and asked["round"] == f"{case_id}+2", asked
+    assert asked["routing"]["offered"] == 1
+    offer = await next_event(neo, "offer.new")
+    assert offer["data"]["case"]["id"] == case_id
+    assert offer["data"]["offer"].startswith(f"{case_id}+2:")
+    accepted = await request(neo, "offer.accept", offer=offer["data"]["offer"])
+    assert accepted["ok"] and accepted["data"] == {"case": case_id, "room": room}, accepted
+    await _open_consults(neo_id, 1)
+    await _open_consults(ana_id, 1)
+    assert (await request(neo, "room.join", room=room))["ok"]
+    status, detail = await _call(poster, "GET", f"/api/v1/cases/{case_id}")
+    assert detail["case"]["status"] == "claimed"
+
+    status, _ = await _call(poster, "POST", f"/api/v1/cases/{case_id}/resolve", {
+        "outcome": {"diagnosis": "hyperkalaemia", "done": "calcium, insulin, dialysis",
+                    "notes": ""}})
+    assert status == 200
+    await _open_consults(ana_id, 0)
+    await _open_consults(neo_id, 0)
+    status, _ = await _call(poster, "POST", f"/api/v1/cases/{case_id}/close")
+    assert status == 200
+    assert await runtime.store().consults_open(neo_id) == 0
+    assert await runtime.store().consults_held(neo_id) == set()
+    for ws in (poster, ana, neo):
+        await ws.close()
