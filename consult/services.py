@@ -961,6 +961,9 @@ def case_image_add(*, case_id: str, user: User, data: bytes) -> str:
     case = selectors.case_find(case_id)
     if case is None or case.poster_id != user.pk:
         raise NotFound("No such case.", details={"case": case_id})
+    if len(case.images) >= IMAGES_MAX:  # checked again under the lock below
+        raise ValidationFailed(f"At most {IMAGES_MAX} images per case.",
+                               fields={"images": f"At most {IMAGES_MAX}."})
     attachment = attachment_store(room_id=case.room_id, user=user, data=data)
     with outbox.atomic():
         _, case = _locked(case_id)

@@ -93,9 +93,9 @@ async def room_join(conn, request: protocol.RoomJoin) -> dict:
         if summary["specialty"]:
             # The lounge's case history: the cards posted before this joiner came, as
             # ``case.posted`` events (each its own frame, so they never crowd the page of
-            # messages out of the reply), oldest first, before the reply.
+            # messages out of the reply), oldest first, right after the reply.
             for card in await database_sync_to_async(_lounge_cards)(conn, summary["specialty"]):
-                await conn.send(text_data=protocol.event_frame(
+                conn.send_after_reply(request, protocol.event_frame(
                     "case.posted", protocol.CasePosted(case=card, earlier=True),
                     room=request.room))
     if first_join and joined.author.moderator:
