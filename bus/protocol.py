@@ -687,9 +687,12 @@ class CaseCard(Payload):
     specialty: str
     urgency: str
     language: str
-    summary: str
+    summary: str  # the case's question
     room: str
     posted_at: str
+    title: str = ""
+    audience: str = "network"  # network | specialty | private
+    images: list[str] = []  # attachment ids (GET /api/v1/attachments/<id>, once opened)
 
 
 class OfferNew(Payload):
@@ -702,12 +705,14 @@ class OfferNew(Payload):
 class OfferClosed(Payload):
     offer: str
     case: str
-    reason: str  # declined | expired | claimed | accepted | withdrawn
+    reason: str  # declined | expired | claimed | accepted | withdrawn | resolved | closed
 
 
 class CaseRouting(Payload):
     case: str
-    step: str  # offered | declined | expired | escalated | lounge_called | waiting | accepted | withdrawn
+    # offered | declined | expired | escalated | lounge_called | waiting | accepted | withdrawn
+    # | handed_off | second_specialty
+    step: str
     tier: int | None = None
     count: int | None = None
     by: AuthorCard | None = None
@@ -716,6 +721,7 @@ class CaseRouting(Payload):
 class CasePosted(Payload):
     case: CaseCard
     offer: str | None = None  # set on a lounge call: any member may accept it
+    earlier: bool = False  # a card posted before this socket joined the lounge (its history)
 
 
 class PresenceReply(Payload):
@@ -742,11 +748,33 @@ class DeclineReply(Payload):
     offer: str
 
 
+class CaseOutcome(Payload):
+    """How a case ended (``case.resolve``): each field checked by the PHI guard."""
+
+    diagnosis: str
+    done: str
+    notes: str
+
+
+class CaseUpdated(Payload):
+    """A case changed (every lifecycle step, in its case room): its new status, the action
+    that moved it, and — once resolved — the outcome and the credited message seqs."""
+
+    case: str
+    room: str
+    status: str  # open | claimed | resolved | withdrawn | closed
+    action: str  # consult.states.CaseAction
+    at: str
+    helpful: list[int] = []
+    outcome: CaseOutcome | None = None
+
+
 EVENT_SCHEMAS.update({
     "offer.new": OfferNew,
     "offer.closed": OfferClosed,
     "case.routing": CaseRouting,
     "case.posted": CasePosted,
+    "case.updated": CaseUpdated,
 })
 REPLY_SCHEMAS.update({
     "presence.set": PresenceReply,
@@ -813,6 +841,7 @@ EVENT_ENVELOPES: dict[str, tuple[str, ...]] = {
     "offer.closed": NO_ROOM,
     "case.routing": NO_ROOM,
     "case.posted": ROOM,
+    "case.updated": ROOM,
 }
 
 

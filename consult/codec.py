@@ -1,13 +1,17 @@
-"""RoutingState ⇄ JSON, so the state machine's value can live in a database row."""
+"""RoutingState ⇄ JSON, so the state machine's value can live in a database row; and the
+HTTP JSON shapes of the case API."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
+import msgspec
+
+from bus import protocol
 from consult.triage import Offer, RouteStatus, RoutingPolicy, RoutingState
 
-_SETS = ("family", "offered", "declined", "expired")
+_SETS = ("family", "offered", "declined", "expired", "excluded")
 
 
 def state_dump(state: RoutingState) -> dict[str, Any]:
@@ -23,9 +27,137 @@ def state_dump(state: RoutingState) -> dict[str, Any]:
 def state_load(doc: dict[str, Any]) -> RoutingState:
     doc = dict(doc)
     for name in _SETS:
-        doc[name] = frozenset(doc[name])
+        doc[name] = frozenset(doc.get(name, ()))  # rows stored before a set existed lack it
     doc["wider"] = tuple(doc["wider"])
     doc["status"] = RouteStatus(doc["status"])
     doc["policy"] = RoutingPolicy(**doc["policy"])
     doc["outstanding"] = tuple(Offer(**o) for o in doc["outstanding"])
     return RoutingState(**doc)
+
+
+# --- HTTP JSON shapes of the case API (consult/views.py), as structs so they can be described
+# (gateway/openapi.py) and every answer is checked against them when built ---------------------
+
+class _Shape(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class CaseMetrics(_Shape):
+    time_to_first_offer_s: float | None
+    time_to_accept_s: float | None
+    time_to_first_response_s: float | None
+    time_to_resolution_s: float | None
+    viewers: int
+    participants: int
+    replies: int
+
+
+class CaseView(_Shape):
+    """A case as ``GET /api/v1/cases/<id>`` shows it to whoever may open it. Nothing in it
+    says who posted or answered; ``mine`` is only the caller's own relation to it."""
+
+    id: str
+    specialty: str
+    urgency: str
+    language: str
+    summary: str  # the question
+    room: str
+    posted_at: str
+    title: str
+    audience: str
+    images: list[str]
+    status: str
+    published: bool
+    age_band: str
+    sex: str
+    chief_complaint: str
+    history: str
+    findings: str
+    mine: bool
+    metrics: CaseMetrics
+    helpful: list[int]
+    outcome: protocol.CaseOutcome | None = None
+
+
+class RoutingSummary(_Shape):
+    status: str
+    tier: int
+    offered: int
+
+
+class CaseReply(_Shape):
+    case: CaseView
+    routing: RoutingSummary | None = None
+
+
+class FeedItem(_Shape):
+    """A case card in the feed: the question, never who posted or answered."""
+
+    id: str
+    specialty: str
+    urgency: str
+    language: str
+    summary: str
+    room: str
+    posted_at: str
+    title: str
+    audience: str
+    images: list[str]
+    status: str
+    published: bool
+    metrics: CaseMetrics
+
+
+class FeedPage(_Shape):
+    cases: list[FeedItem]
+    next: str | None
+
+
+class RoundReply(_Shape):
+    """A second-specialty round: its id (offers name it: ``<round>:<n>``) and how it
+    started."""
+
+    case: str
+    round: str
+    routing: RoutingSummary
+
+
+class MovedReply(_Shape):
+    case: str
+    status: str
+
+
+class ImageReply(_Shape):
+    case: str
+    attachment: str
+
+
+class DashboardRow(_Shape):
+    specialty: str
+    week: str  # ISO week, e.g. 2026-W49
+    cases: int
+    median_first_response_s: float | None
+    median_resolution_s: float | None
+    resolved_within_24h_share: float
+    median_participants: float | None
+    median_replies: float | None
+    urgent: int
+    urgent_accepted_within_5min_share: float | None
+
+
+class SermoFigures(_Shape):
+    first_response_avg_s: float
+    resolution_within_s: float
+    source: str
+
+
+class Dashboard(_Shape):
+    weeks: int
+    generated_at: str
+    rows: list[DashboardRow]
+    sermo: SermoFigures
+
+
+def shape(value: msgspec.Struct) -> dict:
+    """A struct as the plain dict JsonResponse sends."""
+    return msgspec.to_builtins(value)

@@ -20,10 +20,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from consult import services
-from consult.models import case_id_valid
+from consult.models import routing_id_valid
 from consult.triage import (
     Candidate,
-    Claimed,
     Offer,
     RouteStatus,
     RoutingPolicy,
@@ -75,8 +74,24 @@ async def _after(result: services.StepResult, now: float) -> None:
     for action in result.actions:
         if isinstance(action, Offer):
             await store.mark_offered(user_id=action.user_id, now=now)
-        elif isinstance(action, Claimed):
-            await store.consult_started(user_id=action.user_id)
+    await capacity_apply(result.capacity)
+
+
+async def capacity_apply(changes: list[services.Capacity]) -> None:
+    """Hand a committed step's capacity changes to the presence store. Held per case, so
+    a change applied twice (a retry, two processes) counts once."""
+    store = runtime.store()
+    for c in changes:
+        if c.take:
+            await store.consult_started(user_id=c.user_id, case_id=c.case_id)
+        else:
+            await store.consult_finished(user_id=c.user_id, case_id=c.case_id)
+
+
+async def case_moved(moved: services.Moved) -> services.Moved:
+    """After a lifecycle step committed (``services.case_resolve`` and the like)."""
+    await capacity_apply(moved.capacity)
+    return moved
 
 
 async def case_route_start(case: UrgentCase, *, now: float | None = None) -> RoutingState:
@@ -111,7 +126,7 @@ async def offer_decline(*, case_id: str, offer_id: str, user_id: str,
         NotFound: no such routed case. Forbidden: not the user's offer.
     """
     now = time.time() if now is None else now
-    state = await _state(case_id) if case_id_valid(case_id) else None
+    state = await _state(case_id) if routing_id_valid(case_id) else None
     # Candidates for the freed slot; a case no longer routed (claimed, withdrawn) needs none.
     pool = await candidates(_reach(state.specialty), now=now) if state is not None else []
     result = await database_sync_to_async(services.offer_decline)(
@@ -145,6 +160,10 @@ async def tick(*, now: float | None = None) -> int:
     now = time.time() if now is None else now
     await runtime.store().expire(now=now)
     stepped = 0
+    for moved in await database_sync_to_async(services.cases_expire)(
+            now=datetime.fromtimestamp(now, tz=UTC)):
+        await case_moved(moved)
+        stepped += 1
     for case_id in await database_sync_to_async(services.routing_due)(now=now):
         pending = await database_sync_to_async(services.routing_pending)(case_id=case_id)
         if pending is not None:  # posted, but nobody started it (the poster's process died)

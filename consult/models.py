@@ -13,13 +13,32 @@ import uuid
 
 from django.db import models
 
-from consult.states import CaseStatus
+from consult.states import CaseAction, CaseStatus
 from physicians.models import Specialty, User
 
 
 class Urgency(models.TextChoices):
     ROUTINE = "routine", "Routine"
     URGENT = "urgent", "Urgent"
+
+
+class Audience(models.TextChoices):
+    """Who may open a case that is not private (consult.selectors.case_can_open)."""
+
+    NETWORK = "network", "Every verified physician"
+    SPECIALTY = "specialty", "Physicians of the case's specialty"
+    PRIVATE = "private", "Its members only (urgent consults until published)"
+
+
+class Sex(models.TextChoices):
+    UNSTATED = "", "Not stated"
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+
+
+# Age bands, never an age: a band is not an identifier.
+AGE_BANDS = ("", "0-1", "1-4", "5-12", "13-17", "18-29", "30-44", "45-64", "65-79", "80+")
 
 
 class Case(models.Model):
@@ -46,12 +65,85 @@ class Case(models.Model):
     # The figures the network lives by (seconds are derived from these stamps).
     posted_at = models.DateTimeField()
     first_offer_at = models.DateTimeField(null=True, blank=True)
-    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)  # the first acceptance
+    claimed_at = models.DateTimeField(null=True, blank=True)  # the latest move to claimed
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The resolution (consult.services.case_resolve): diagnosis, what was done, notes — a
+    # JSON object sealed under the room's key like the summary; NULL until resolved.
+    outcome_epoch = models.PositiveIntegerField(null=True, blank=True)
+    outcome_key_id = models.PositiveBigIntegerField(null=True, blank=True)
+    outcome_sealed = models.BinaryField(null=True, blank=True)
+    # Seqs of the case room's messages the poster credited as most helpful.
+    helpful = models.JSONField(default=list, blank=True)
+    # Messages in the case room (kept by the message writer's transaction).
+    replies = models.PositiveIntegerField(default=0)
+    # Who may open it (routine cases; urgent ones are private until published).
+    audience = models.CharField(max_length=16, choices=Audience.choices,
+                                default=Audience.NETWORK)
+    published = models.BooleanField(default=False)  # a resolved urgent case, now teaching
+    # The structured template's free-text fields (title, chief complaint, history, findings)
+    # as one JSON object sealed under the room's key; the question is the summary above.
+    template_epoch = models.PositiveIntegerField(null=True, blank=True)
+    template_key_id = models.PositiveBigIntegerField(null=True, blank=True)
+    template_sealed = models.BinaryField(null=True, blank=True)
+    age_band = models.CharField(max_length=8, blank=True, default="")
+    sex = models.CharField(max_length=8, choices=Sex.choices, blank=True, default="")
+    # Attachment ids (rooms.Attachment in the case room) of the images posted with it.
+    images = models.JSONField(default=list, blank=True)
+    # Specialists who accepted a second-specialty round (user ids): each holds capacity
+    # while the case is open or claimed.
+    consultants = models.JSONField(default=list, blank=True)
+    # Distinct colleagues who opened it, distinct physicians who wrote in it (poster included).
+    viewers = models.PositiveIntegerField(default=0)
+    participants = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "urgency"])]
+        indexes = [models.Index(fields=["status", "urgency"]),
+                   models.Index(fields=["-posted_at", "-id"], name="case_feed_order")]
+
+
+class SeenKind(models.TextChoices):
+    VIEWER = "viewer", "Opened the case"
+    PARTICIPANT = "participant", "Wrote in the case room"
+
+
+class CaseSeen(models.Model):
+    """Who opened a case and who wrote in it, once each: the unique viewers and participants
+    are counts of these rows (kept in the case row by the same transactions). Keyed by the
+    case room, so the message writer's transaction can insert without reading the case."""
+
+    room_id = models.CharField(max_length=64)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=SeenKind.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room_id", "user", "kind"],
+                                               name="case_seen_once")]
+        indexes = [models.Index(fields=["user", "kind"])]
+
+
+class CaseAudit(models.Model):
+    """One entry per lifecycle step of a case, written in the transaction that makes it.
+
+    ``actor`` is the actor's pseudonym in the case room (``system`` for the driver's
+    expiry), never a user id: the audit shows what happened without linking who did it
+    across cases; the escrow (crypto/escrow.py) can unmask it like any pseudonym.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="audit")
+    at = models.DateTimeField()
+    action = models.CharField(max_length=16, choices=CaseAction.choices)
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    actor = models.CharField(max_length=64)
+    # Non-identifying facts of the step (capacity released, helpful seqs, specialty asked).
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "at"])]
 
 
 class Routing(models.Model):
@@ -62,9 +154,31 @@ class Routing(models.Model):
     next_deadline = models.FloatField(null=True, blank=True)
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # User ids never to offer the case to when routing (re)starts: who handed it off.
+    exclude = models.JSONField(default=list, blank=True)
+    # A second-specialty round (``case_id`` is ``<case>+<n>``): the specialty it routes to.
+    specialty = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["active", "next_deadline"])]
+
+
+# A routing round's id: the case id for the first round, ``<case id>+<n>`` for the n-th
+# (a second specialty asked for, consult.services.case_second_specialty).
+ROUND_SEPARATOR = "+"
+
+
+def routing_case_id(routing_id: str) -> str:
+    """The case a routing round belongs to."""
+    return routing_id.split(ROUND_SEPARATOR, 1)[0]
+
+
+def routing_id_valid(value: str) -> bool:
+    """Whether ``value`` can be a routing round's id."""
+    if not isinstance(value, str):
+        return False
+    case, sep, n = value.partition(ROUND_SEPARATOR)
+    return case_id_valid(case) and (not sep or (n.isdigit() and len(n) <= 4))
 
 
 def case_id_valid(value: str) -> bool:

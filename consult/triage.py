@@ -116,6 +116,8 @@ class UrgentCase:
     poster_id: str
     language: str
     subspecialty: str | None = None
+    # Never offered this round: a specialist who handed the case off.
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,7 @@ class RoutingState:
     offered: frozenset[str] = frozenset()  # everyone ever offered; nobody is asked twice
     declined: frozenset[str] = frozenset()
     expired: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()  # handed the case off: never offered, never accept
     lounge_called: bool = False
     offer_seq: int = 0
     claimed_by: str | None = None
@@ -317,6 +320,8 @@ def route_start(
         tier=1,
         status=RouteStatus.OFFERING,
         started_at=now,
+        offered=frozenset(case.exclude),
+        excluded=frozenset(case.exclude),
     )
     return _fill(state, candidates, now)
 
@@ -394,7 +399,8 @@ def route_on_accept(state: RoutingState, user_id: str, now: float) -> Step:
             return state, []
         raise AlreadyClaimed(state.case_id, state.claimed_by or "")
     holds = any(o.user_id == user_id for o in state.outstanding)
-    if user_id == state.poster_id or not (holds or state.lounge_called):
+    if user_id == state.poster_id or user_id in state.excluded or not (
+            holds or state.lounge_called):
         raise OfferNotOpen(state.case_id, user_id)
     others = {o.user_id for o in state.outstanding if o.user_id != user_id}
     state, closed = _close(state, others, "claimed")
@@ -408,9 +414,10 @@ def route_on_accept(state: RoutingState, user_id: str, now: float) -> Step:
     return state, [Claimed(user_id), *closed]
 
 
-def route_on_withdraw(state: RoutingState) -> Step:
-    """The poster withdrew the case: close every open offer; nothing moves after this."""
+def route_on_withdraw(state: RoutingState, reason: str = "withdrawn") -> Step:
+    """The case left routing (withdrawn, or resolved or closed before anyone accepted —
+    ``reason``): close every open offer; nothing moves after this."""
     if state.status in FINAL:
         return state, []
-    state, closed = _close(state, {o.user_id for o in state.outstanding}, "withdrawn")
+    state, closed = _close(state, {o.user_id for o in state.outstanding}, reason)
     return replace(state, status=RouteStatus.WITHDRAWN, lounge_called=False), closed

@@ -3,7 +3,16 @@ from django.urls import path
 from consult import views
 
 urlpatterns = [
-    path("cases", views.case_create),
+    path("cases", views.cases),
     path("cases/<str:case_id>", views.case_detail),
     path("cases/<str:case_id>/withdraw", views.case_withdraw),
+    path("cases/<str:case_id>/resolve", views.case_resolve),
+    path("cases/<str:case_id>/close", views.case_close),
+    path("cases/<str:case_id>/reopen", views.case_reopen),
+    path("cases/<str:case_id>/handoff", views.case_handoff),
+    path("cases/<str:case_id>/invite", views.case_invite),
+    path("cases/<str:case_id>/publish", views.case_publish),
+    path("cases/<str:case_id>/images", views.case_image),
+    path("cases/<str:case_id>/second-specialty", views.case_second),
+    path("dashboard", views.dashboard),
 ]

@@ -1,5 +1,5 @@
 """HTTP JSON API of cases under /api/v1/cases: thin views that parse, check access, call one
-service."""
+service. Every answer's shape is a struct of consult/codec.py."""
 
 from __future__ import annotations
 
@@ -7,26 +7,51 @@ import logging
 import time
 
 from asgiref.sync import async_to_sync
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
-from consult import driver, selectors, services
-from core.http import api, field
+from consult import codec, driver, selectors, services
+from consult.models import Case
+from core.errors import DomainError, ValidationFailed
+from core.http import api, error, field, int_param
+from rooms.attachment_views import confirm_phi_requested, upload_body
 
 log = logging.getLogger(__name__)
 
+# The structured template's fields in a POST body (all optional but the question).
+_TEMPLATE_TEXT = ("title", "age_band", "sex", "chief_complaint", "history", "findings")
 
-@api(("POST",), auth="user")
+
+@api(("POST", "GET"), auth="user")
+def cases(request: HttpRequest) -> JsonResponse:
+    return case_feed(request) if request.method == "GET" else case_create(request)
+
+
 def case_create(request: HttpRequest) -> JsonResponse:
-    """Post a case; an urgent one is routed to online specialists at once."""
+    """Post a case; an urgent one is routed to online specialists at once.
+
+    The structured template: ``question``, ``specialty`` and ``urgency`` required; ``title``,
+    ``age_band``, ``sex``, ``chief_complaint``, ``history``, ``findings``, ``language``,
+    ``audience`` optional. The one-field form (``summary`` as the question, routine unless
+    said otherwise) is still accepted."""
     body = request.json
+    template = None
+    if "question" in body or "summary" not in body:
+        template = services.CaseTemplate(
+            question=field(body, "question"),
+            **{name: field(body, name, required=False, default="") for name in _TEMPLATE_TEXT})
+        urgency = field(body, "urgency")
+    else:
+        urgency = field(body, "urgency", required=False, default="routine")
     case = services.case_open(
-        poster=request.user, specialty=field(body, "specialty"), summary=field(body, "summary"),
-        urgency=field(body, "urgency", required=False, default="routine"),
-        language=field(body, "language", required=False, default="en"),
+        poster=request.user, specialty=field(body, "specialty"),
+        summary=field(body, "summary", required=False, default=""), template=template,
+        urgency=urgency, language=field(body, "language", required=False, default="en"),
         subspecialty=field(body, "subspecialty", required=False, default=None),
+        audience=field(body, "audience", required=False, default="network"),
         confirm_phi=field(body, "confirm_phi", bool, required=False, default=False),
     )
-    out = {"case": _case_json(case)}
+    routing = None
     if case.urgency == "urgent":
         # The case is stored and due for routing; starting it here is the fast path. If this
         # fails, every process's routing driver starts it on its next tick.
@@ -34,26 +59,173 @@ def case_create(request: HttpRequest) -> JsonResponse:
             state = async_to_sync(driver.case_route_start)(services.urgent_case(case))
         except Exception:
             log.exception("starting the routing of case %s failed; the driver will", case.pk)
-            out["routing"] = {"status": "pending", "tier": 0, "offered": 0}
+            routing = codec.RoutingSummary(status="pending", tier=0, offered=0)
         else:
-            out["routing"] = {"status": str(state.status), "tier": state.tier,
-                              "offered": len(state.outstanding)}
-    return JsonResponse(out, status=201)
+            routing = codec.RoutingSummary(status=str(state.status), tier=state.tier,
+                                           offered=len(state.outstanding))
+    return JsonResponse(codec.shape(codec.CaseReply(case=_case_view(case, request.user),
+                                                    routing=routing)), status=201)
 
 
-def _case_json(case) -> dict:
-    card = services.case_card(case)
-    return {**{f: getattr(card, f) for f in card.__struct_fields__}, "status": case.status,
-            "metrics": selectors.case_metrics(case)}
+def _metrics(case: Case) -> codec.CaseMetrics:
+    return codec.CaseMetrics(**selectors.case_metrics(case))
+
+
+def _case_view(case: Case, user) -> codec.CaseView:
+    texts = services.case_texts(case)
+    card = services.case_card(case, texts)
+    return codec.CaseView(
+        **{f: getattr(card, f) for f in card.__struct_fields__}, status=case.status,
+        published=case.published, age_band=case.age_band, sex=case.sex,
+        chief_complaint=texts["chief_complaint"], history=texts["history"],
+        findings=texts["findings"], mine=case.poster_id == user.pk, metrics=_metrics(case),
+        helpful=list(case.helpful or []), outcome=services.case_outcome(case))
+
+
+def _flag(request: HttpRequest, name: str) -> bool:
+    value = request.GET.get(name, "")
+    if value not in ("", "0", "1", "true", "false"):
+        raise ValidationFailed(f"'{name}' must be 1 or 0.", fields={name: "1 or 0."})
+    return value in ("1", "true")
+
+
+def case_feed(request: HttpRequest) -> JsonResponse:
+    """``GET /api/v1/cases``: the cases the caller may open, newest first, by cursor."""
+    try:
+        filters = selectors.FeedFilter(
+            specialty=request.GET.get("specialty") or None,
+            status=request.GET.get("status") or None,
+            urgency=request.GET.get("urgency") or None,
+            language=request.GET.get("language") or None,
+            mine=_flag(request, "mine"), answered_by_me=_flag(request, "answered_by_me"))
+        page, cursor = selectors.case_feed(
+            user=request.user, filters=filters, cursor=request.GET.get("cursor") or None,
+            limit=int_param(request, "limit", selectors.FEED_PAGE))
+    except DomainError as exc:
+        return error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
+    items = []
+    for case in page:
+        card = services.case_card(case)
+        items.append(codec.FeedItem(**{f: getattr(card, f) for f in card.__struct_fields__},
+                                    status=case.status, published=case.published,
+                                    metrics=_metrics(case)))
+    return JsonResponse(codec.shape(codec.FeedPage(cases=items, next=cursor)))
 
 
 @api(("GET",), auth="user")
 def case_detail(request: HttpRequest, case_id: str) -> JsonResponse:
-    return JsonResponse({"case": _case_json(selectors.case_get(case_id=case_id,
-                                                               user=request.user))})
+    """Open a case: whoever may open it joins its room and counts as a viewer."""
+    case = services.case_view(case_id=case_id, user=request.user)
+    return JsonResponse(codec.shape(codec.CaseReply(case=_case_view(case, request.user))))
+
+
+def _moved(moved: services.Moved) -> JsonResponse:
+    """A lifecycle step committed: give back (or take) capacity, answer the new status."""
+    async_to_sync(driver.case_moved)(moved)
+    return JsonResponse(codec.shape(codec.MovedReply(case=moved.case_id, status=moved.status)))
 
 
 @api(("POST",), auth="user")
 def case_withdraw(request: HttpRequest, case_id: str) -> JsonResponse:
-    services.case_withdraw(case_id=case_id, user=request.user, now=time.time())
-    return JsonResponse({"case": case_id, "status": "withdrawn"})
+    return _moved(services.case_withdraw(case_id=case_id, user=request.user, now=time.time()))
+
+
+@api(("POST",), auth="user")
+def case_resolve(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The poster resolves the case: ``outcome`` {diagnosis, done, notes}, ``helpful`` seqs."""
+    body = request.json
+    return _moved(services.case_resolve(
+        case_id=case_id, user=request.user, outcome=field(body, "outcome", dict),
+        helpful=body.get("helpful") or [],
+        confirm_phi=field(body, "confirm_phi", bool, required=False, default=False)))
+
+
+@api(("POST",), auth="user")
+def case_close(request: HttpRequest, case_id: str) -> JsonResponse:
+    return _moved(services.case_close(case_id=case_id, user=request.user))
+
+
+@api(("POST",), auth="user")
+def case_handoff(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The accepting specialist hands the consult off: routed anew, never to them."""
+    moved = services.case_handoff(case_id=case_id, user=request.user)
+    response = _moved(moved)
+    pending = services.routing_pending(case_id=case_id)
+    if pending is not None:  # the fast path; the driver starts it otherwise
+        try:
+            async_to_sync(driver.case_route_start)(pending)
+        except Exception:
+            log.exception("restarting the routing of case %s failed; the driver will", case_id)
+    return response
+
+
+@api(("POST",), auth="user")
+def case_second(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The poster or the accepting specialist asks for a second specialty: a new round."""
+    round_id = services.case_second_specialty(case_id=case_id, user=request.user,
+                                              specialty=field(request.json, "specialty"))
+    pending = services.routing_pending(case_id=round_id)
+    routing = codec.RoutingSummary(status="pending", tier=0, offered=0)
+    if pending is not None:  # the fast path; the driver starts it otherwise
+        try:
+            state = async_to_sync(driver.case_route_start)(pending)
+        except Exception:
+            log.exception("starting round %s failed; the driver will", round_id)
+        else:
+            routing = codec.RoutingSummary(status=str(state.status), tier=state.tier,
+                                           offered=len(state.outstanding))
+    return JsonResponse(codec.shape(codec.RoundReply(case=case_id, round=round_id,
+                                                     routing=routing)), status=201)
+
+
+@api(("POST",), auth="user")
+def case_reopen(request: HttpRequest, case_id: str) -> JsonResponse:
+    return _moved(services.case_reopen(case_id=case_id, user=request.user))
+
+
+@api(("POST",), auth="user")
+def case_invite(request: HttpRequest, case_id: str) -> JsonResponse:
+    """Bring a colleague in by their pseudonym in a room the inviter is in."""
+    body = request.json
+    return _moved(services.case_invite(case_id=case_id, user=request.user,
+                                       room_id=field(body, "room"),
+                                       pseudonym=field(body, "pseudonym")))
+
+
+@api(("POST",), auth="user")
+def case_publish(request: HttpRequest, case_id: str) -> JsonResponse:
+    """The poster publishes a resolved urgent case as a teaching case."""
+    return _moved(services.case_publish(case_id=case_id, user=request.user))
+
+
+@csrf_exempt  # upload_body runs the CSRF check itself (core.http.csrf_refusal)
+def case_image(request: HttpRequest, case_id: str) -> HttpResponse:
+    """``POST cases/<id>/images``: an image of the case (raw ``image/*`` body or the ``file``
+    field of a form), through the attachment path (metadata stripped); the poster only."""
+    if request.method != "POST":
+        return error(405, "bad_request", "Use POST.")
+    if not request.user.is_authenticated:
+        return error(401, "unauthorized", "Log in first.")
+    try:
+        data, _ = upload_body(request)  # the client's file name is never kept
+        attachment = services.case_image_add(case_id=case_id, user=request.user, data=data,
+                                             confirm_phi=confirm_phi_requested(request))
+    except DomainError as exc:
+        # 422 phi_detected: OCR read patient data in the image (kinds only in details);
+        # confirm_phi=1 stores it, audited (docs/phi.md).
+        refused = error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
+        refused["Cache-Control"] = "no-store"
+        return refused
+    response = JsonResponse(codec.shape(codec.ImageReply(case=case_id, attachment=attachment)),
+                            status=201)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@api(("GET",), auth="user")
+def dashboard(request: HttpRequest) -> JsonResponse:
+    """Network figures per specialty and week beside SERMO's published ones."""
+    weeks = int_param(request, "weeks", selectors.DASHBOARD_WEEKS)
+    if not 1 <= weeks <= 104:
+        raise ValidationFailed("'weeks' must be 1 to 104.", fields={"weeks": "1 to 104."})
+    return JsonResponse(codec.shape(codec.Dashboard(**selectors.dashboard(weeks=weeks))))

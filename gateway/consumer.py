@@ -119,6 +119,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     # Class-level defaults: most sockets never set these, so they cost no per-socket dict slot.
     state = SocketState.HANDSHAKE
     deferred: list[dict] | None = None  # room evictions that arrived while busy
+    # Frames a handler asked to send right after its reply (``send_after_reply``), by request.
+    after_reply: dict[int, list[str]] | None = None
     # No channel-layer channel per socket: Channels then creates no channel and runs no
     # receive task for it (channels/consumer.py). Everything addressed to a socket arrives
     # through this process's hub (bus/hub.py): room events, user events, closes and room
@@ -375,6 +377,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         """Run one op's handler and send its reply: data, or the domain error's code.
         ``arrived`` (``perf_counter`` when a message.send frame came in): the time to its
         reply goes to ``curbside_send_ack_seconds``."""
+        succeeded = False
         try:
             data = await handler(self, request)
         except DomainError as exc:
@@ -395,7 +398,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                                              "The server failed to handle this request.")
         else:
             reply = protocol.reply_ok(request.ref, data)
+            succeeded = True
         if size := _oversize(reply):
+            succeeded = False
             # Pages are sized to fit frame_bytes (rooms/selectors.py): only data that predates
             # a limit gets here. Say so, rather than send nothing or lose the socket.
             limit = settings.CURBSIDE_SEND_FRAME_BYTES
@@ -404,9 +409,21 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
             reply = protocol.reply_error(request.ref, protocol.TOO_LARGE,
                                          "The reply is too large to send.",
                                          {"bytes": size, "max": limit})
+        after = self.after_reply.pop(id(request), ()) if self.after_reply else ()
         await self.send(text_data=reply)
         if arrived is not None:
             metrics.SEND_ACK_SECONDS.observe(perf_counter() - arrived)
+        if succeeded:
+            for frame in after:
+                await self.send(text_data=frame)
+
+    def send_after_reply(self, request: protocol.Request, frame: str) -> None:
+        """Queue ``frame`` to follow the reply to ``request`` (sent only if the op succeeds —
+        on an error reply they are dropped with it): e.g. a lounge's earlier case cards,
+        which a client can place once it knows the room."""
+        if self.after_reply is None:
+            self.after_reply = {}
+        self.after_reply.setdefault(id(request), []).append(frame)
 
     async def send(self, text_data: str | None = None, bytes_data: bytes | None = None,
                    close: bool = False) -> None:

@@ -15,6 +15,7 @@ from django.conf import settings
 from bus import protocol
 from consult import driver
 from consult import services as consult_services
+from consult.models import routing_case_id
 from core.errors import Forbidden, NotFound
 from physicians import services as physician_services
 from presence import runtime
@@ -108,7 +109,8 @@ async def offer_accept(conn, request: protocol.OfferAccept) -> protocol.AcceptRe
     case_id = _case_of(request.offer)
     await driver.offer_accept(case_id=case_id, user=conn.user)
     room = await database_sync_to_async(consult_services.case_room)(case_id=case_id)
-    return protocol.AcceptReply(case=case_id, room=room)
+    # A second-specialty round's offer (``<case>+<n>:<seq>``) answers with the case's id.
+    return protocol.AcceptReply(case=routing_case_id(case_id), room=room)
 
 
 async def offer_decline(conn, request: protocol.OfferDecline) -> dict:

@@ -11,6 +11,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from bus import hub, protocol
+from consult import selectors as case_selectors
+from consult import services as case_services
 from core.errors import Forbidden, RateLimited, TooLarge, ValidationFailed
 from core.limits import TokenBucket, retry_after_s
 from phi.guard import phi_guard
@@ -88,11 +90,31 @@ async def room_join(conn, request: protocol.RoomJoin) -> dict:
     if summary["kind"] == "lounge":
         summary["online"] = await runtime.store().online_count(specialty=summary["specialty"],
                                                                now=time.time())
+        if summary["specialty"]:
+            # The lounge's case history: the cards posted before this joiner came, as
+            # ``case.posted`` events (each its own frame, so they never crowd the page of
+            # messages out of the reply), oldest first, right after the reply.
+            for card in await database_sync_to_async(_lounge_cards)(conn, summary["specialty"]):
+                conn.send_after_reply(request, protocol.event_frame(
+                    "case.posted", protocol.CasePosted(case=card, earlier=True),
+                    room=request.room))
     if first_join and joined.author.moderator:
         await hub.room_ephemeral(room_id=request.room, frame=events.moderator_presence(
             room_id=request.room, author=joined.author, present=True))
     return {"room": summary, "me": joined.author.card(), "messages": page.messages,
             "more": page.more}
+
+
+# How many earlier case cards a lounge join replays (the feed has the rest).
+LOUNGE_CARDS = 20
+
+
+def _lounge_cards(conn, specialty: str) -> list[protocol.CaseCard]:
+    page, _ = case_selectors.case_feed(
+        user=conn.user, filters=case_selectors.FeedFilter(specialty=specialty),
+        limit=LOUNGE_CARDS)
+    return [case_services.case_card(c) for c in reversed(page)
+            if c.urgency == "routine" or c.published]
 
 
 async def room_leave(conn, request: protocol.RoomLeave) -> dict:

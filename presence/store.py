@@ -191,9 +191,20 @@ class PresenceStore(Protocol):
 
     async def consults_open(self, user_id: str) -> int: ...
 
-    async def consult_started(self, *, user_id: str) -> int: ...
+    async def consult_started(self, *, user_id: str, case_id: str | None = None) -> int:
+        """One more open consult for ``user_id``; returns their count. With ``case_id`` the
+        count is held per case: starting the same case again counts it once."""
+        ...
 
-    async def consult_finished(self, *, user_id: str) -> int: ...
+    async def consult_finished(self, *, user_id: str, case_id: str | None = None) -> int:
+        """One consult fewer (never below zero); returns the count. With ``case_id`` only a
+        case the user holds is released, and only once: a replayed or racing release of the
+        same case (resolve then close, two processes) changes nothing."""
+        ...
+
+    async def consults_held(self, user_id: str) -> set[str]:
+        """The case ids ``user_id`` holds capacity for (those started with a ``case_id``)."""
+        ...
 
     async def mark_offered(self, *, user_id: str, now: float) -> None: ...
 
@@ -223,6 +234,7 @@ class MemoryPresenceStore:
         self._ttl = connection_ttl_s
         self._users: dict[str, _User] = {}
         self._open: dict[str, int] = {}
+        self._held: dict[str, set[str]] = {}
         self._offered: dict[str, float] = {}
 
     def _live(self, user: _User, now: float) -> tuple[Connection, ...]:
@@ -355,14 +367,27 @@ class MemoryPresenceStore:
     async def consults_open(self, user_id: str) -> int:
         return self._open.get(user_id, 0)
 
-    async def consult_started(self, *, user_id: str) -> int:
+    async def consult_started(self, *, user_id: str, case_id: str | None = None) -> int:
+        if case_id is not None:
+            held = self._held.setdefault(user_id, set())
+            if case_id in held:
+                return self._open.get(user_id, 0)
+            held.add(case_id)
         self._open[user_id] = self._open.get(user_id, 0) + 1
         return self._open[user_id]
 
-    async def consult_finished(self, *, user_id: str) -> int:
+    async def consult_finished(self, *, user_id: str, case_id: str | None = None) -> int:
+        if case_id is not None:
+            held = self._held.get(user_id, set())
+            if case_id not in held:
+                return self._open.get(user_id, 0)
+            held.discard(case_id)
         # Never below zero: a finish replayed after a restart must not grant extra capacity.
         self._open[user_id] = max(0, self._open.get(user_id, 0) - 1)
         return self._open[user_id]
+
+    async def consults_held(self, user_id: str) -> set[str]:
+        return set(self._held.get(user_id, set()))
 
     async def mark_offered(self, *, user_id: str, now: float) -> None:
         self._offered[user_id] = now

@@ -36,7 +36,7 @@ from presence.store import (
 # user id. Keys: <p>:u:<user> hash (status, on_call, spec, lang, country, active, reported);
 # <p>:c:<user> zset conn -> deadline; <p>:p:<user> hash conn -> process; <p>:online and
 # <p>:s:<specialty> zset user -> latest deadline; <p>:conns zset "user\tconn" -> deadline;
-# <p>:l:<user> hash (open, offered).
+# <p>:l:<user> hash (open, offered); <p>:h:<user> set of the case ids whose capacity is held.
 _PRELUDE = r"""
 local P, NOW_S, IDLE, U = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local now = tonumber(NOW_S)
@@ -219,11 +219,22 @@ return gone
 """
 )
 
+# KEYS[1] = <p>:l:<user>, KEYS[2] = <p>:h:<user> (set of held case ids); ARGV[1] = case id
+# or ''. With a case id, only a held case is released (SREM says so): exactly once.
 _FINISHED = r"""
 local n = tonumber(redis.call('HGET', KEYS[1], 'open') or '0')
+if ARGV[1] ~= '' and redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return n end
 if n > 0 then n = n - 1 end
 redis.call('HSET', KEYS[1], 'open', n)
 return n
+"""
+
+# Same keys: with a case id, a case already held is not counted twice.
+_STARTED = r"""
+if ARGV[1] ~= '' and redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  return tonumber(redis.call('HGET', KEYS[1], 'open') or '0')
+end
+return redis.call('HINCRBY', KEYS[1], 'open', 1)
 """
 
 
@@ -273,6 +284,7 @@ class RedisPresenceStore:
                 "read": _READ,
                 "expire": _EXPIRE,
                 "finished": _FINISHED,
+                "started": _STARTED,
             }.items()
         }
 
@@ -363,11 +375,19 @@ class RedisPresenceStore:
     async def consults_open(self, user_id: str) -> int:
         return int(await self._redis.hget(self._load_key(user_id), "open") or 0)
 
-    async def consult_started(self, *, user_id: str) -> int:
-        return int(await self._redis.hincrby(self._load_key(user_id), "open", 1))
+    def _held_key(self, user_id: str) -> str:
+        return f"{self._prefix}:h:{user_id}"
 
-    async def consult_finished(self, *, user_id: str) -> int:
-        return int(await self._scripts["finished"](keys=[self._load_key(user_id)], args=[]))
+    async def consult_started(self, *, user_id: str, case_id: str | None = None) -> int:
+        return int(await self._scripts["started"](
+            keys=[self._load_key(user_id), self._held_key(user_id)], args=[case_id or ""]))
+
+    async def consult_finished(self, *, user_id: str, case_id: str | None = None) -> int:
+        return int(await self._scripts["finished"](
+            keys=[self._load_key(user_id), self._held_key(user_id)], args=[case_id or ""]))
+
+    async def consults_held(self, user_id: str) -> set[str]:
+        return set(await self._redis.smembers(self._held_key(user_id)))
 
     async def mark_offered(self, *, user_id: str, now: float) -> None:
         await self._redis.hset(self._load_key(user_id), "offered", repr(float(now)))

@@ -58,9 +58,9 @@ def _upload(request: HttpRequest, room_id: str) -> HttpResponse:
     if not room_id_ok(room_id):  # outside the room-id alphabet (core/text.py): no such room
         return error(404, "not_found", "No such room.")
     try:
-        data, name = _upload_body(request)
+        data, name = upload_body(request)
         attachment = attachment_store(room_id=room_id, user=request.user, data=data,
-                                      declared_name=name, confirm_phi=_confirm_phi(request))
+                                      declared_name=name, confirm_phi=confirm_phi_requested(request))
     except DomainError as exc:
         return error(exc.http_status, exc.code, exc.message, exc.fields, exc.details)
     return JsonResponse({"attachment": attachment_json(attachment)}, status=201)
@@ -76,7 +76,7 @@ def attachment_download(request: HttpRequest, attachment_id) -> HttpResponse:
     return response
 
 
-def _confirm_phi(request: HttpRequest) -> bool:
+def confirm_phi_requested(request: HttpRequest) -> bool:
     """``?confirm_phi=1`` (or ``true``), or the form field of that name: the author says the
     text the image shows is not patient data (audited, phi/audit.py)."""
     value = request.GET.get("confirm_phi") or (
@@ -84,8 +84,9 @@ def _confirm_phi(request: HttpRequest) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def _upload_body(request: HttpRequest) -> tuple[bytes, str]:
-    """The uploaded bytes and the client's file name (possibly empty).
+def upload_body(request: HttpRequest) -> tuple[bytes, str]:
+    """The uploaded bytes and the client's file name (possibly empty). consult's case images
+    are read the same way.
 
     Raises:
         TooLarge: the body is over the attachment limit (checked before reading it).

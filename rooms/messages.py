@@ -27,6 +27,7 @@ from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, IntegrityError, connection
+from django.dispatch import Signal
 from django.utils import timezone
 
 from bus import outbox
@@ -43,10 +44,16 @@ from crypto import envelope
 from phi.audit import phi_confirmation_record
 from physicians.models import User
 from rooms import events, roster
-from rooms.models import Attachment, Membership, Message, Room
+from rooms.models import CASE_ROOM_PREFIX, Attachment, Membership, Message, Room
 from rooms.services import membership_check
 
 log = logging.getLogger(__name__)
+
+# Sent inside the transaction that stores messages of case rooms, once per batch, with
+# ``authors``: {room id: [user id of each new message's author, in order]} and ``now``. A
+# receiver's writes commit or roll back with the messages (consult keeps a case's first
+# response and reply count this way without rooms knowing about cases).
+case_messages_stored = Signal()
 
 
 @dataclass(frozen=True)
@@ -217,6 +224,12 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 attachments=list(d.attachments), sent_at=now))
         _insert_messages(rows)
         metrics.count_after_commit(metrics.MESSAGES_POSTED, len(rows))
+        authors: dict[str, list[str]] = {}
+        for room, d, _, _ in plan:
+            if room.startswith(CASE_ROOM_PREFIX):
+                authors.setdefault(room, []).append(str(d.user.pk))
+        if authors:
+            case_messages_stored.send(sender=Message, authors=authors, now=now)
         for msg, (room, d, _, _) in zip(rows, plan, strict=True):
             outbox.room_event(room_id=room, frame=events.message_new(
                 room_id=room, message=msg, author=d.author, body=d.body))

@@ -12,6 +12,9 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+# Every case room's id starts with this (rooms.services.case_room_create).
+CASE_ROOM_PREFIX = "case-"
+
 
 class RoomKind(models.TextChoices):
     LOUNGE = "lounge", "Lounge"

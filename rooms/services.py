@@ -4,6 +4,7 @@ atomic). Posting new messages — the hot path — is rooms/messages.py."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -15,7 +16,28 @@ from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from physicians.models import User
 from rooms import events, roster
-from rooms.models import MemberRole, Membership, Message, MessageRevision, Room, RoomKind
+from rooms.models import (
+    MemberRole,
+    Membership,
+    Message,
+    MessageRevision,
+    Room,
+    RoomKind,
+)
+
+# Who may join a room that is not open besides its members and moderators: consult registers
+# the case rule (``room_admission_register``) so rooms need not know about cases. A policy
+# returns True when it admits ``user`` (and may record the opening); the first True wins.
+_admission: list[Callable[[Room, User], bool]] = []
+
+
+def room_admission_register(policy: Callable[[Room, User], bool]) -> None:
+    if policy not in _admission:
+        _admission.append(policy)
+
+
+def _admitted(room: Room, user: User) -> bool:
+    return any(policy(room, user) for policy in _admission)
 
 
 def _room(room_id: str) -> Room:
@@ -66,7 +88,7 @@ def room_join(*, room_id: str, user: User) -> tuple[Room, Membership]:
     if m is not None and m.banned:
         raise Forbidden("You are banned from this room.", details={"room": room_id})
     if m is None or not m.active:
-        if not (room.is_open or user.is_moderator):
+        if not (room.is_open or user.is_moderator or _admitted(room, user)):
             raise NotFound(f"No room '{room_id[:64]}'.", details={"room": room_id[:64]})
         role = MemberRole.MODERATOR if user.is_moderator else MemberRole.MEMBER
         m = membership_add(room=room, user=user, role=role)
@@ -176,6 +198,7 @@ def read_mark(*, room_id: str, user: User, seq: int) -> int:
 
 def case_room_create(*, title: str, specialty_id: int | None, members: list[User]) -> Room:
     """A case room (the Cases issue calls this when a case is posted)."""
+    # The id spelled out (tests/bus/test_protocol_limits.py reads it); CASE_ROOM_PREFIX is "case-".
     room = Room.objects.create(id=f"case-{uuid.uuid4().hex[:16]}", kind=RoomKind.CASE,
                                title=title, specialty_id=specialty_id)
     for i, user in enumerate(members):

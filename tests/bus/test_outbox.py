@@ -237,4 +237,5 @@ async def test_an_urgent_start_with_several_offers_is_one_flush(make_physician, 
     published.clear()
     await sync_to_async(services.case_withdraw)(case_id=str(case.pk), user=poster.user,
                                                 now=now + 1)
-    assert len(published) == 1 and len(published[0]) == 4  # three closes, one "withdrawn"
+    # One flush: case.updated in the case room, three closes, the poster's "withdrawn".
+    assert len(published) == 1 and len(published[0]) == 5

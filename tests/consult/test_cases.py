@@ -44,12 +44,16 @@ def test_post_read_and_withdraw_a_case(client, make_physician, django_user_model
     assert again.status_code == 409
 
 
-def test_only_members_see_a_case_and_only_the_poster_withdraws(client, make_physician):
+def test_only_members_see_an_urgent_case_and_only_the_poster_withdraws(client,
+                                                                      make_physician):
+    """An urgent case is a private consult (a routine one is open to colleagues:
+    tests/consult/test_access.py)."""
     from django.test import Client
 
     _, email, password = make_physician(specialty="emergency-medicine")
     poster = _client(client, email, password)
-    case_id = poster.post("/api/v1/cases", {"specialty": "neurology", "summary": "aphasia"},
+    case_id = poster.post("/api/v1/cases", {"specialty": "neurology", "summary": "aphasia",
+                                            "urgency": "urgent"},
                           content_type="application/json").json()["case"]["id"]
     _, other_email, other_password = make_physician()
     other = _client(Client(), other_email, other_password)

@@ -66,26 +66,28 @@ def test_an_expiry_that_offers_the_next_specialist(offered, django_assert_num_qu
 # blocks each cost a SAVEPOINT and a RELEASE.
 #    1. BEGIN
 #    2. SELECT the routing row FOR UPDATE
-#    3. UPDATE the routing row (claimed: no deadline, inactive)
-#    4. SELECT the case (with its specialty) FOR UPDATE
-#    5. SELECT the specialist's user
-#    6. UPDATE the case: status, accepted_by, accepted_at
-#    7. SELECT the case room (``case.room``)
-#    8. SAVEPOINT                                membership_add
-#    9. SELECT the membership                      get_or_create …
-#   10-12. SAVEPOINT, INSERT the membership, RELEASE
-#   13. SAVEPOINT                                  room_epoch_advance
-#   14. SELECT the current room key FOR UPDATE
-#   15. UPDATE it: no longer current
-#   16-18. SAVEPOINT, INSERT the new room key, RELEASE
-#   19. RELEASE
-#   20. SELECT the escrow record of (room, pseudonym)   escrow_record
-#   21-23. SAVEPOINT, INSERT the escrow record, RELEASE
-#   24. RELEASE                                  (membership_add)
-#   25. SELECT the specialist's physician row    the author card of the "accepted" event
-#   26. SELECT their primary specialty
-#   27. COMMIT
-ACCEPT_QUERIES = 27
+#    3. SELECT the case's status (a case resolved, withdrawn or closed takes no accept)
+#    4. UPDATE the routing row (claimed: no deadline, inactive)
+#    5. SELECT the case (with its specialty) FOR UPDATE
+#    6. SELECT the specialist's user
+#    7. UPDATE the case: status, accepted_by, accepted_at, claimed_at
+#    8. INSERT the audit entry of the claim
+#    9. SELECT the case room (``case.room``)
+#   10. SAVEPOINT                                membership_add
+#   11. SELECT the membership                      get_or_create …
+#   12-14. SAVEPOINT, INSERT the membership, RELEASE
+#   15. SAVEPOINT                                  room_epoch_advance
+#   16. SELECT the current room key FOR UPDATE
+#   17. UPDATE it: no longer current
+#   18-20. SAVEPOINT, INSERT the new room key, RELEASE
+#   21. RELEASE
+#   22. SELECT the escrow record of (room, pseudonym)   escrow_record
+#   23-25. SAVEPOINT, INSERT the escrow record, RELEASE
+#   26. RELEASE                                  (membership_add)
+#   27. SELECT the specialist's physician row    the author card of the "accepted" event
+#   28. SELECT their primary specialty
+#   29. COMMIT
+ACCEPT_QUERIES = 29
 
 
 def test_an_accept(offered, django_assert_num_queries):

@@ -21,9 +21,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bus import protocol
 from physicians.management.commands.seed_demo import DEMO_PASSWORD
+from tests.support.cases import assert_crowd_metrics, crowd_consult
 from tests.support.clients import Http, checked_connect, connect, recv_json, request
 from tests.support.otp import code_for_secret
 from tests.support.servers import ROOT, Daphne, free_port
+from tests.support.sockets import welcomed
 
 pytestmark = pytest.mark.e2e
 
@@ -162,3 +164,22 @@ async def test_origins_follow_the_address_the_server_was_started_on(embedded):
     lines = [line for line in log.splitlines() if "WebSocket refused from origin" in line]
     assert sum(foreign in line for line in lines) == 1, lines
     assert len(lines) == 2 and all("CURBSIDE_WS_ORIGINS" in line for line in lines), lines
+
+
+async def test_a_crowd_consult_on_the_embedded_default(embedded):
+    """Issue 12's acceptance on SQLite and the in-memory layer: a poster and three
+    colleagues of other specialties, never invited (tests/support/cases.py)."""
+    server, _, _ = embedded
+    members = []
+    # Not OTHER_DOCTOR: an earlier test in this module suspends her.
+    for email in ("grace.wilson@demo.curbside.test", "tom.oconnor@demo.curbside.test",
+                  "sipho.dlamini@demo.curbside.test", "lucia.hernandez@demo.curbside.test"):
+        client = Http(server.http)
+        profile = (await sync_to_async(client.login)(email, DEMO_PASSWORD))["physician"]
+        ws = await welcomed(server.ws, await sync_to_async(client.ticket)())
+        ws.http, ws.me_id = client, profile["id"]
+        members.append(ws)
+    case = await crowd_consult(members[0], members[1:])
+    assert_crowd_metrics(case)
+    for ws in members:
+        await ws.close()

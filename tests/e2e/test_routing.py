@@ -137,8 +137,11 @@ async def test_ten_simultaneous_accepts_on_two_processes_have_one_winner(routing
         won = [ws for ws, r in zip(specialists, replies, strict=True) if r["ok"]]
         lost = [r for r in replies if not r["ok"]]
         assert len(won) == 1, replies
-        # The winner finishes the consult, so capacity stays free for the next round.
-        await runtime.store().consult_finished(user_id=str(won[0].physician.user_id))
+        # The poster resolves the consult, so the winner's capacity is free for the next round.
+        status, _ = await sync_to_async(poster.http.call)(
+            "POST", f"/api/v1/cases/{case['case']['id']}/resolve",
+            {"outcome": {"diagnosis": "stroke mimic", "done": "", "notes": ""}})
+        assert status == 200
         assert [r["error"]["code"] for r in lost] == ["conflict"] * 9
         for ws in specialists:  # each drops this round's alert (claimed / accepted)
             closed = await next_event(ws, "offer.closed")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from presence.store import (
@@ -308,3 +310,35 @@ async def test_redis_presence_is_shared_between_processes(prefix, clock):
         await purge(clients[0], prefix)
         for c in clients:
             await c.aclose()
+
+
+async def test_capacity_per_case_is_released_exactly_once(store, clock):
+    """A consult held by case: started twice counts once; the first release frees it, any
+    later release of the same case (resolve then close, a second process) changes nothing."""
+    assert await store.consult_started(user_id="alice", case_id="c1") == 1
+    assert await store.consult_started(user_id="alice", case_id="c1") == 1
+    assert await store.consult_started(user_id="alice", case_id="c2") == 2
+    assert await store.consults_held("alice") == {"c1", "c2"}
+    assert await store.consult_finished(user_id="alice", case_id="c1") == 1
+    assert await store.consult_finished(user_id="alice", case_id="c1") == 1
+    # A case alice never held releases nothing of hers.
+    assert await store.consult_finished(user_id="alice", case_id="c9") == 1
+    assert await store.consult_finished(user_id="bob", case_id="c2") == 0
+    assert await store.consults_held("alice") == {"c2"}
+    await store.connect(user_id="alice", conn_id="a", process_id="p1", profile=CARDIO, now=clock.now)
+    assert (await store.get("alice", now=clock.now)).open_consults == 1
+    assert await store.consult_finished(user_id="alice", case_id="c2") == 0
+    assert await store.consult_finished(user_id="alice", case_id="c2") == 0
+    assert (await store.get("alice", now=clock.now)).open_consults == 0
+    # Released, the same case may be held again (a reopened case accepted anew).
+    assert await store.consult_started(user_id="alice", case_id="c1") == 1
+
+
+async def test_racing_releases_of_one_case_release_once(store, clock):
+    for case in ("c1", "c2", "c3"):
+        await store.consult_started(user_id="alice", case_id=case)
+    counts = await asyncio.gather(*(store.consult_finished(user_id="alice", case_id="c2")
+                                    for _ in range(8)))
+    assert min(counts) == 2
+    assert await store.consults_open("alice") == 2
+    assert await store.consults_held("alice") == {"c1", "c3"}

@@ -1,0 +1,20 @@
+"""Signal receivers of the consultation, connected by ``ConsultConfig.ready``.
+
+The message writer (rooms/messages.py, a lower layer) says when case-room messages are
+stored; the case's reply count and first response move in that same transaction
+(``services.case_messages_counted``). Joining a case room over the socket admits whoever
+may open the case (``services.case_room_admits``).
+"""
+
+from __future__ import annotations
+
+from consult import services
+from rooms.messages import case_messages_stored
+from rooms.services import room_admission_register
+
+
+def connect() -> None:
+    case_messages_stored.connect(services.case_messages_counted,
+                                 dispatch_uid="consult.case_messages_counted")
+    # room.join of a case room by someone who may open the case joins them (a viewer).
+    room_admission_register(services.case_room_admits)
