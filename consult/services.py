@@ -41,7 +41,7 @@ from consult.models import (
     Urgency,
     case_id_valid,
 )
-from consult.states import CaseAction, CaseStatus, case_transition, releases_capacity
+from consult.states import CaseAction, CaseStatus, capacity_moves, case_transition
 from consult.triage import (
     Action,
     AlreadyClaimed,
@@ -503,11 +503,9 @@ def _move(case: Case, target: str, *, action: str, actor: User | None, now: date
     """
     before = case.status
     case.status = case_transition(before, target, action)
-    capacity = []
-    if releases_capacity(before, target) and case.accepted_by_id is not None:
-        capacity.append(Capacity(str(case.accepted_by_id), str(case.pk), take=False))
-    if target == CaseStatus.CLAIMED and before != CaseStatus.OPEN and case.accepted_by_id:
-        capacity.append(Capacity(str(case.accepted_by_id), str(case.pk), take=True))
+    release, take = capacity_moves(before, target, accepted=case.accepted_by_id is not None)
+    capacity = [Capacity(str(case.accepted_by_id), str(case.pk), take=t)
+                for t, due in ((False, release), (True, take)) if due]
     if target == CaseStatus.CLAIMED:
         case.claimed_at = now
     if target == CaseStatus.RESOLVED:

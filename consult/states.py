@@ -92,3 +92,15 @@ def case_transition(current: str, target: str, action: str | None = None) -> str
 
 def releases_capacity(current: str, target: str) -> bool:
     return (current, target) in RELEASES
+
+
+def capacity_moves(current: str, target: str, *, accepted: bool) -> tuple[bool, bool]:
+    """What a move does to the accepting specialist's capacity: ``(release, take)``.
+    Leaving ``claimed`` releases it; coming back to ``claimed`` from anywhere but ``open``
+    (a reopen) takes it again — from ``open`` the claim's routing step takes it. Nothing
+    without an accepting specialist (``accepted``). The services and the simulator (sim/)
+    both follow this rule."""
+    if not accepted:
+        return False, False
+    return (releases_capacity(current, target),
+            target == CaseStatus.CLAIMED and current != CaseStatus.OPEN)
