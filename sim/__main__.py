@@ -65,12 +65,18 @@ POLICIES: list[tuple[str, RoutingPolicy]] = [
     ("cap 1", RoutingPolicy(max_open_consults=1)),
     ("cap 3", RoutingPolicy(max_open_consults=3)),
     ("fairness off", RoutingPolicy(fairness=False)),
+    ("k=2, offer 45 s", RoutingPolicy(k=2, offer_ttl_s=45)),
+    ("k=2, offer 60 s", RoutingPolicy(k=2, offer_ttl_s=60)),
+    ("k=3, offer 45 s", RoutingPolicy(k=3, offer_ttl_s=45)),
+    ("k=3, offer 60 s", RoutingPolicy(k=3, offer_ttl_s=60)),
 ]
 
 
-def compare(base: Config, out) -> None:
+def compare(base: Config, out, only: list[str] | None = None) -> None:
     print(HEADER, file=out)
     for label, policy in POLICIES:
+        if only and label not in only:
+            continue
         sim = run(dataclasses.replace(base, policy=policy))
         print(row(label, sim), file=out, flush=True)
 
@@ -140,13 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--physicians", type=int, default=5000)
     ap.add_argument("--urgent-share", type=float, default=0.10)
     ap.add_argument("--compare", action="store_true", help="the policy table")
+    ap.add_argument("--only", action="append", metavar="LABEL", help="with --compare: these rows")
     ap.add_argument("--scenarios", action="store_true", help="the failure cases")
     ap.add_argument("--plots", metavar="DIR", help="write PNG figures to DIR")
     a = ap.parse_args(argv)
     base = Config(seed=a.seed, days=a.days, physicians=a.physicians, urgent_share=a.urgent_share)
     out = sys.stdout
     if a.compare:
-        compare(base, out)
+        compare(base, out, a.only)
     elif a.scenarios:
         scenarios(base, out)
     elif a.plots:
