@@ -105,7 +105,7 @@ class Taxonomy:
 @dataclass(frozen=True, slots=True)
 class RoutingPolicy:
     k: int = 3  # offers open at once
-    offer_ttl_s: float = 90.0  # an unanswered offer expires after this long
+    offer_ttl_s: float = 60.0  # an unanswered offer expires after this long (docs/routing.md)
     max_open_consults: int = 2  # a physician with this many open urgent consults is full
     # Within a tier, least recently offered first (off: the same ranking without it, so ties
     # go by user id — the simulator's baseline for what fairness buys, docs/routing.md).

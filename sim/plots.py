@@ -42,13 +42,13 @@ def write(base: Config, directory: str, out) -> None:
     ax.axvline(180, color="grey", ls=":")
     ax.set_xlabel("seconds from posting to acceptance (log)")
     ax.set_ylabel("share of urgent cases (eligible online)")
-    ax.set_title("Time to accept by offers open at once")
+    ax.set_title("Time to accept by offers open at once (offers live 60 s)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(d / "accept-cdf-k.png", dpi=110)
     plt.close(fig)
 
-    sim = runs["k=2"] if "k=2" in runs else runs["k=3"]
+    sim = runs["k=3"]
     specs = by_specialty(sim, top=14)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     names = list(specs)
@@ -56,14 +56,14 @@ def write(base: Config, directory: str, out) -> None:
     ax.barh(names, [specs[n]["accept_p50_s"] or 0 for n in names], color="#3b6ea8", label="p50")
     ax.invert_yaxis()
     ax.set_xlabel("seconds to accept")
-    ax.set_title("Time to accept by specialty (k=2)")
+    ax.set_title("Time to accept by specialty (defaults: k=3, 60 s)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(d / "accept-by-specialty.png", dpi=110)
     plt.close(fig)
 
-    fair = runs["k=2"]
-    unfair = Sim(dataclasses.replace(base, policy=RoutingPolicy(k=2, fairness=False)))
+    fair = runs["k=3"]
+    unfair = Sim(dataclasses.replace(base, policy=RoutingPolicy(fairness=False)))
     unfair.run()
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, s in (("fairness on", fair), ("fairness off", unfair)):
@@ -89,7 +89,7 @@ def write(base: Config, directory: str, out) -> None:
             label="p95")
     ax.set_xlabel("hour posted (UTC)")
     ax.set_ylabel("seconds to accept")
-    ax.set_title("Time to accept by hour of day (all cases, k=2)")
+    ax.set_title("Time to accept by hour of day (all cases, defaults)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(d / "accept-by-hour.png", dpi=110)
