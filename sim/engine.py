@@ -139,6 +139,7 @@ class CaseRec:
     rounds: int = 1
     exclude: tuple[str, ...] = ()
     deadline: float | None = None  # the expiry event queued for this case
+    ever_offered: set[str] = field(default_factory=set)  # every round
 
 
 class InvariantBroken(AssertionError):
@@ -165,7 +166,8 @@ class Sim:
         self.held: dict[str, set[str]] = {}  # the sim's own account of capacity, to check
         self.counts = {"events": 0, "steps": 0, "late_accepts": 0, "lost_races": 0,
                        "accepts_after_close": 0, "declines": 0, "expiries": 0,
-                       "withdrawn": 0, "handoffs": 0, "missed_eligible": 0}
+                       "withdrawn": 0, "handoffs": 0, "missed_eligible": 0,
+                       "stale_declines_refused": 0}
         self.violations: list[str] = []
         self._reach_cache: dict[str, set[str]] = {}
         self._hour_cache: dict[tuple[str, int], tuple[int, bool]] = {}
@@ -409,6 +411,7 @@ class Sim:
                 # consult.driver._after: the fairness clock
                 await self.store.mark_offered(user_id=a.user_id, now=self.now)
                 case.offers += 1
+                case.ever_offered.add(a.user_id)
                 if case.first_offer_at is None:
                     case.first_offer_at = self.now
                 case.tier = max(case.tier, a.tier)
@@ -465,7 +468,12 @@ class Sim:
                 step = route_on_decline(state, user_id, await self._pool(state.specialty),
                                         self.now, offer_id=offer_id)
             except OfferNotOpen as exc:
-                raise InvariantBroken(f"decline of own offer refused: {exc}") from None
+                if user_id not in case.ever_offered:
+                    raise InvariantBroken(f"decline of own offer refused: {exc}") from None
+                # An offer of an earlier round, declined after a hand-off restarted routing:
+                # the new round never offered them, so production answers ``forbidden``.
+                self.counts["stale_declines_refused"] += 1
+                return
             await self._step(cid, step)
             return
         # consult.services.offer_accept: the case's status is checked under the row lock.
