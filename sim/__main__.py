@@ -63,7 +63,7 @@ def _p(**kw) -> RoutingPolicy:
 
 
 POLICIES: list[tuple[str, RoutingPolicy]] = [
-    ("k=3, 90 s, cap 2, fair, 3 tiers (defaults)", _p()),
+    ("k=3, 90 s, cap 2, fair, 3 tiers (old defaults)", _p()),
     ("k=1", _p(k=1)),
     ("k=2", _p(k=2)),
     ("k=5", _p(k=5)),
