@@ -350,8 +350,9 @@ LOGGING = {
 CURBSIDE_ROUTING = {
     # Offers open at once for one case.
     "k": int(os.environ.get("CURBSIDE_ROUTING_K", 3)),
-    # Seconds an offer stays open before it expires and the case moves on.
-    "offer_ttl_s": float(os.environ.get("CURBSIDE_OFFER_TTL_S", 90)),
+    # Seconds an offer stays open before it expires and the case moves on (60 by the
+    # simulator's evidence, docs/routing.md: urgent p99 under 3 min, few more offers than 90).
+    "offer_ttl_s": float(os.environ.get("CURBSIDE_OFFER_TTL_S", 60)),
     # Open urgent consults a specialist may hold before they are "full".
     "max_open_consults": int(os.environ.get("CURBSIDE_MAX_OPEN_CONSULTS", 2)),
 }

@@ -19,7 +19,7 @@ from functools import lru_cache
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from consult import services
+from consult import pool, services
 from consult.models import routing_id_valid
 from consult.triage import (
     Candidate,
@@ -55,18 +55,12 @@ def policy() -> RoutingPolicy:
 
 async def candidates(specialties: set[str], *, now: float) -> list[Candidate]:
     """Online physicians of any of ``specialties``, as the router sees them."""
-    store = runtime.store()
-    seen: dict[str, Candidate] = {}
-    for slug in sorted(specialties):
-        for p in await store.online(specialty=slug, now=now):
-            seen.setdefault(p.user_id, candidate_from_presence(p))
-    return list(seen.values())
+    return await pool.candidates(runtime.store(), specialties, now=now)
 
 
 def _reach(specialty: str) -> set[str]:
     """Specialties whose physicians may be asked about a case of ``specialty`` (tiers 1–3)."""
-    tax = taxonomy()
-    return {specialty, *tax.children(specialty), *tax.wider(specialty)}
+    return taxonomy().reach(specialty)
 
 
 async def _after(result: services.StepResult, now: float) -> None:

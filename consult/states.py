@@ -92,3 +92,18 @@ def case_transition(current: str, target: str, action: str | None = None) -> str
 
 def releases_capacity(current: str, target: str) -> bool:
     return (current, target) in RELEASES
+
+
+def capacity_moves(current: str, target: str, *, accepted: bool) -> tuple[bool, bool]:
+    """What a move does to the accepting specialist's capacity: ``(release, take)``.
+    Leaving ``claimed`` releases it; coming back to ``claimed`` from anywhere but ``open``
+    (a reopen) takes it again — from ``open`` the claim's routing step takes it. Nothing
+    without an accepting specialist (``accepted``). The simulator (sim/) follows this rule;
+    consult.services._move computes the same for the accepting specialist from who holds
+    capacity before and after the move (``_holders``, which also counts second-specialty
+    consultants, whom the simulator does not model; the stores hold capacity per case, so
+    the claim's own take and _move's are one)."""
+    if not accepted:
+        return False, False
+    return (releases_capacity(current, target),
+            target == CaseStatus.CLAIMED and current != CaseStatus.OPEN)

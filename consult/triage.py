@@ -97,15 +97,26 @@ class Taxonomy:
                 out.append(s)
         return tuple(out)
 
+    def reach(self, slug: str) -> set[str]:
+        """Specialties whose physicians may be asked about a case of ``slug`` (tiers 1–3)."""
+        return {slug, *self.children(slug), *self.wider(slug)}
+
 
 @dataclass(frozen=True, slots=True)
 class RoutingPolicy:
     k: int = 3  # offers open at once
-    offer_ttl_s: float = 90.0  # an unanswered offer expires after this long
+    offer_ttl_s: float = 60.0  # an unanswered offer expires after this long (docs/routing.md)
     max_open_consults: int = 2  # a physician with this many open urgent consults is full
+    # Within a tier, least recently offered first (off: the same ranking without it, so ties
+    # go by user id — the simulator's baseline for what fairness buys, docs/routing.md).
+    fairness: bool = True
+    # The last tier of direct offers before the lounge call: 1 on-call only, 2 the whole
+    # specialty, 3 parent and related specialties too.
+    last_tier: int = 3
 
     def __post_init__(self) -> None:
-        if self.k < 1 or self.offer_ttl_s <= 0 or self.max_open_consults < 1:
+        if (self.k < 1 or self.offer_ttl_s <= 0 or self.max_open_consults < 1
+                or self.last_tier not in (1, 2, 3)):
             raise ValueError(f"invalid routing policy {self!r}")
 
 
@@ -241,7 +252,10 @@ def _rank(state: RoutingState, c: Candidate, tier: int) -> tuple:
     else:
         match = min(i for i, s in enumerate(state.wider) if s in specs)
         on_call_rank = 0 if c.on_call else 1
-    fairness = -math.inf if c.last_offered_at is None else c.last_offered_at
+    if not state.policy.fairness:
+        fairness = 0.0
+    else:
+        fairness = -math.inf if c.last_offered_at is None else c.last_offered_at
     language = 0 if state.language in c.languages else 1
     return (tier, on_call_rank, match, c.open_consults, language, fairness, c.user_id)
 
@@ -282,12 +296,12 @@ def _fill(state: RoutingState, candidates: Sequence[Candidate], now: float) -> S
     actions: list[Action] = []
     while True:
         free = state.policy.k - len(state.outstanding)
-        for c in _pool(state, candidates, min(state.tier, 3))[:free]:
+        for c in _pool(state, candidates, min(state.tier, state.policy.last_tier))[:free]:
             state, made = _offer(state, c, now)
             actions += made
         if state.outstanding:
             return replace(state, status=RouteStatus.OFFERING), actions
-        if state.tier < 3:
+        if state.tier < state.policy.last_tier:
             state = replace(state, tier=state.tier + 1)
             actions.append(Escalated(state.tier))
             continue
@@ -377,7 +391,7 @@ def route_on_online(state: RoutingState, candidate: Candidate, now: float) -> St
     """
     if state.status in FINAL or len(state.outstanding) >= state.policy.k:
         return state, []
-    if not _pool(state, [candidate], min(state.tier, 3)):
+    if not _pool(state, [candidate], min(state.tier, state.policy.last_tier)):
         return state, []
     return _offer(state, candidate, now)
 

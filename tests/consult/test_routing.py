@@ -86,8 +86,8 @@ async def test_an_offer_expires_exactly_at_its_deadline_and_the_next_tier_is_off
         make_physician):
     """The bound the end-to-end routing test used to check with the wall clock, on a fake
     one: the offered specialist's process dies (no more heartbeats), the other keeps pinging;
-    at the offer's ``expires_at`` — not a moment before — the driver's tick sweeps the dead
-    connection, expires the offer and offers tier 2, stamped with that same fake time."""
+    at the offer's ``expires_at`` — not a moment before — the driver's tick expires the offer
+    and offers tier 2, stamped with that same fake time."""
     case_id, (on_call, off_call) = await _post(make_physician)
     state = await sync_to_async(_state)(case_id)
     [offer] = state.outstanding
@@ -107,7 +107,9 @@ async def test_an_offer_expires_exactly_at_its_deadline_and_the_next_tier_is_off
     assert (await sync_to_async(_state)(case_id)).outstanding == (offer,)
 
     assert await dispatch.tick(now=offer.expires_at) == 1
-    assert await store.get(on_call, now=offer.expires_at) is None  # swept: its process died
+    # Its process died at T0: gone once its connection's time-to-live has passed (the offer,
+    # shorter-lived, may expire first — it does not wait for the sweep).
+    assert await store.get(on_call, now=T0 + runtime.connection_ttl_s()) is None
     state = await sync_to_async(_state)(case_id)
     assert state.tier == 2 and on_call in state.expired
     [second] = state.outstanding

@@ -288,3 +288,45 @@ def test_taxonomy_from_the_real_consult_taxonomy():
     assert t.wider("cardiology")[0] == "internal-medicine"
     assert "critical-care" in t.wider("cardiology")
     assert "electrophysiology" in t.children("cardiology")
+
+
+def test_fairness_off_ranks_ties_by_user_id_however_recently_offered():
+    candidates = [doc("a", on_call=True, last_offered_at=T0 - 1),
+                  doc("b", on_call=True, last_offered_at=None),
+                  doc("c", on_call=True, last_offered_at=T0 - 500)]
+    _, fair = route_start(CASE, candidates, TAXONOMY, POLICY, now=T0)
+    assert offered_to(fair) == ["b", "c"]
+    unfair = RoutingPolicy(k=2, offer_ttl_s=90, max_open_consults=2, fairness=False)
+    _, actions = route_start(CASE, candidates, TAXONOMY, unfair, now=T0)
+    assert offered_to(actions) == ["a", "b"]
+
+
+def test_last_tier_one_calls_the_lounge_instead_of_offering_off_call_or_related():
+    candidates = [doc("offcall"), doc("icu", "critical-care", on_call=True)]
+    only_on_call = RoutingPolicy(k=2, offer_ttl_s=90, max_open_consults=2, last_tier=1)
+    state, actions = route_start(CASE, candidates, TAXONOMY, only_on_call, now=T0)
+    assert offered_to(actions) == []
+    assert state.status is RouteStatus.LOUNGE_CALLED
+    assert LoungeCall("cardiology") in actions
+    # A newcomer off call is not offered either; one on call is.
+    state, actions = route_on_online(state, doc("late"), now=T0 + 5)
+    assert offered_to(actions) == []
+    state, actions = route_on_online(state, doc("late-oncall", on_call=True), now=T0 + 6)
+    assert offered_to(actions) == ["late-oncall"]
+    # Two tiers: the off-call cardiologist, never the intensivist.
+    two = RoutingPolicy(k=2, offer_ttl_s=90, max_open_consults=2, last_tier=2)
+    _, actions = route_start(CASE, candidates, TAXONOMY, two, now=T0)
+    assert offered_to(actions) == ["offcall"]
+
+
+def test_last_tier_must_be_a_direct_tier():
+    for bad in (0, 4):
+        with pytest.raises(ValueError):
+            RoutingPolicy(last_tier=bad)
+
+
+def test_reach_is_the_family_and_the_wider_specialties():
+    assert TAXONOMY.reach("cardiology") == {"cardiology", "electrophysiology",
+                                            "interventional-cardiology", "internal-medicine",
+                                            "critical-care"}
+    assert TAXONOMY.reach("dermatology") == {"dermatology"}
