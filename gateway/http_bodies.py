@@ -14,6 +14,7 @@ from typing import Any, Literal
 import msgspec
 
 from bus import protocol
+from consult import codec
 from physicians.selectors import Profile
 
 # --- Bodies the views send that no other module types -------------------------------------
@@ -22,38 +23,10 @@ class Body(msgspec.Struct, forbid_unknown_fields=True):
     """Base of the response bodies below: nothing beyond what the view sends."""
 
 
-class CaseMetrics(Body):
-    time_to_first_offer_s: float | None
-    time_to_accept_s: float | None
-    time_to_first_response_s: float | None
-    time_to_resolution_s: float | None
-
-
-class CaseJson(protocol.CaseCard):
-    """A case as ``consult/views.py`` sends it: the card, its lifecycle state, its timings."""
-
-    status: str
-    metrics: CaseMetrics
-
-
-class Routing(Body):
-    status: str
-    tier: int
-    offered: int
-
-
-class CaseCreated(Body):
-    case: CaseJson
-    routing: Routing | msgspec.UnsetType = msgspec.UNSET  # urgent cases only
-
-
-class CaseDetail(Body):
-    case: CaseJson
-
-
-class CaseWithdrawn(Body):
-    case: str
-    status: Literal["withdrawn"]
+# A case's HTTP shapes are consult/codec.py's structs, as consult/views.py sends them.
+CaseCreated = codec.CaseReply
+CaseDetail = codec.CaseReply
+CaseWithdrawn = codec.MovedReply
 
 
 class PhysicianBody(Body):
@@ -211,12 +184,38 @@ class ScheduleRequest(msgspec.Struct, kw_only=True):
 
 
 class CaseRequest(msgspec.Struct, kw_only=True):
+    """The structured template (docs/cases.md); the one-field form (``summary`` as the
+    question, routine unless said otherwise) is still accepted."""
+
     specialty: str
-    summary: str
+    question: str = ""
     urgency: Literal["routine", "urgent"] = "routine"
+    summary: str = ""
+    title: str = ""
+    age_band: str = ""
+    sex: str = ""
+    chief_complaint: str = ""
+    history: str = ""
+    findings: str = ""
     language: str = "en"
+    audience: Literal["network", "specialty"] = "network"
     subspecialty: str | None = None
     confirm_phi: bool = False
+
+
+class CaseResolveRequest(msgspec.Struct, kw_only=True):
+    outcome: protocol.CaseOutcome
+    helpful: list[int] = []
+    confirm_phi: bool = False
+
+
+class CaseInviteRequest(msgspec.Struct, kw_only=True):
+    room: str
+    pseudonym: str
+
+
+class SecondSpecialtyRequest(msgspec.Struct, kw_only=True):
+    specialty: str
 
 
 class DecisionRequest(msgspec.Struct, kw_only=True):

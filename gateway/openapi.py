@@ -22,13 +22,16 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from bus import protocol
+from consult import codec
 from core.errors import DomainError
 from core.http import api
 from gateway.http_bodies import (
     AttachmentStored,
     CaseCreated,
     CaseDetail,
+    CaseInviteRequest,
     CaseRequest,
+    CaseResolveRequest,
     CaseWithdrawn,
     Credentials,
     Decided,
@@ -46,6 +49,7 @@ from gateway.http_bodies import (
     ResolveRequest,
     Schedule,
     ScheduleRequest,
+    SecondSpecialtyRequest,
     SignUpAnswer,
     Specialties,
     Ticket,
@@ -124,7 +128,9 @@ def _ref(struct: type) -> dict:
 STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, Empty, Ticket,
            OtpStatus, OtpEnrolment, Schedule, Specialties, Pending, Decided, Reports, ReportBody,
            AttachmentStored, Error, Registration, Credentials, TicketRequest, OtpCode,
-           ScheduleRequest, CaseRequest, DecisionRequest, ResolveRequest)
+           ScheduleRequest, CaseRequest, DecisionRequest, ResolveRequest,
+           CaseResolveRequest, CaseInviteRequest, SecondSpecialtyRequest, codec.FeedPage,
+           codec.RoundReply, codec.ImageReply, codec.Dashboard)
 
 
 def _paths() -> dict[str, dict]:
@@ -164,15 +170,21 @@ def _paths() -> dict[str, dict]:
             auth="staff", body=DecisionRequest, errors=(403, 404, 409, 422), tags=staff,
             params=(_path_param("user_id"), _path_param("action", {
                 "type": "string", "enum": ["verify", "reject", "suspend", "reinstate"]})))},
-        f"{API}/cases": {"post": _op(
-            "Post a case (verified physicians); an urgent one is routed at once",
-            (201, CaseCreated), body=CaseRequest, errors=(403, 404, 422, 429))},
-        f"{API}/cases/{{case_id}}": {"get": _op("A case (its poster and the accepting "
-                                                "specialist)", (200, CaseDetail),
-                                                errors=(404,), params=(case_id,))},
-        f"{API}/cases/{{case_id}}/withdraw": {"post": _op(
-            "Withdraw one's own open case", (200, CaseWithdrawn), body=Empty,
-            errors=(404, 409), params=(case_id,))},
+        f"{API}/cases": {
+            "post": _op("Post a case (verified physicians); an urgent one is routed at once",
+                        (201, CaseCreated), body=CaseRequest, errors=(403, 404, 422, 429)),
+            "get": _op("The feed: cases the caller may open, newest first, by cursor",
+                       (200, codec.FeedPage), errors=(403,), params=(
+                           *(_query_param(name, {"type": "string"}) for name in (
+                               "specialty", "status", "urgency", "language", "cursor")),
+                           _query_param("mine", {"type": "string", "enum": ["0", "1"]}),
+                           _query_param("answered_by_me", {"type": "string",
+                                                           "enum": ["0", "1"]}),
+                           _query_param("limit", {"type": "integer", "minimum": 1})))},
+        f"{API}/cases/{{case_id}}": {"get": _op(
+            "A case, for whoever may open it (opening a routine case joins its room)",
+            (200, CaseDetail), errors=(403, 404), params=(case_id,))},
+        **_case_paths(case_id),
         f"{API}/rooms/{{room_id}}/attachments": {"post": _upload_op()},
         f"{API}/attachments/{{attachment_id}}": {"get": _download_op()},
         f"{API}/moderation/reports": {"get": _op(
@@ -190,6 +202,38 @@ def _paths() -> dict[str, dict]:
             "responses": {"200": {"description": "OpenAPI 3.1", "content": {
                 "application/json": {"schema": {"type": "object"}}}}}}},
     }
+
+
+def _case_paths(case_id: dict) -> dict[str, dict]:
+    """The case lifecycle (docs/cases.md): each step answers the case's new status."""
+    steps = {
+        "withdraw": ("The poster withdraws an open case", Empty),
+        "resolve": ("The poster resolves the case with an outcome, crediting helpful answers",
+                    CaseResolveRequest),
+        "close": ("The poster (or a moderator) closes the case without an outcome", Empty),
+        "reopen": ("The poster reopens a resolved or closed case", Empty),
+        "handoff": ("The accepting specialist hands the consult off (routed anew)", Empty),
+        "invite": ("Bring a colleague into a private case by their pseudonym in a shared room",
+                   CaseInviteRequest),
+        "publish": ("The poster publishes a resolved urgent case as a teaching case", Empty),
+    }
+    paths = {f"{API}/cases/{{case_id}}/{name}": {"post": _op(
+        summary, (200, CaseWithdrawn), body=body, errors=(403, 404, 409, 422, 429),
+        params=(case_id,))} for name, (summary, body) in steps.items()}
+    paths[f"{API}/cases/{{case_id}}/second-specialty"] = {"post": _op(
+        "Ask for a second specialty on the case: a new routing round", (201, codec.RoundReply),
+        body=SecondSpecialtyRequest, errors=(403, 404, 409, 429), params=(case_id,))}
+    images = _op("The poster adds an image to the case (through the attachment path)",
+                 (201, codec.ImageReply), body=Empty, errors=(403, 404, 409, 422, 429),
+                 params=(case_id, _query_param("confirm_phi", {"type": "string",
+                                                               "enum": ["0", "1"]})))
+    images["requestBody"] = _upload_op()["requestBody"]
+    paths[f"{API}/cases/{{case_id}}/images"] = {"post": images}
+    paths[f"{API}/dashboard"] = {"get": _op(
+        "Network figures per specialty and week beside SERMO's published ones",
+        (200, codec.Dashboard), params=(_query_param("weeks", {
+            "type": "integer", "minimum": 1, "maximum": 104}),))}
+    return paths
 
 
 def _upload_op() -> dict:
