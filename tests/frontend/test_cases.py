@@ -35,7 +35,7 @@ TEXT = {
            "dashboard": "Network dashboard", "week": re.compile(r"week \d{4}-W\d\d"),
            "counts": "cases: 1 · median replies: 1 · median participants: 2",
            "within24": "100%", "sermo": "SERMO: 1.5 h", "faster": "faster than SERMO",
-           "no_answers": "No answers from colleagues yet.", "missing": "Write the final diagnosis.",
+           "missing": "Write the final diagnosis.",
            "metrics": re.compile(r"replies: 1 · viewers: 1 · participants: 2 · first response \d+ (s|min)"
                                  r" · resolved in \d+ (s|min)")},
     "es": {"feed": "Casos de colegas", "resolved": "resuelto", "open": "abierto",
@@ -43,7 +43,7 @@ TEXT = {
            "dashboard": "Panel de la red", "week": re.compile(r"semana \d{4}-W\d\d"),
            "counts": "casos: 1 · mediana de respuestas: 1 · mediana de participantes: 2",
            "within24": "100 %", "sermo": "SERMO: 1,5 h", "faster": "más rápido que SERMO",
-           "no_answers": "Aún no hay respuestas de colegas.", "missing": "Escribe el diagnóstico final.",
+           "missing": "Escribe el diagnóstico final.",
            "metrics": re.compile(r"respuestas: 1 · lectores: 1 · participantes: 2"
                                  r" · primera respuesta \d+ (s|min) · resuelto en \d+ (s|min)")},
 }
@@ -220,5 +220,137 @@ def test_post_find_answer_resolve_and_dashboard(browser, daphne_server, make_phy
         _fits(poster, "dashboard")
         assert poster.dialogs == [] and colleague.dialogs == []
         close_pages(poster, colleague)
+
+    browser.run(steps)
+
+
+def test_urgent_case_invite_answer_resolve_publish(browser, daphne_server, make_physician):
+    """An urgent case is private: the poster brings in a colleague met in a lounge, resolves
+    with their answer credited, and publishes it as a teaching case, which a physician who
+    was never in it then finds in the feed."""
+    _, poster_email, password = make_physician(specialty="emergency-medicine")
+    _, colleague_email, _ = make_physician(specialty="neurology")
+    _, reader_email, _ = make_physician(specialty="dermatology")
+    tag = uuid.uuid4().hex[:6]
+    title = f"Thunderclap headache, normal CT [{tag}]"
+    question = "Lumbar puncture or CT angiography next?"
+
+    def steps(chromium: Browser) -> None:
+        poster = _page(chromium, daphne_server, poster_email, password, lang="en", viewport=DESKTOP)
+        colleague = _page(chromium, daphne_server, colleague_email, password, lang="en", viewport=DESKTOP)
+        reader = _page(chromium, daphne_server, reader_email, password, lang="en", viewport=PHONE)
+        for page in (colleague, poster):
+            page.fill("#specialty-search", "Cardiology")
+            page.locator('#lounges-all [data-room="lounge-cardiology"]').click()
+            expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))
+        # Busy: no urgent offer reaches her; she comes in only by the poster's invitation.
+        colleague.locator("#presence-status").select_option("busy")
+        expect(colleague.locator("#presence-status")).to_be_enabled()
+        send_message(colleague, f"Happy to help with neuro questions [{tag}]")
+        expect(poster.locator("#messages .msg", has_text=tag)).to_have_count(1)
+
+        poster.click("#nav-feed")
+        poster.click("#feed-post")
+        poster.fill("#tpl-title", title)
+        poster.fill("#tpl-question", question)
+        poster.select_option("#tpl-specialty", "neurology")
+        poster.select_option("#tpl-urgency", "urgent")
+        expect(poster.locator("#tpl-audience")).to_be_disabled()  # urgent: a private consult
+        poster.click("#tpl-submit")
+        expect(poster.locator("#tpl-dialog")).to_be_hidden()
+        detail = poster.locator("#case-detail")
+        expect(detail.locator("#case-detail-title")).to_have_text(title)
+        expect(detail.locator(".badge.urgent")).to_have_text("urgent")
+
+        # Not in the feed of a colleague who was not brought in.
+        colleague.click("#nav-feed")
+        expect(colleague.locator("#feed-list .feed-item", has_text=title)).to_have_count(0)
+
+        invite = detail.locator("#invite-form")
+        expect(invite.locator("#invite-room option")).to_have_text(["Cardiology"])
+        expect(invite.locator("#invite-who option")).to_have_count(1)
+        invite.get_by_role("button", name="Invite").click()
+        expect(poster.locator("#case-detail-error")).to_have_text("Invited: they can open the case now.")
+
+        colleague.click("#feed-refresh")
+        card = colleague.locator("#feed-list .feed-item", has_text=title)
+        expect(card).to_have_count(1)
+        card.locator(".feed-open").click()
+        expect(colleague.locator("#case-detail .case-question")).to_have_text(question)
+        send_message(colleague, f"CT angiography first; LP if negative [{tag}]")
+        expect(poster.locator("#messages .msg", has_text="CT angiography first")).to_have_count(1)
+
+        poster.click("#case-resolve")
+        poster.fill("#resolve-diagnosis", "Reversible cerebral vasoconstriction syndrome")
+        choice = poster.locator("#resolve-helpful .helpful-choice", has_text="CT angiography first")
+        choice.locator("input").check()
+        poster.click("#resolve-submit")
+        expect(colleague.locator("#case-outcome .outcome-diagnosis")).to_have_text(
+            "Reversible cerebral vasoconstriction syndrome")
+        reader.click("#nav-feed")
+        expect(reader.locator("#feed-list .feed-item", has_text=title)).to_have_count(0)
+
+        poster.click("#case-publish")
+        expect(poster.locator("#case-detail .badge.teaching")).to_have_text("teaching case")
+        expect(poster.locator("#case-publish")).to_have_count(0)
+        reader.select_option("#feed-urgency", "urgent")
+        card = reader.locator("#feed-list .feed-item", has_text=title)
+        expect(card).to_have_count(1)
+        card.locator(".feed-open").click()
+        expect(reader.locator("#case-outcome .outcome-diagnosis")).to_have_text(
+            "Reversible cerebral vasoconstriction syndrome")
+        _fits(reader, "teaching case")
+        close_pages(poster, colleague, reader)
+
+    browser.run(steps)
+
+
+def test_feed_pages_by_cursor_and_template_phi_in_spanish(browser, daphne_server, make_physician):
+    """21 dermatology cases: the feed shows a page of 20 and "load more" brings the last one;
+    a template whose history carries a record number is flagged, then posted when confirmed."""
+    from consult import services as consult_services
+
+    tag = uuid.uuid4().hex[:6]
+    posters = [make_physician(specialty="dermatology")[0].user for _ in range(2)]
+    for n in range(21):
+        consult_services.case_open(
+            poster=posters[n % 2], specialty="dermatology", urgency="routine",
+            template=consult_services.CaseTemplate(question=f"Lesión número {n} [{tag}]"))
+    _, email, password = make_physician(specialty="neurology", languages=("es",))
+    history = "Varón, NHC 7788990, placa eritematosa desde hace 3 meses."
+
+    def steps(chromium: Browser) -> None:
+        page = _page(chromium, daphne_server, email, password, lang="es", viewport=PHONE)
+        page.click("#nav-feed")
+        page.select_option("#feed-specialty", "dermatology")
+        items = page.locator("#feed-list .feed-item", has_text=tag)
+        expect(items).to_have_count(20)
+        expect(items.first).to_contain_text(f"Lesión número 20 [{tag}]")  # newest first
+        more = page.get_by_role("button", name="Cargar más casos")
+        more.click()
+        expect(items).to_have_count(21)
+        expect(items.last).to_contain_text(f"Lesión número 0 [{tag}]")
+        expect(more).to_be_hidden()
+        page.select_option("#feed-language", "de")
+        expect(page.locator("#feed-list .feed-empty")).to_have_text("Ningún caso coincide con estos filtros.")
+        _fits(page, "feed, paged")
+
+        page.click("#feed-post")
+        expect(page.locator("#tpl-title-h")).to_have_text("Publicar un caso para colegas")
+        page.fill("#tpl-history", history)
+        page.fill("#tpl-question", f"¿Biopsia? [{tag}]")
+        page.select_option("#tpl-specialty", "dermatology")
+        page.click("#tpl-submit")
+        warning = page.locator("#tpl-phi")
+        expect(warning.locator(".phi-title")).to_have_text(
+            "Antecedentes puede contener datos identificativos de un paciente")
+        expect(warning.locator("mark.phi-span")).to_have_text(["7788990"])
+        expect(page.locator("#tpl-dialog")).to_be_visible()  # nothing was posted
+        _fits(page, "template, flagged")
+        warning.get_by_role("button", name="Publicar de todos modos (no son datos de un paciente)").click()
+        expect(page.locator("#tpl-dialog")).to_be_hidden()
+        expect(page.locator("#case-detail .case-question")).to_have_text(f"¿Biopsia? [{tag}]")
+        expect(page.locator("#case-detail .case-facts dd.long").first).to_have_text(history)
+        close_pages(page)
 
     browser.run(steps)

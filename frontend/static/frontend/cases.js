@@ -106,11 +106,13 @@ function buildScreens() {
       el("input", { type: "checkbox", id }), el("span", { "data-i18n": key, text: t(key) })));
   }
   const post = el("button", { type: "button", id: "feed-post", class: "primary", "data-i18n": "tpl.open", text: t("tpl.open") });
+  const refresh = el("button", { type: "button", id: "feed-refresh", class: "link-btn", "data-i18n": "feed.refresh", text: t("feed.refresh") });
+  refresh.addEventListener("click", () => loadFeed(true));
   const dash = el("button", { type: "button", id: "feed-dashboard", class: "link-btn", "data-i18n": "dash.open", text: t("dash.open") });
   main.append(el("section", { id: "feed-view", class: "screen feed-view", hidden: true, "aria-labelledby": "feed-title" },
     el("header", { class: "screen-head" },
       el("h2", { id: "feed-title", "data-i18n": "feed.title", text: t("feed.title") }),
-      el("div", { class: "screen-actions" }, post, dash, backButton())),
+      el("div", { class: "screen-actions" }, post, refresh, dash, backButton())),
     filters,
     el("p", { id: "feed-error", class: "error", role: "alert" }),
     el("ul", { id: "feed-list", class: "feed-list", "aria-live": "polite" }),
