@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import close_pages, login, new_page, send_message
+from tests.support.browser import close_pages, join_room, login, new_page, send_message
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -352,5 +352,37 @@ def test_feed_pages_by_cursor_and_template_phi_in_spanish(browser, daphne_server
         expect(page.locator("#case-detail .case-question")).to_have_text(f"¿Biopsia? [{tag}]")
         expect(page.locator("#case-detail .case-facts dd.long").first).to_have_text(history)
         close_pages(page)
+
+    browser.run(steps)
+
+
+def test_lounge_card_opens_the_case_and_the_page_switches_language(browser, daphne_server, make_physician):
+    """A cardiologist in the lounge opens a routine case from its card (no invitation); the
+    case page follows a switch to Spanish."""
+    _, poster_email, password = make_physician(specialty="emergency-medicine")
+    _, cardio_email, _ = make_physician(specialty="cardiology")
+    question = f"Amiodarone and warfarin: how much to cut the dose? [{uuid.uuid4().hex[:6]}]"
+
+    def steps(chromium: Browser) -> None:
+        poster = _page(chromium, daphne_server, poster_email, password, lang="en", viewport=DESKTOP)
+        cardio = _page(chromium, daphne_server, cardio_email, password, lang="en", viewport=DESKTOP)
+        join_room(cardio, "lounge-cardiology")
+        poster.click("#nav-feed")
+        poster.click("#feed-post")
+        poster.fill("#tpl-question", question)
+        poster.select_option("#tpl-specialty", "cardiology")
+        poster.click("#tpl-submit")
+        expect(poster.locator("#case-detail .case-question")).to_have_text(question)
+
+        card = cardio.locator("#messages .case-card", has_text=question)
+        card.get_by_role("button", name="Open the case").click()
+        expect(cardio.locator("#case-detail .case-question")).to_have_text(question)
+        expect(cardio.locator("#case-detail-title")).to_have_text("Case")
+        cardio.get_by_role("button", name="Español").click()
+        expect(cardio.locator("#case-detail-title")).to_have_text("Caso")
+        expect(cardio.locator('#case-detail .badge.status[data-status="open"]')).to_have_text("abierto")
+        expect(cardio.locator("#case-detail dt")).to_have_text(["Tu pregunta"])
+        _fits(cardio, "case page from a lounge card")
+        close_pages(poster, cardio)
 
     browser.run(steps)

@@ -768,6 +768,23 @@ function renderResolvePhi() {
   $("resolve-phi").hidden = false;
 }
 
+// --- Lounge case cards: "Open the case" -----------------------------------------------------------
+
+const openable = new Set(); // ids of routine cases announced in a lounge this session
+
+/** Add "Open the case" to the lounge cards urgent.js drew (again after each of its redraws). */
+function decorateCards() {
+  for (const id of openable) {
+    for (const card of document.querySelectorAll(`li.case-card[data-case="${CSS.escape(id)}"]`)) {
+      if (card.querySelector(".case-open")) continue;
+      const error = el("p", { class: "error", role: "alert" });
+      const open = el("button", { type: "button", class: "link-btn case-open", text: t("cv.openCase") });
+      open.addEventListener("click", () => openCase(id, error));
+      card.append(el("div", { class: "case-open-row" }, open), error);
+    }
+  }
+}
+
 // --- Hooks called by app.js ---------------------------------------------------------------------
 
 /** Build the screens and dialogs once, at boot. */
@@ -807,9 +824,16 @@ export function onEvent(frame) {
       return true;
     }
     case "case.posted":
+      if (data.case?.id && data.case.room) byRoom.set(data.case.room, data.case.id);
+      // A routine (or published) case: every card in the lounge gets a way in.
+      if (!data.offer && data.case?.id) {
+        openable.add(data.case.id);
+        setTimeout(() => decorateCards(), 0); // after urgent.js has drawn the card
+      }
+      return false; // urgent.js draws the card
     case "offer.new":
       if (data.case?.id && data.case.room) byRoom.set(data.case.room, data.case.id);
-      return false; // urgent.js draws them
+      return false; // urgent.js draws the offer
     case "message.new":
       if (frame.room === shownRoom && shownCase()) setTimeout(() => markHelpful(shownCase()), 0);
       return false;
@@ -845,6 +869,7 @@ export function rerender() {
   if ($("resolve-dialog").open) renderHelpfulChoices();
   $("case-viewer").setAttribute("aria-label", t("viewer.label"));
   renderDetail();
+  decorateCards();
   dashboard.rerender();
 }
 
@@ -852,6 +877,7 @@ export function rerender() {
 export function reset() {
   known.clear();
   byRoom.clear();
+  openable.clear();
   uploadErrors.clear();
   feed.items = [];
   feed.next = null;
