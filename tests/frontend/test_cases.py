@@ -358,7 +358,7 @@ def test_feed_pages_by_cursor_and_template_phi_in_spanish(browser, daphne_server
 
 def test_lounge_card_opens_the_case_and_the_page_switches_language(browser, daphne_server, make_physician):
     """A cardiologist in the lounge opens a routine case from its card (no invitation); the
-    case page follows a switch to Spanish."""
+    case page follows a switch to Spanish, and the poster's close and reopen live."""
     _, poster_email, password = make_physician(specialty="emergency-medicine")
     _, cardio_email, _ = make_physician(specialty="cardiology")
     question = f"Amiodarone and warfarin: how much to cut the dose? [{uuid.uuid4().hex[:6]}]"
@@ -383,6 +383,14 @@ def test_lounge_card_opens_the_case_and_the_page_switches_language(browser, daph
         expect(cardio.locator('#case-detail .badge.status[data-status="open"]')).to_have_text("abierto")
         expect(cardio.locator("#case-detail dt")).to_have_text(["Tu pregunta"])
         _fits(cardio, "case page from a lounge card")
+
+        # The poster closes the case and reopens it: the cardiologist's page follows live.
+        poster.click("#case-close")
+        expect(cardio.locator('#case-detail .badge.status[data-status="closed"]')).to_have_text("cerrado")
+        expect(poster.locator("#case-close")).to_have_count(0)
+        poster.click("#case-reopen")
+        expect(cardio.locator('#case-detail .badge.status[data-status="open"]')).to_have_text("abierto")
+        expect(poster.locator("#case-resolve")).to_be_visible()
         close_pages(poster, cardio)
 
     browser.run(steps)

@@ -586,6 +586,16 @@ function actionsBlock(c) {
     publish.addEventListener("click", () => caseAction(c, "publish"));
     actions.append(publish);
   }
+  if (c.mine && ["open", "claimed", "resolved"].includes(c.status)) {
+    const close = el("button", { type: "button", id: "case-close", class: "link-btn", text: t("cv.close") });
+    close.addEventListener("click", () => caseAction(c, "close"));
+    actions.append(close);
+  }
+  if (c.mine && (c.status === "resolved" || c.status === "closed")) {
+    const reopen = el("button", { type: "button", id: "case-reopen", class: "link-btn", text: t("cv.reopen") });
+    reopen.addEventListener("click", () => caseAction(c, "reopen"));
+    actions.append(reopen);
+  }
   if (c.urgency === "urgent" && (c.status === "open" || c.status === "claimed" || c.status === "resolved")) {
     actions.append(inviteForm(c));
   }
