@@ -16,6 +16,7 @@ import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
 import * as urgent from "./urgent.js";
+import * as cases from "./cases.js";
 
 const GENERAL = "lounge-general";
 const loungeId = (slug) => `lounge-${slug}`;
@@ -89,6 +90,7 @@ const conn = new Connection({
 
 function onEvent(frame) {
   if (frame.type === "session.welcome") return onWelcome(frame.data);
+  if (cases.onEvent(frame)) return undefined; // case.updated (case rooms)
   if (urgent.onEvent(frame)) return undefined; // offers, case routing, lounge case cards
   const room = state.rooms.get(frame.room);
   if (!room) return;
@@ -131,6 +133,7 @@ function onWelcome(data) {
   setStatus("conn.online");
   renderSidebar();
   urgent.onWelcome(data);
+  cases.onWelcome(data);
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
 }
@@ -193,6 +196,7 @@ function openRoom(id) {
   renderReplyBanner();
   renderSidebar();
   urgent.onRoomShown(id);
+  cases.onRoomShown(id);
   $("composer").hidden = false;
   $("composer-error").textContent = "";
   renderPhiWarning();
@@ -602,6 +606,7 @@ function rerenderAll() {
   renderReplyBanner();
   renderPhiWarning();
   urgent.rerender();
+  cases.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -635,6 +640,7 @@ function chooseLanguage(lang) {
 function showLogin(message = "", { keepInput = false } = {}) {
   conn.stop();
   urgent.reset();
+  cases.reset();
   state.rooms = new Map();
   state.current = null;
   state.me = null;
@@ -762,6 +768,13 @@ async function boot() {
   setLanguage(initialLanguage(stored, navigator.languages || [navigator.language]));
   rerenderAll();
   urgent.install({
+    conn,
+    openRoom,
+    rooms: () => state.rooms,
+    specialties: () => state.specialties,
+    specialtyName: (slug) => state.specialtyNames.get(slug),
+  });
+  cases.install({
     conn,
     openRoom,
     rooms: () => state.rooms,
