@@ -197,7 +197,25 @@ function openRoom(id) {
   $("composer-error").textContent = "";
   renderPhiWarning();
   if (!room.joined && !room.joining) joinRoom(room);
-  $("composer-input").focus();
+  const fromDrawer = drawerOpen();
+  setDrawer(false);
+  if (!fromDrawer || !isPhone()) $("composer-input").focus();
+  else $("drawer-toggle").focus();
+}
+
+// --- The room drawer (phones) -------------------------------------------------------------
+// Below 700 px the sidebar is a drawer over the room (app.css). Opening it moves focus into
+// it; picking a room, the scrim or Escape closes it and focus goes back to its button.
+
+const isPhone = () => window.matchMedia("(max-width: 700px)").matches;
+const drawerOpen = () => $("chat-view").dataset.drawer === "open";
+
+function setDrawer(open) {
+  const was = drawerOpen();
+  $("chat-view").dataset.drawer = open ? "open" : "closed";
+  $("drawer-toggle").setAttribute("aria-expanded", String(open));
+  if (open && !was) ($("sidebar").querySelector("[aria-current=page]") || $("post-open")).focus();
+  if (!open && was && isPhone() && $("sidebar").contains(document.activeElement)) $("drawer-toggle").focus();
 }
 
 function resume(room) {
@@ -782,6 +800,12 @@ async function boot() {
   });
   $("load-earlier").addEventListener("click", loadEarlier);
   $("specialty-search").addEventListener("input", renderSidebar);
+  $("drawer-toggle").addEventListener("click", () => setDrawer(!drawerOpen()));
+  $("post-open").addEventListener("click", () => setDrawer(false));
+  $("drawer-scrim").addEventListener("click", () => setDrawer(false));
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && drawerOpen()) setDrawer(false);
+  });
   for (const b of document.querySelectorAll(".lang-btn")) b.addEventListener("click", () => chooseLanguage(b.dataset.lang));
   try {
     const res = await fetch("/api/v1/me", { credentials: "same-origin" });

@@ -21,8 +21,11 @@ let ticker = null;
 let shownRoom = null;
 let presence = { status: null, on_call: false };
 const cases = new Map(); // case id → {id, card, mine, status, steps: [event data]}
-const offers = new Map(); // case id → {offer, card, tier, expiresAt, node, acting}
+const offers = new Map(); // case id → {offer, card, tier, expiresAt, node}
 const loungeCards = new Map(); // case id → {data, node}
+// Cases this tab is accepting or declining right now: their offer.closed (which can arrive
+// before our own reply) is this tab's own doing, not news "from another tab".
+const acting = new Set();
 
 const serverNow = () => Date.now() / 1000 + skew;
 const specialtyName = (slug) => ctx.specialtyName(slug) || slug;
@@ -309,7 +312,9 @@ function removeOffer(caseId) {
 
 async function acceptOffer(offer, card, errorNode) {
   for (const b of errorNode.parentNode.querySelectorAll("button")) b.disabled = true;
+  acting.add(card.id);
   const reply = await ctx.conn.request("offer.accept", { offer });
+  acting.delete(card.id);
   if (reply.ok) {
     removeOffer(card.id);
     knowCase(card, { status: "claimed" });
@@ -318,20 +323,27 @@ async function acceptOffer(offer, card, errorNode) {
   }
   const text = reply.error.code === "conflict" ? t("offer.taken") : errorText(reply.error);
   errorNode.textContent = text;
-  if (reply.error.code === "conflict" && removeOffer(card.id)) notice(text);
+  if (reply.error.code === "conflict") {
+    // Taken meanwhile (its offer.closed may have removed the card already): say so.
+    removeOffer(card.id);
+    notice(text);
+  }
   for (const b of errorNode.parentNode.querySelectorAll("button")) b.disabled = reply.error.code === "conflict";
 }
 
 async function declineOffer(o) {
-  o.acting = true;
+  acting.add(o.card.id);
   const reply = await ctx.conn.request("offer.decline", { offer: o.offer });
+  acting.delete(o.card.id);
   if (reply.ok) removeOffer(o.card.id);
   else o.node.querySelector(".error").textContent = errorText(reply.error);
 }
 
 function onOfferClosed(data) {
   const o = removeOffer(data.case);
-  if (!o) return; // closed here already (our own accept or decline in this tab)
+  // Closed here already, or closing because of this tab's own accept or decline (the event
+  // can beat the reply): nothing to tell.
+  if (!o || acting.has(data.case)) return;
   if (data.reason === "accepted") {
     knowCase(o.card, { status: "claimed" });
     notice(t("offer.acceptedElsewhere"), o.card.room);
