@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from consult.models import Case, case_id_valid
+from bus import protocol
+from consult import codec
+from consult.models import Case, Routing, case_id_valid
+from consult.services import case_card
 from core.errors import NotFound
 from physicians.models import User
 from rooms.models import Membership
@@ -31,3 +34,25 @@ def case_metrics(case: Case) -> dict:
             "time_to_accept_s": since(case.accepted_at),
             "time_to_first_response_s": since(case.first_response_at),
             "time_to_resolution_s": since(case.resolved_at)}
+
+
+def cases_by_room(*, room_ids: list[str]) -> dict[str, Case]:
+    """The cases of these case rooms, by room id (rooms without a case are left out)."""
+    return {c.room_id: c for c in Case.objects.select_related("specialty").filter(room_id__in=room_ids)}
+
+
+def offers_open(*, user_id: str, now: float) -> list[protocol.OfferNew]:
+    """The urgent offers still open to ``user_id`` at ``now``, as the ``offer.new`` events that
+    announced them: a client that reconnects (or reloads) shows them again."""
+    out: list[tuple[object, int, float, str]] = []
+    for doc in Routing.objects.filter(active=True, state__isnull=False).values_list("state", flat=True):
+        state = codec.state_load(doc)
+        for offer in state.outstanding:
+            if offer.user_id == user_id and offer.expires_at > now:
+                out.append((state.case_id, offer.tier, offer.expires_at, offer.offer_id))
+    cases = {str(c.pk): c for c in Case.objects.select_related("specialty").filter(
+        pk__in=[case_id for case_id, *_ in out])}
+    return [protocol.OfferNew(offer=offer_id, case=case_card(cases[case_id]), tier=tier,
+                              expires_at=expires_at)
+            for case_id, tier, expires_at, offer_id in sorted(out, key=lambda o: o[2])
+            if case_id in cases]
