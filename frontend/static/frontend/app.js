@@ -37,6 +37,9 @@ const state = {
   status: null, // [key, params] of the connection line, kept to re-translate it
   lastTypingSent: 0,
   phi: null, // {roomId, entry, findings}: a send the PHI guard refused, awaiting the author
+  list: new Map(), // room id → rooms.list entry {id, kind, last_seq, last_read_seq, case?, …}
+  restored: false, // the last room was reopened (once per page load)
+  reading: new Set(), // rooms with a `read` in flight
 };
 
 class Room {
@@ -133,6 +136,106 @@ function onWelcome(data) {
   urgent.onWelcome(data);
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
+  loadRoomList();
+}
+
+// --- The home: my rooms, unread counts, the last room -------------------------------------
+// After every welcome (a reload, or any reconnect) `rooms.list` says which rooms I belong to,
+// their read markers and my cases; urgent.js asks `offers.list` the same way.
+
+const lastRoomKey = () => `curbside.room.${state.me?.id || ""}`;
+
+async function loadRoomList() {
+  const reply = await conn.request("rooms.list");
+  if (!reply.ok) return;
+  state.list = new Map(reply.data.rooms.map((r) => [r.id, r]));
+  urgent.onRooms(reply.data.rooms);
+  if (!state.restored) {
+    state.restored = true;
+    let last = null;
+    try {
+      last = localStorage.getItem(lastRoomKey());
+    } catch {
+      // No storage: start at home.
+    }
+    if (!state.current && last && (last.startsWith("lounge-") || state.list.has(last))) openRoom(last, { focus: false });
+  }
+  if (state.current) markRead(state.current);
+  renderSidebar();
+  renderHome();
+}
+
+const unread = (id) => {
+  const entry = state.list.get(id);
+  return entry ? Math.max(0, entry.last_seq - entry.last_read_seq) : 0;
+};
+
+/** What a room's entry knows of its newest seq, from events and join replies. */
+function noteSeq(roomId, seq, readToo = false) {
+  let entry = state.list.get(roomId);
+  if (!entry) {
+    entry = { id: roomId, last_seq: 0, last_read_seq: 0 };
+    state.list.set(roomId, entry);
+  }
+  entry.last_seq = Math.max(entry.last_seq, seq);
+  if (readToo) entry.last_read_seq = Math.max(entry.last_read_seq, seq);
+}
+
+/** The room on screen, read up to what it holds: tell the server (one `read` at a time). */
+async function markRead(room) {
+  if (!room.joined || document.visibilityState === "hidden" || state.reading.has(room.id)) return;
+  const entry = state.list.get(room.id);
+  if (entry && entry.last_read_seq >= room.lastSeq) return;
+  state.reading.add(room.id);
+  const seq = room.lastSeq;
+  const reply = await conn.request("read", { room: room.id, seq });
+  state.reading.delete(room.id);
+  if (reply.ok) noteSeq(room.id, seq, true);
+  renderSidebar();
+  if (reply.ok && room === state.current && room.lastSeq > seq) markRead(room);
+}
+
+function showHome() {
+  state.current = null;
+  state.replyTo = null;
+  try {
+    localStorage.removeItem(lastRoomKey());
+  } catch {
+    // Private mode.
+  }
+  $("messages").replaceChildren();
+  urgent.onRoomShown(null);
+  renderRoomHead();
+  renderSidebar();
+  renderHome();
+  setDrawer(false);
+}
+
+function homeItem(id, label, count = 0) {
+  const button = el("button", { type: "button", class: "room-btn", "data-room": id }, label);
+  if (count) button.append(el("span", { class: "unread", text: String(count), "aria-label": t("unread.n", { n: count }) }));
+  button.addEventListener("click", () => openRoom(id));
+  return el("li", {}, button);
+}
+
+function renderHome() {
+  const home = !state.current;
+  $("home").hidden = !home;
+  for (const id of ["messages", "composer", "typing"]) $(id).hidden = home;
+  if (home) $("load-earlier").hidden = true;
+  const unreadRooms = [...state.list.values()].filter((r) => unread(r.id) > 0);
+  $("home-unread").replaceChildren(...(unreadRooms.length
+    ? unreadRooms.map((r) => homeItem(r.id, roomTitle(r.id, r), unread(r.id)))
+    : [el("li", { class: "muted", text: t("home.unread.none") })]));
+  $("home-lounges").replaceChildren(...ownLounges().map(([id, label]) => homeItem(id, label, unread(id))));
+  urgent.renderHome();
+}
+
+function ownLounges() {
+  const out = [[GENERAL, t("lounge.general")]];
+  const own = state.me ? [state.me.specialty, ...(state.me.specialties || [])] : [];
+  for (const slug of new Set(own.filter(Boolean))) out.push([loungeId(slug), state.specialtyNames.get(slug) || slug]);
+  return out;
 }
 
 function onSocketDown() {
@@ -146,9 +249,16 @@ function onSocketDown() {
 function onMessageNew(room, seq, data) {
   if (seq <= room.lastSeq) return; // already shown: a duplicate delivery
   upsert(room, data);
+  const mine = data.author?.pseudonym && data.author.pseudonym === room.me?.pseudonym;
+  noteSeq(room.id, seq, mine);
   if (room.joining) return; // the join reply decides what is contiguous
   room.advance();
   if (room.hasGap()) resume(room);
+  if (room === state.current) markRead(room);
+  else {
+    renderSidebar();
+    if (!state.current) renderHome();
+  }
 }
 
 function patchMessage(room, seq, changes) {
@@ -177,7 +287,7 @@ function onTyping(room, author) {
 
 // --- Rooms: join, resume, history ---------------------------------------------------------
 
-function openRoom(id) {
+function openRoom(id, { focus = true } = {}) {
   let room = state.rooms.get(id);
   if (!room) {
     room = new Room(id);
@@ -193,12 +303,19 @@ function openRoom(id) {
   renderReplyBanner();
   renderSidebar();
   urgent.onRoomShown(id);
-  $("composer").hidden = false;
+  renderHome();
   $("composer-error").textContent = "";
   renderPhiWarning();
+  try {
+    localStorage.setItem(lastRoomKey(), id);
+  } catch {
+    // Private mode: a reload starts at home.
+  }
   if (!room.joined && !room.joining) joinRoom(room);
+  else markRead(room);
   const fromDrawer = drawerOpen();
   setDrawer(false);
+  if (!focus) return;
   if (!fromDrawer || !isPhone()) $("composer-input").focus();
   else $("drawer-toggle").focus();
 }
@@ -251,7 +368,13 @@ async function joinRoom(room) {
   }
   room.advance();
   room.fruitless = room.lastSeq > before ? 0 : room.fruitless + 1;
-  if (room === state.current) renderRoomHead();
+  noteSeq(room.id, data.room.last_seq);
+  const entry = state.list.get(room.id);
+  entry.last_read_seq = Math.max(entry.last_read_seq, data.room.last_read_seq);
+  if (room === state.current) {
+    renderRoomHead();
+    markRead(room);
+  }
   for (const entry of room.pending.values()) if (!entry.inflight) sendEntry(room, entry);
   const more = since !== null && data.more;
   if ((more || room.rejoin || room.hasGap()) && room.fruitless < MAX_FRUITLESS_RESUMES) joinRoom(room);
@@ -556,7 +679,7 @@ function roomTitle(id, summary) {
 
 function renderRoomHead() {
   const room = state.current;
-  $("room-title").textContent = room ? roomTitle(room.id, room.summary) : t("room.none");
+  $("room-title").textContent = room ? roomTitle(room.id, room.summary) : t("home.title");
   const n = room?.summary?.members;
   $("room-members").textContent = room?.summary ? t(n === 1 ? "room.members.one" : "room.members.other", { n }) : "";
   $("load-earlier").hidden = !(room && room.more);
@@ -578,6 +701,8 @@ function roomButton(id, label) {
     "aria-current": state.current?.id === id ? "page" : null,
   }, label);
   if (room?.mentioned) button.append(el("span", { class: "dot", "aria-label": "@", text: "@" }));
+  const n = state.current?.id === id ? 0 : unread(id);
+  if (n) button.append(el("span", { class: "unread", text: String(n), "aria-label": t("unread.n", { n }) }));
   button.addEventListener("click", () => openRoom(id));
   return el("li", {}, button);
 }
@@ -587,13 +712,12 @@ function fold(text) {
 }
 
 function renderSidebar() {
-  const mine = [roomButton(GENERAL, t("lounge.general"))];
-  const own = state.me ? [state.me.specialty, ...(state.me.specialties || [])] : [];
-  for (const slug of new Set(own.filter(Boolean))) {
-    mine.push(roomButton(loungeId(slug), state.specialtyNames.get(slug) || slug));
-  }
-  $("lounges-mine").replaceChildren(...mine);
+  $("home-open").setAttribute("aria-current", state.current ? "false" : "page");
+  $("lounges-mine").replaceChildren(...ownLounges().map(([id, label]) => roomButton(id, label)));
+  urgent.renderCaseList();
   const query = fold($("specialty-search").value.trim());
+  if (query) $("lounges-all-box").open = true;
+  $("lounges-all-summary").textContent = t("lounges.all", { n: state.specialties.length });
   const matches = state.specialties.filter((s) => !query || fold(s.name).includes(query) || s.slug.includes(query));
   $("lounges-all").replaceChildren(...(matches.length
     ? matches.map((s) => roomButton(loungeId(s.slug), s.name))
@@ -620,6 +744,7 @@ function rerenderAll() {
   renderReplyBanner();
   renderPhiWarning();
   urgent.rerender();
+  renderHome();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -656,6 +781,8 @@ function showLogin(message = "", { keepInput = false } = {}) {
   state.rooms = new Map();
   state.current = null;
   state.me = null;
+  state.list = new Map();
+  state.restored = false;
   state.status = null;
   hidePhiWarning();
   $("conn-status").textContent = "";
@@ -682,6 +809,7 @@ function enterChat() {
   $("logout").hidden = false;
   $("login-error").textContent = "";
   renderSidebar();
+  renderHome();
   loadSpecialties();
   conn.start();
 }
@@ -785,6 +913,12 @@ async function boot() {
     rooms: () => state.rooms,
     specialties: () => state.specialties,
     specialtyName: (slug) => state.specialtyNames.get(slug),
+    unread,
+    current: () => state.current?.id || null,
+  });
+  $("home-open").addEventListener("click", showHome);
+  document.addEventListener("visibilitychange", () => {
+    if (state.current && document.visibilityState === "visible") markRead(state.current);
   });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
