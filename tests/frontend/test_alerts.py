@@ -138,6 +138,7 @@ def test_notification_permission_is_explained_and_asked_once(browser, daphne_ser
         # Another browser: "Allow" hands over to the browser's own question, once.
         other = _page(chromium, granted=False)
         login(other, daphne_server, email, password)
+        expect(other.locator("#on-call")).to_be_checked()  # the server's state, read back
         other.locator("#on-call").uncheck()
         expect(other.locator("#on-call")).to_be_enabled()
         other.locator("#on-call").check()

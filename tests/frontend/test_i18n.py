@@ -20,6 +20,13 @@ DYNAMIC = {
     "langname.{}": ["en", "es", "fr", "pt", "de", "it"],
     "offer.closed.{}": ["claimed", "expired", "withdrawn"],
     "home.cases.{}": ["open", "claimed", "resolved", "withdrawn"],
+    "pending.title.{}": ["pending", "rejected", "suspended"],
+    "pending.text.{}": ["pending", "rejected", "suspended"],
+    "pending.next.{}": ["pending", "rejected", "suspended"],
+    "licence.{}": ["pending", "verified", "rejected", "suspended"],
+    "verify.registry.{}": ["verified", "rejected", "review"],
+    "signup.field.{}": ["first_name", "last_name", "email", "password", "country", "jurisdiction",
+                        "licence_number", "specialty", "languages", "display_name"],
 }
 
 

@@ -15,7 +15,9 @@ import { jsonHeaders } from "./csrf.js";
 import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
+import * as account from "./account.js";
 import * as urgent from "./urgent.js";
+import * as verify from "./verify.js";
 
 const GENERAL = "lounge-general";
 const loungeId = (slug) => `lounge-${slug}`;
@@ -683,6 +685,9 @@ function renderRoomHead() {
   const n = room?.summary?.members;
   $("room-members").textContent = room?.summary ? t(n === 1 ? "room.members.one" : "room.members.other", { n }) : "";
   $("load-earlier").hidden = !(room && room.more);
+  // Why my name here differs from the top bar: one pseudonym per room.
+  $("room-me").hidden = !room?.me;
+  if (room?.me) $("room-me").textContent = t("pseudo.explain", { name: room.me.name });
   if (room) room.list.dataset.empty = room.list.children.length ? "false" : "true";
   if (room) room.list.setAttribute("aria-label", roomTitle(room.id, room.summary));
   if (room) room.list.dataset.emptyText = t("room.empty");
@@ -745,6 +750,8 @@ function rerenderAll() {
   renderPhiWarning();
   urgent.rerender();
   renderHome();
+  account.rerender();
+  verify.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -791,6 +798,8 @@ function showLogin(message = "", { keepInput = false } = {}) {
   $("who").hidden = true;
   $("logout").hidden = true;
   $("chat-view").hidden = true;
+  account.reset();
+  verify.reset();
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   if (!keepInput) $("login-password").value = "";
@@ -801,6 +810,20 @@ function showLogin(message = "", { keepInput = false } = {}) {
 
 function sessionEnded(code) {
   showLogin(t(code === 4403 ? "session.forbidden" : "session.ended"));
+}
+
+/** Signed in: the chat for a verified physician, else the page that says what happens next. */
+function signedIn(physician) {
+  $("login-password").value = "";
+  showOtp(false);
+  if (physician && !physician.verified) {
+    $("login-view").hidden = true;
+    account.showPending(physician);
+    return;
+  }
+  account.reset();
+  $("verify-open").hidden = !["verifier", "admin"].includes(physician?.role);
+  enterChat();
 }
 
 function enterChat() {
@@ -860,9 +883,7 @@ async function login(ev) {
       body: JSON.stringify(otp && !$("login-otp-group").hidden ? { email, password, otp } : { email, password }),
     });
     if (res.ok) {
-      $("login-password").value = "";
-      showOtp(false);
-      enterChat();
+      signedIn((await res.json()).physician);
     } else {
       const body = await res.json().catch(() => ({}));
       error.textContent = loginRefusal(res.status, body.error);
@@ -917,6 +938,20 @@ async function boot() {
     current: () => state.current?.id || null,
   });
   $("home-open").addEventListener("click", showHome);
+  account.install({
+    signedIn,
+    showLogin: (message) => showLogin(message, { keepInput: true }),
+    logout,
+    specialties: () => state.specialties,
+  });
+  verify.install({
+    specialtyName: (slug) => state.specialtyNames.get(slug),
+    show: (on) => {
+      $("verify-view").hidden = !on;
+      $("chat-view").hidden = on;
+    },
+  });
+  loadSpecialties();
   document.addEventListener("visibilitychange", () => {
     if (state.current && document.visibilityState === "visible") markRead(state.current);
   });
@@ -936,6 +971,11 @@ async function boot() {
   $("specialty-search").addEventListener("input", renderSidebar);
   $("drawer-toggle").addEventListener("click", () => setDrawer(!drawerOpen()));
   $("post-open").addEventListener("click", () => setDrawer(false));
+  // Closing the dialog gives focus back to "Post a case"; on a phone that button sits in the
+  // drawer, closed by now, so the drawer's own button takes it.
+  $("post-dialog").addEventListener("close", () => {
+    if (isPhone() && !drawerOpen()) $("drawer-toggle").focus();
+  });
   $("drawer-scrim").addEventListener("click", () => setDrawer(false));
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && drawerOpen()) setDrawer(false);
@@ -943,7 +983,7 @@ async function boot() {
   for (const b of document.querySelectorAll(".lang-btn")) b.addEventListener("click", () => chooseLanguage(b.dataset.lang));
   try {
     const res = await fetch("/api/v1/me", { credentials: "same-origin" });
-    if (res.ok) enterChat();
+    if (res.ok) signedIn((await res.json()).physician);
     else showLogin("", { keepInput: true });
   } catch {
     showLogin("", { keepInput: true });

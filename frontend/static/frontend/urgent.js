@@ -512,7 +512,12 @@ export function install(context) {
 export async function onWelcome(data) {
   if (typeof data.server_time === "number") skew = data.server_time - Date.now() / 1000;
   $("presence").hidden = false;
+  // Until the server says where we stand, a click could only be undone by its answer.
+  $("presence-status").disabled = true;
+  $("on-call").disabled = true;
   const [reply, open] = await Promise.all([ctx.conn.request("presence.set", {}), ctx.conn.request("offers.list")]);
+  $("presence-status").disabled = false;
+  $("on-call").disabled = false;
   if (reply.ok) presence = reply.data;
   renderPresence();
   if (open.ok) restoreOffers(open.data.offers);
