@@ -20,6 +20,8 @@ DYNAMIC = {
     "langname.{}": ["en", "es", "fr", "pt", "de", "it"],
     "offer.closed.{}": ["claimed", "expired", "withdrawn"],
     "home.cases.{}": ["open", "claimed", "resolved", "withdrawn"],
+    "mod.done.{}": ["mod.hide", "mod.unhide", "mod.mute", "mod.kick", "mod.ban"],
+    "mod.minutes.{}": ["15", "60", "1440"],
     "pending.title.{}": ["pending", "rejected", "suspended"],
     "pending.text.{}": ["pending", "rejected", "suspended"],
     "pending.next.{}": ["pending", "rejected", "suspended"],

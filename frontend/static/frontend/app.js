@@ -16,6 +16,7 @@ import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
 import * as account from "./account.js";
+import * as moderate from "./moderate.js";
 import * as urgent from "./urgent.js";
 import * as verify from "./verify.js";
 
@@ -618,6 +619,7 @@ function renderMessage(room, rec) {
     const reply = el("button", { type: "button", class: "link-btn reply-btn", text: t("msg.reply") });
     reply.addEventListener("click", () => startReply(room, m.seq));
     actions.append(reply);
+    if (!own) actions.append(moderate.reportButton(room.id, m.seq));
   }
   if (own) actions.append(el("span", { class: "state", text: `✓ ${t("msg.delivered")}` }));
   parts.push(actions);
@@ -752,6 +754,7 @@ function rerenderAll() {
   renderHome();
   account.rerender();
   verify.rerender();
+  moderate.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -800,6 +803,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   $("chat-view").hidden = true;
   account.reset();
   verify.reset();
+  moderate.reset();
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   if (!keepInput) $("login-password").value = "";
@@ -823,7 +827,17 @@ function signedIn(physician) {
   }
   account.reset();
   $("verify-open").hidden = !["verifier", "admin"].includes(physician?.role);
+  $("mod-open").hidden = !["moderator", "admin"].includes(physician?.role);
   enterChat();
+}
+
+/** One console ("verify", "mod") in place of the chat, or the chat (null). */
+function showConsole(which) {
+  if (which !== "verify") verify.deactivate();
+  if (which !== "mod") moderate.deactivate();
+  $("verify-view").hidden = which !== "verify";
+  $("mod-view").hidden = which !== "mod";
+  $("chat-view").hidden = which !== null;
 }
 
 function enterChat() {
@@ -946,10 +960,12 @@ async function boot() {
   });
   verify.install({
     specialtyName: (slug) => state.specialtyNames.get(slug),
-    show: (on) => {
-      $("verify-view").hidden = !on;
-      $("chat-view").hidden = on;
-    },
+    show: (on) => showConsole(on ? "verify" : null),
+  });
+  moderate.install({
+    conn,
+    roomTitle: (id, summary) => roomTitle(id, summary),
+    show: (on) => showConsole(on ? "mod" : null),
   });
   loadSpecialties();
   document.addEventListener("visibilitychange", () => {

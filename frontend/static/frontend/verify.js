@@ -112,9 +112,14 @@ export function open() {
   $("verify-title").focus();
 }
 
-export function close() {
+/** The button back to "Verification" (the view itself is app.js's to hide). */
+export function deactivate() {
   $("verify-open").setAttribute("aria-pressed", "false");
   $("verify-open").textContent = t("verify.open");
+}
+
+export function close() {
+  deactivate();
   ctx.show(false);
 }
 
