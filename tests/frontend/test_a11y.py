@@ -1,6 +1,6 @@
 """Accessibility of every screen, in real headless Chromium against a real daphne: axe-core
 (vendored, tests/support/axe/) finds no serious or critical violation on the login, sign-up,
-pending, home, lounge, post-a-case, offer and verifier screens (desktop and phone, English and
+pending, home, lounge, post-a-case, offer, verifier and moderator screens (desktop and phone, English and
 Spanish); the post-a-case dialog and the room drawer work from the keyboard and give focus
 back where it was."""
 
@@ -34,6 +34,8 @@ def test_every_screen_passes_axe(browser, daphne_server, make_physician, viewpor
     _, pending_email, _ = make_physician(status=LicenceStatus.PENDING)
     _, verifier_email, _ = make_physician(role="verifier", specialty="family-medicine")
     code = otp_fields(verifier_email)["otp"]
+    _, mod_email, _ = make_physician(role="moderator", specialty="family-medicine")
+    mod_code = otp_fields(mod_email)["otp"]
     summary = f"Hyperkalaemia 7.1 with peaked T waves: calcium first? [{uuid.uuid4().hex[:6]}]"
 
     def steps(chromium: Browser) -> None:
@@ -117,6 +119,20 @@ def test_every_screen_passes_axe(browser, daphne_server, make_physician, viewpor
         expect(page.locator("#verify-queue .console-card").first).to_be_visible()
         expect(page.locator("#verify-title")).to_be_focused()
         assert_accessible(page, "verifier console")
+
+        # The moderator console.
+        page.locator("#logout").click()
+        expect(page.locator("#login-view")).to_be_visible()
+        page.fill("#login-email", mod_email)
+        page.fill("#login-password", password)
+        page.click("#login-submit")
+        page.fill("#login-otp", mod_code)
+        page.click("#login-submit")
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+        page.locator("#mod-open").click()
+        expect(page.locator("#mod-queue li").first).to_be_visible()
+        expect(page.locator("#mod-title")).to_be_focused()
+        assert_accessible(page, "moderator console")
         close_pages(page)
 
     browser.run(steps)
