@@ -621,9 +621,83 @@ function renderMessage(room, rec) {
     actions.append(reply);
     if (!own) actions.append(moderate.reportButton(room.id, m.seq));
   }
+  if (own && !m.deleted) {
+    const edit = el("button", { type: "button", class: "link-btn edit-btn", text: t("msg.edit") });
+    edit.addEventListener("click", () => startEdit(room, rec));
+    const del = el("button", { type: "button", class: "link-btn delete-btn", text: t("msg.delete") });
+    del.addEventListener("click", () => confirmDelete(room, rec, del));
+    actions.append(edit, del);
+  }
   if (own) actions.append(el("span", { class: "state", text: `✓ ${t("msg.delivered")}` }));
   parts.push(actions);
   node.replaceChildren(...parts);
+}
+
+// --- Editing and deleting my own messages ---------------------------------------------------
+// Inline, no browser dialog: the body becomes a text box (Enter saves, Escape cancels);
+// Delete asks "Delete this message?" in place. The server's events redraw the message.
+
+function startEdit(room, rec) {
+  const node = rec.el;
+  const body = node.querySelector(".body");
+  if (!body || node.querySelector(".edit-form")) return;
+  const id = `edit-${room.id}-${rec.data.seq}`;
+  const input = el("textarea", { id, rows: "2", class: "edit-input" });
+  input.value = rec.data.body;
+  const error = el("p", { class: "error", role: "alert" });
+  const save = el("button", { type: "submit", text: t("msg.save") });
+  const cancel = el("button", { type: "button", class: "link-btn", text: t("post.cancel") });
+  const form = el("form", { class: "edit-form" }, el("label", { for: id, class: "visually-hidden", text: t("msg.edit") }),
+    input, el("div", { class: "phi-actions" }, save, cancel), error);
+  const done = () => {
+    renderMessage(room, rec);
+    node.querySelector(".edit-btn")?.focus();
+  };
+  cancel.addEventListener("click", done);
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") done();
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = input.value;
+    if (!text.trim() || text === rec.data.body) return done();
+    save.disabled = true;
+    const reply = await conn.request("message.edit", { room: room.id, seq: rec.data.seq, body: text });
+    save.disabled = false;
+    if (!reply.ok) {
+      const key = `error.${reply.error.code}`;
+      error.textContent = has(key) ? t(key) : reply.error.message || t("error.generic");
+      return undefined;
+    }
+    rec.data = { ...rec.data, body: text, edited: true };
+    return done();
+  });
+  body.replaceWith(form);
+  input.focus();
+}
+
+function confirmDelete(room, rec, button) {
+  const yes = el("button", { type: "button", class: "link-btn danger-link", text: t("msg.deleteYes") });
+  const no = el("button", { type: "button", class: "link-btn", text: t("msg.deleteNo") });
+  const ask = el("span", { class: "delete-ask", role: "group", "aria-label": t("msg.deleteAsk") },
+    el("span", { text: t("msg.deleteAsk") }), yes, no);
+  no.addEventListener("click", () => {
+    renderMessage(room, rec);
+    rec.el.querySelector(".delete-btn")?.focus();
+  });
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    const reply = await conn.request("message.delete", { room: room.id, seq: rec.data.seq });
+    if (reply.ok) patchMessage(room, rec.data.seq, { body: "", deleted: true, attachments: [] });
+    else renderMessage(room, rec);
+    $("composer-input").focus();
+  });
+  button.replaceWith(ask);
+  no.focus();
 }
 
 function renderPending(room, entry) {
