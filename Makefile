@@ -8,7 +8,7 @@ PY      = $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test setup lint smoke clean
+.PHONY: run test setup lint smoke clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,9 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/test_*
+
+# docs/screenshots/*.png (linked from README.md): the main screens, desktop and phone, English
+# and Spanish, taken from the real client against a real daphne (tests/frontend/screenshots.py).
+screenshots: setup
+	@DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	  $(PY) -m pytest tests/frontend/screenshots.py -q

@@ -769,6 +769,36 @@ class CaseUpdated(Payload):
     outcome: CaseOutcome | None = None
 
 
+# What a client reads after every (re)connect to rebuild its home: the rooms it belongs to
+# (with read markers and, for case rooms, the case) and the offers still open to it.
+class RoomsList(Request, tag="rooms.list"):
+    pass
+
+
+class OffersList(Request, tag="offers.list"):
+    pass
+
+
+class RoomEntry(Payload):
+    id: str
+    kind: str
+    title: str
+    specialty: str | None
+    last_seq: int
+    last_read_seq: int
+    case: CaseCard | None = None
+    case_status: str | None = None  # open | claimed | resolved | withdrawn
+    case_mine: bool = False  # the caller posted the case
+
+
+class RoomsReply(Payload):
+    rooms: list[RoomEntry]
+
+
+class OffersReply(Payload):
+    offers: list[OfferNew]
+
+
 EVENT_SCHEMAS.update({
     "offer.new": OfferNew,
     "offer.closed": OfferClosed,
@@ -781,6 +811,8 @@ REPLY_SCHEMAS.update({
     "offer.accept": AcceptReply,
     "offer.decline": DeclineReply,
     "oncall.list": OnCallReply,
+    "rooms.list": RoomsReply,
+    "offers.list": OffersReply,
 })
 
 
@@ -791,6 +823,7 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     Ping, RoomJoin, RoomLeave, RoomHistory, MessageSend, MessageEdit, MessageDelete, Typing, Read,
     ModHide, ModUnhide, ModMute, ModKick, ModBan, ModUnban, ReportFile,
     PresenceSet, OfferAccept, OfferDecline, OnCallList,
+    RoomsList, OffersList,
 )
 
 

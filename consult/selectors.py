@@ -235,3 +235,8 @@ def dashboard(*, now: datetime | None = None, weeks: int = DASHBOARD_WEEKS) -> d
             if urgent else None,
         })
     return {"weeks": weeks, "generated_at": now.isoformat(), "rows": out, "sermo": SERMO}
+
+
+def cases_by_room(*, room_ids: list[str]) -> dict[str, Case]:
+    """The cases of these case rooms, by room id (rooms without a case are left out)."""
+    return {c.room_id: c for c in Case.objects.select_related("specialty").filter(room_id__in=room_ids)}

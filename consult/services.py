@@ -1063,3 +1063,22 @@ def _claimed(case: Case, user_id: str, now: float, round_id: str) -> None:
                                              reason="accepted")))
     _poster_event(case, protocol.CaseRouting(case=str(case.pk), step="accepted",
                                              by=protocol.AuthorCard(**by.card())))
+
+
+# --- reads that need a case card (selectors cannot import this module) -------------------
+
+def offers_open(*, user_id: str, now: float) -> list[protocol.OfferNew]:
+    """The urgent offers still open to ``user_id`` at ``now``, as the ``offer.new`` events that
+    announced them: a client that reconnects (or reloads) shows them again."""
+    out: list[tuple[object, int, float, str]] = []
+    for doc in Routing.objects.filter(active=True, state__isnull=False).values_list("state", flat=True):
+        state = codec.state_load(doc)
+        for offer in state.outstanding:
+            if offer.user_id == user_id and offer.expires_at > now:
+                out.append((routing_case_id(state.case_id), offer.tier, offer.expires_at, offer.offer_id))
+    cases = {str(c.pk): c for c in Case.objects.select_related("specialty").filter(
+        pk__in=[case_id for case_id, *_ in out])}
+    return [protocol.OfferNew(offer=offer_id, case=case_card(cases[case_id]), tier=tier,
+                              expires_at=expires_at)
+            for case_id, tier, expires_at, offer_id in sorted(out, key=lambda o: o[2])
+            if case_id in cases]

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from bus import protocol
 from consult import driver
+from consult import selectors as consult_selectors
 from consult import services as consult_services
 from consult.models import routing_case_id
 from core.errors import Forbidden, NotFound
@@ -21,6 +22,7 @@ from physicians import services as physician_services
 from presence import runtime
 from presence.store import PresenceProfile, UnknownConnection
 from rooms import roster
+from rooms import selectors as room_selectors
 from rooms.lounges import lounge_id
 
 log = logging.getLogger(__name__)
@@ -132,3 +134,26 @@ async def oncall_list(conn, request: protocol.OnCallList) -> dict:
                                         specialty=request.specialty, verified=True).pseudonym,
          "status": p.status}
         for p in online if p.on_call]}
+
+
+def _rooms(user) -> list[dict]:
+    rooms = room_selectors.rooms_of(user=user)
+    cases = consult_selectors.cases_by_room(room_ids=[r["id"] for r in rooms if r["kind"] == "case"])
+    for r in rooms:
+        case = cases.get(r["id"])
+        if case is not None:
+            r.update(case=consult_services.case_card(case), case_status=case.status,
+                     case_mine=case.poster_id == user.pk)
+    return rooms
+
+
+async def rooms_list(conn, request: protocol.RoomsList) -> dict:
+    """The rooms this user belongs to, with read markers, and each case room's case."""
+    return {"rooms": await database_sync_to_async(_rooms)(conn.user)}
+
+
+async def offers_list(conn, request: protocol.OffersList) -> dict:
+    """The urgent offers still open to this user (each as its ``offer.new`` said)."""
+    offers = await database_sync_to_async(consult_services.offers_open)(
+        user_id=conn.identity.user_id, now=time.time())
+    return {"offers": offers}

@@ -40,4 +40,7 @@ OPS: dict[type[protocol.Request], Handler] = {
     protocol.OfferAccept: ops_consult.offer_accept,
     protocol.OfferDecline: ops_consult.offer_decline,
     protocol.OnCallList: ops_consult.oncall_list,
+    # a client's home after every (re)connect (gateway/ops_consult.py)
+    protocol.RoomsList: ops_consult.rooms_list,
+    protocol.OffersList: ops_consult.offers_list,
 }

@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass
 
 from crypto import personal
-from physicians.models import Physician, User
+from physicians.models import LicenceDecision, Physician, User
 from physicians.states import LicenceStatus
 from physicians.twofactor import otp_required, session_verified
+from physicians.verification import LicenceClaim, RegistryFileBackend
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,42 @@ def physicians_pending() -> list[Physician]:
     return list(
         Physician.objects.filter(licence_status=LicenceStatus.PENDING)
         .select_related("user", "primary_specialty")
-        .prefetch_related("specialties")
+        .prefetch_related("specialties", "decisions")
         .order_by("status_changed_at")
     )
+
+
+def verification_entry(*, physician: Physician) -> dict:
+    """What a verifier needs to check one licence: the profile, the licence number (opened),
+    what the imported registry says about the claim now, and every decision so far (the
+    audit trail: from, to, backend, reason, when, and whether a verifier or a backend
+    decided)."""
+    profile = physician_profile(physician=physician)
+    number = ""
+    if physician.user.personal_key is not None and physician.licence_number_sealed is not None:
+        uid = str(physician.user_id)
+        key = personal.unwrap_personal_key(uid, bytes(physician.user.personal_key))
+        number = personal.open_field(key, uid, "licence", bytes(physician.licence_number_sealed))
+    registry = None
+    if number:
+        outcome = RegistryFileBackend().check(LicenceClaim(
+            country=physician.country, licence_number=number, first_name=profile.first_name,
+            last_name=profile.last_name, jurisdiction=physician.jurisdiction))
+        registry = {"decision": outcome.decision, "reason": outcome.reason}
+    return {**profile.as_dict(), "licence_number": number, "registry": registry,
+            "decisions": [{"from": d.from_status, "to": d.to_status, "backend": d.backend,
+                           "by_verifier": d.decided_by_id is not None, "reason": d.reason,
+                           "at": d.decided_at.isoformat()} for d in physician.decisions.all()]}
+
+
+def physicians_recently_decided(*, limit: int = 50) -> list[Physician]:
+    """Physicians whose licence status changed most recently (the verifier's audit view)."""
+    ids = list(LicenceDecision.objects.order_by("-decided_at", "-id")
+               .values_list("physician_id", flat=True)[: limit * 4])
+    ids = list(dict.fromkeys(ids))[:limit]
+    rows = {p.pk: p for p in Physician.objects.filter(pk__in=ids).select_related(
+        "user", "primary_specialty").prefetch_related("specialties", "decisions")}
+    return [rows[i] for i in ids if i in rows]
 
 
 _NOT_READ = object()

@@ -15,5 +15,6 @@ urlpatterns = [
     path("me/on-call-schedule", views.on_call_schedule),
     path("specialties", views.specialties),
     path("verifications", views.verification_queue),
+    path("verifications/decided", views.verification_decided),
     path("verifications/<str:user_id>/<str:action>", views.verification_decide),
 ]

@@ -130,7 +130,15 @@ def specialties(request: HttpRequest) -> JsonResponse:
 
 @api(("GET",), auth="is_verifier")
 def verification_queue(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"pending": [_profile(p) for p in selectors.physicians_pending()]})
+    return JsonResponse({"pending": [selectors.verification_entry(physician=p)
+                                     for p in selectors.physicians_pending()]})
+
+
+@api(("GET",), auth="is_verifier")
+def verification_decided(request: HttpRequest) -> JsonResponse:
+    """The physicians decided most recently, each with its audit trail."""
+    return JsonResponse({"decided": [selectors.verification_entry(physician=p)
+                                     for p in selectors.physicians_recently_decided()]})
 
 
 # action → (the state it starts from, the state it ends in). Two actions end in verified,

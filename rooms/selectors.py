@@ -129,3 +129,13 @@ def room_summary(*, room: Room, member: Membership | None) -> dict:
         "last_read_seq": member.last_read_seq if member else 0,
         "members": Membership.objects.filter(room=room, active=True).count(),
     }
+
+
+def rooms_of(*, user) -> list[dict]:
+    """The rooms ``user`` is an active member of, with their read markers: a client's list
+    of its rooms and unread counts after a (re)connect. Newest activity first."""
+    rows = (Membership.objects.filter(user=user, active=True)
+            .select_related("room", "room__specialty").order_by("-room__last_seq", "room_id"))
+    return [{"id": m.room.id, "kind": m.room.kind, "title": m.room.title,
+             "specialty": m.room.specialty.slug if m.room.specialty_id else None,
+             "last_seq": m.room.last_seq, "last_read_seq": m.last_read_seq} for m in rows]

@@ -41,6 +41,8 @@ VALID: dict[str, dict] = {
     "offer.accept": {"offer": f"{uuid.uuid4()}:1"},
     "offer.decline": {"offer": f"{uuid.uuid4()}:1"},
     "oncall.list": {"specialty": "cardiology"},
+    "rooms.list": {},
+    "offers.list": {},
 }
 # Free text people read (bodies, moderation reasons): newlines and tabs are fine there.
 TEXT_FIELDS = {"body", "reason"}

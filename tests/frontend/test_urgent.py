@@ -159,7 +159,7 @@ def test_spanish_strings_decline_and_withdraw(browser, daphne_server, make_physi
         poster, cardio = new_page(chromium, locale="es-ES"), new_page(chromium, locale="es-ES")
         login(poster, daphne_server, poster_email, password)
         login(cardio, daphne_server, cardio_email, password)
-        expect(cardio.locator(".switch")).to_have_text("De guardia")
+        expect(cardio.locator('label[for="on-call"]')).to_have_text("De guardia")
         expect(cardio.locator("#presence-status option")).to_have_text(["Disponible", "Ocupado", "Ausente"])
         _on_call(cardio)
         join_room(cardio, "lounge-cardiology")

@@ -11,6 +11,7 @@ below run inside such a step.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -82,10 +83,19 @@ def start_browser() -> BrowserThread:
     return BrowserThread()
 
 
-def new_page(browser: Browser, *, locale: str = "en-US", hooks: bool = False) -> Page:
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def new_page(browser: Browser, *, locale: str = "en-US", hooks: bool = False,
+             viewport: dict | None = None, **context_args: Any) -> Page:
     """A page in a fresh context (its own cookies) that records dialogs and socket URLs;
-    ``hooks`` installs ``SOCKET_HOOKS``."""
-    context = browser.new_context(locale=locale, viewport={"width": 1200, "height": 800})
+    ``hooks`` installs ``SOCKET_HOOKS``; ``viewport`` defaults to 1200×800 (``PHONE``:
+    390×844, with touch)."""
+    if viewport == PHONE:
+        context_args = {"has_touch": True, "is_mobile": True, "device_scale_factor": 2, **context_args}
+    context = browser.new_context(locale=locale, viewport=viewport or {"width": 1200, "height": 800},
+                                  **context_args)
     page = context.new_page()
     page.dialogs = []
     page.sockets = []
@@ -119,3 +129,53 @@ def send_message(page: Page, body: str) -> None:
 def close_pages(*pages: Page) -> None:
     for page in pages:
         page.context.close()
+
+
+# For each selector: its box, whether it lies inside the viewport, and what the browser would
+# hit at its centre (a click or tap there reaches it only when that is the control itself or
+# one of its children).
+_LAYOUT_PROBE = """(selectors) => {
+  const out = {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+               innerHeight: window.innerHeight, controls: {}};
+  for (const sel of selectors) {
+    const node = document.querySelector(sel);
+    if (!node) { out.controls[sel] = {missing: true}; continue; }
+    node.scrollIntoView({block: "nearest", inline: "nearest"});
+    const r = node.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    out.controls[sel] = {
+      left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+      inside: r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0
+              && r.right <= window.innerWidth + 0.5 && r.bottom <= window.innerHeight + 0.5,
+      reachable: Boolean(hit) && (hit === node || node.contains(hit)
+                                  || (node.labels && [...node.labels].some((l) => l.contains(hit)))),
+      hit: hit ? (hit.id ? "#" + hit.id : hit.tagName.toLowerCase() + "." + hit.className) : null,
+    };
+  }
+  return out;
+}"""
+
+
+def assert_fits(page: Page, *selectors: str) -> None:
+    """Nothing overflows the viewport sideways, and every control named is on screen and not
+    covered by anything else (what a user could not tap, this reports)."""
+    probe = page.evaluate(_LAYOUT_PROBE, list(selectors))
+    assert probe["scrollWidth"] <= probe["innerWidth"], (
+        f"the page is {probe['scrollWidth']} px wide in a {probe['innerWidth']} px viewport")
+    bad = {sel: c for sel, c in probe["controls"].items() if not (c.get("inside") and c.get("reachable"))}
+    assert not bad, f"controls off screen or covered at {probe['innerWidth']}×{probe['innerHeight']}: {bad}"
+
+
+def wait_for(page: Page, expression: str, timeout_s: float = 15.0) -> Any:
+    """Wait until the JavaScript ``expression`` is truthy in the page, with a deadline.
+
+    ``page.wait_for_function`` compiles its predicate with eval, which the client's CSP
+    (script-src 'self') refuses; ``page.evaluate`` goes through the DevTools protocol instead."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s} s: {expression}")
+        page.wait_for_timeout(50)

@@ -15,8 +15,11 @@ import { jsonHeaders } from "./csrf.js";
 import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
+import * as account from "./account.js";
+import * as moderate from "./moderate.js";
 import * as urgent from "./urgent.js";
 import * as cases from "./cases.js";
+import * as verify from "./verify.js";
 
 const GENERAL = "lounge-general";
 const loungeId = (slug) => `lounge-${slug}`;
@@ -38,6 +41,9 @@ const state = {
   status: null, // [key, params] of the connection line, kept to re-translate it
   lastTypingSent: 0,
   phi: null, // {roomId, entry, findings}: a send the PHI guard refused, awaiting the author
+  list: new Map(), // room id → rooms.list entry {id, kind, last_seq, last_read_seq, case?, …}
+  restored: false, // the last room was reopened (once per page load)
+  reading: new Set(), // rooms with a `read` in flight
 };
 
 class Room {
@@ -136,6 +142,106 @@ function onWelcome(data) {
   cases.onWelcome(data);
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
+  loadRoomList();
+}
+
+// --- The home: my rooms, unread counts, the last room -------------------------------------
+// After every welcome (a reload, or any reconnect) `rooms.list` says which rooms I belong to,
+// their read markers and my cases; urgent.js asks `offers.list` the same way.
+
+const lastRoomKey = () => `curbside.room.${state.me?.id || ""}`;
+
+async function loadRoomList() {
+  const reply = await conn.request("rooms.list");
+  if (!reply.ok) return;
+  state.list = new Map(reply.data.rooms.map((r) => [r.id, r]));
+  urgent.onRooms(reply.data.rooms);
+  if (!state.restored) {
+    state.restored = true;
+    let last = null;
+    try {
+      last = localStorage.getItem(lastRoomKey());
+    } catch {
+      // No storage: start at home.
+    }
+    if (!state.current && last && (last.startsWith("lounge-") || state.list.has(last))) openRoom(last, { focus: false });
+  }
+  if (state.current) markRead(state.current);
+  renderSidebar();
+  renderHome();
+}
+
+const unread = (id) => {
+  const entry = state.list.get(id);
+  return entry ? Math.max(0, entry.last_seq - entry.last_read_seq) : 0;
+};
+
+/** What a room's entry knows of its newest seq, from events and join replies. */
+function noteSeq(roomId, seq, readToo = false) {
+  let entry = state.list.get(roomId);
+  if (!entry) {
+    entry = { id: roomId, last_seq: 0, last_read_seq: 0 };
+    state.list.set(roomId, entry);
+  }
+  entry.last_seq = Math.max(entry.last_seq, seq);
+  if (readToo) entry.last_read_seq = Math.max(entry.last_read_seq, seq);
+}
+
+/** The room on screen, read up to what it holds: tell the server (one `read` at a time). */
+async function markRead(room) {
+  if (!room.joined || document.visibilityState === "hidden" || state.reading.has(room.id)) return;
+  const entry = state.list.get(room.id);
+  if (entry && entry.last_read_seq >= room.lastSeq) return;
+  state.reading.add(room.id);
+  const seq = room.lastSeq;
+  const reply = await conn.request("read", { room: room.id, seq });
+  state.reading.delete(room.id);
+  if (reply.ok) noteSeq(room.id, seq, true);
+  renderSidebar();
+  if (reply.ok && room === state.current && room.lastSeq > seq) markRead(room);
+}
+
+function showHome() {
+  state.current = null;
+  state.replyTo = null;
+  try {
+    localStorage.removeItem(lastRoomKey());
+  } catch {
+    // Private mode.
+  }
+  $("messages").replaceChildren();
+  urgent.onRoomShown(null);
+  renderRoomHead();
+  renderSidebar();
+  renderHome();
+  setDrawer(false);
+}
+
+function homeItem(id, label, count = 0) {
+  const button = el("button", { type: "button", class: "room-btn", "data-room": id }, label);
+  if (count) button.append(el("span", { class: "unread", text: String(count), "aria-label": t("unread.n", { n: count }) }));
+  button.addEventListener("click", () => openRoom(id));
+  return el("li", {}, button);
+}
+
+function renderHome() {
+  const home = !state.current;
+  $("home").hidden = !home;
+  for (const id of ["messages", "composer", "typing"]) $(id).hidden = home;
+  if (home) $("load-earlier").hidden = true;
+  const unreadRooms = [...state.list.values()].filter((r) => unread(r.id) > 0);
+  $("home-unread").replaceChildren(...(unreadRooms.length
+    ? unreadRooms.map((r) => homeItem(r.id, roomTitle(r.id, r), unread(r.id)))
+    : [el("li", { class: "muted", text: t("home.unread.none") })]));
+  $("home-lounges").replaceChildren(...ownLounges().map(([id, label]) => homeItem(id, label, unread(id))));
+  urgent.renderHome();
+}
+
+function ownLounges() {
+  const out = [[GENERAL, t("lounge.general")]];
+  const own = state.me ? [state.me.specialty, ...(state.me.specialties || [])] : [];
+  for (const slug of new Set(own.filter(Boolean))) out.push([loungeId(slug), state.specialtyNames.get(slug) || slug]);
+  return out;
 }
 
 function onSocketDown() {
@@ -149,9 +255,16 @@ function onSocketDown() {
 function onMessageNew(room, seq, data) {
   if (seq <= room.lastSeq) return; // already shown: a duplicate delivery
   upsert(room, data);
+  const mine = data.author?.pseudonym && data.author.pseudonym === room.me?.pseudonym;
+  noteSeq(room.id, seq, mine);
   if (room.joining) return; // the join reply decides what is contiguous
   room.advance();
   if (room.hasGap()) resume(room);
+  if (room === state.current) markRead(room);
+  else {
+    renderSidebar();
+    if (!state.current) renderHome();
+  }
 }
 
 function patchMessage(room, seq, changes) {
@@ -180,7 +293,7 @@ function onTyping(room, author) {
 
 // --- Rooms: join, resume, history ---------------------------------------------------------
 
-function openRoom(id) {
+function openRoom(id, { focus = true } = {}) {
   let room = state.rooms.get(id);
   if (!room) {
     room = new Room(id);
@@ -197,11 +310,36 @@ function openRoom(id) {
   renderSidebar();
   urgent.onRoomShown(id);
   cases.onRoomShown(id);
-  $("composer").hidden = false;
+  renderHome();
   $("composer-error").textContent = "";
   renderPhiWarning();
+  try {
+    localStorage.setItem(lastRoomKey(), id);
+  } catch {
+    // Private mode: a reload starts at home.
+  }
   if (!room.joined && !room.joining) joinRoom(room);
-  $("composer-input").focus();
+  else markRead(room);
+  const fromDrawer = drawerOpen();
+  setDrawer(false);
+  if (!focus) return;
+  if (!fromDrawer || !isPhone()) $("composer-input").focus();
+  else $("drawer-toggle").focus();
+}
+
+// --- The room drawer (phones) -------------------------------------------------------------
+// Below 700 px the sidebar is a drawer over the room (app.css). Opening it moves focus into
+// it; picking a room, the scrim or Escape closes it and focus goes back to its button.
+
+const isPhone = () => window.matchMedia("(max-width: 700px)").matches;
+const drawerOpen = () => $("chat-view").dataset.drawer === "open";
+
+function setDrawer(open) {
+  const was = drawerOpen();
+  $("chat-view").dataset.drawer = open ? "open" : "closed";
+  $("drawer-toggle").setAttribute("aria-expanded", String(open));
+  if (open && !was) ($("sidebar").querySelector("[aria-current=page]") || $("post-open")).focus();
+  if (!open && was && isPhone() && $("sidebar").contains(document.activeElement)) $("drawer-toggle").focus();
 }
 
 function resume(room) {
@@ -237,7 +375,13 @@ async function joinRoom(room) {
   }
   room.advance();
   room.fruitless = room.lastSeq > before ? 0 : room.fruitless + 1;
-  if (room === state.current) renderRoomHead();
+  noteSeq(room.id, data.room.last_seq);
+  const entry = state.list.get(room.id);
+  entry.last_read_seq = Math.max(entry.last_read_seq, data.room.last_read_seq);
+  if (room === state.current) {
+    renderRoomHead();
+    markRead(room);
+  }
   for (const entry of room.pending.values()) if (!entry.inflight) sendEntry(room, entry);
   const more = since !== null && data.more;
   if ((more || room.rejoin || room.hasGap()) && room.fruitless < MAX_FRUITLESS_RESUMES) joinRoom(room);
@@ -479,10 +623,85 @@ function renderMessage(room, rec) {
     const reply = el("button", { type: "button", class: "link-btn reply-btn", text: t("msg.reply") });
     reply.addEventListener("click", () => startReply(room, m.seq));
     actions.append(reply);
+    if (!own) actions.append(moderate.reportButton(room.id, m.seq));
+  }
+  if (own && !m.deleted) {
+    const edit = el("button", { type: "button", class: "link-btn edit-btn", text: t("msg.edit") });
+    edit.addEventListener("click", () => startEdit(room, rec));
+    const del = el("button", { type: "button", class: "link-btn delete-btn", text: t("msg.delete") });
+    del.addEventListener("click", () => confirmDelete(room, rec, del));
+    actions.append(edit, del);
   }
   if (own) actions.append(el("span", { class: "state", text: `✓ ${t("msg.delivered")}` }));
   parts.push(actions);
   node.replaceChildren(...parts);
+}
+
+// --- Editing and deleting my own messages ---------------------------------------------------
+// Inline, no browser dialog: the body becomes a text box (Enter saves, Escape cancels);
+// Delete asks "Delete this message?" in place. The server's events redraw the message.
+
+function startEdit(room, rec) {
+  const node = rec.el;
+  const body = node.querySelector(".body");
+  if (!body || node.querySelector(".edit-form")) return;
+  const id = `edit-${room.id}-${rec.data.seq}`;
+  const input = el("textarea", { id, rows: "2", class: "edit-input" });
+  input.value = rec.data.body;
+  const error = el("p", { class: "error", role: "alert" });
+  const save = el("button", { type: "submit", text: t("msg.save") });
+  const cancel = el("button", { type: "button", class: "link-btn", text: t("post.cancel") });
+  const form = el("form", { class: "edit-form" }, el("label", { for: id, class: "visually-hidden", text: t("msg.edit") }),
+    input, el("div", { class: "phi-actions" }, save, cancel), error);
+  const done = () => {
+    renderMessage(room, rec);
+    node.querySelector(".edit-btn")?.focus();
+  };
+  cancel.addEventListener("click", done);
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") done();
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = input.value;
+    if (!text.trim() || text === rec.data.body) return done();
+    save.disabled = true;
+    const reply = await conn.request("message.edit", { room: room.id, seq: rec.data.seq, body: text });
+    save.disabled = false;
+    if (!reply.ok) {
+      const key = `error.${reply.error.code}`;
+      error.textContent = has(key) ? t(key) : reply.error.message || t("error.generic");
+      return undefined;
+    }
+    rec.data = { ...rec.data, body: text, edited: true };
+    return done();
+  });
+  body.replaceWith(form);
+  input.focus();
+}
+
+function confirmDelete(room, rec, button) {
+  const yes = el("button", { type: "button", class: "link-btn danger-link", text: t("msg.deleteYes") });
+  const no = el("button", { type: "button", class: "link-btn", text: t("msg.deleteNo") });
+  const ask = el("span", { class: "delete-ask", role: "group", "aria-label": t("msg.deleteAsk") },
+    el("span", { text: t("msg.deleteAsk") }), yes, no);
+  no.addEventListener("click", () => {
+    renderMessage(room, rec);
+    rec.el.querySelector(".delete-btn")?.focus();
+  });
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    const reply = await conn.request("message.delete", { room: room.id, seq: rec.data.seq });
+    if (reply.ok) patchMessage(room, rec.data.seq, { body: "", deleted: true, attachments: [] });
+    else renderMessage(room, rec);
+    $("composer-input").focus();
+  });
+  button.replaceWith(ask);
+  no.focus();
 }
 
 function renderPending(room, entry) {
@@ -542,10 +761,13 @@ function roomTitle(id, summary) {
 
 function renderRoomHead() {
   const room = state.current;
-  $("room-title").textContent = room ? roomTitle(room.id, room.summary) : t("room.none");
+  $("room-title").textContent = room ? roomTitle(room.id, room.summary) : t("home.title");
   const n = room?.summary?.members;
   $("room-members").textContent = room?.summary ? t(n === 1 ? "room.members.one" : "room.members.other", { n }) : "";
   $("load-earlier").hidden = !(room && room.more);
+  // Why my name here differs from the top bar: one pseudonym per room.
+  $("room-me").hidden = !room?.me;
+  if (room?.me) $("room-me").textContent = t("pseudo.explain", { name: room.me.name });
   if (room) room.list.dataset.empty = room.list.children.length ? "false" : "true";
   if (room) room.list.setAttribute("aria-label", roomTitle(room.id, room.summary));
   if (room) room.list.dataset.emptyText = t("room.empty");
@@ -564,6 +786,8 @@ function roomButton(id, label) {
     "aria-current": state.current?.id === id ? "page" : null,
   }, label);
   if (room?.mentioned) button.append(el("span", { class: "dot", "aria-label": "@", text: "@" }));
+  const n = state.current?.id === id ? 0 : unread(id);
+  if (n) button.append(el("span", { class: "unread", text: String(n), "aria-label": t("unread.n", { n }) }));
   button.addEventListener("click", () => openRoom(id));
   return el("li", {}, button);
 }
@@ -573,13 +797,12 @@ function fold(text) {
 }
 
 function renderSidebar() {
-  const mine = [roomButton(GENERAL, t("lounge.general"))];
-  const own = state.me ? [state.me.specialty, ...(state.me.specialties || [])] : [];
-  for (const slug of new Set(own.filter(Boolean))) {
-    mine.push(roomButton(loungeId(slug), state.specialtyNames.get(slug) || slug));
-  }
-  $("lounges-mine").replaceChildren(...mine);
+  $("home-open").setAttribute("aria-current", state.current ? "false" : "page");
+  $("lounges-mine").replaceChildren(...ownLounges().map(([id, label]) => roomButton(id, label)));
+  urgent.renderCaseList();
   const query = fold($("specialty-search").value.trim());
+  if (query) $("lounges-all-box").open = true;
+  $("lounges-all-summary").textContent = t("lounges.all", { n: state.specialties.length });
   const matches = state.specialties.filter((s) => !query || fold(s.name).includes(query) || s.slug.includes(query));
   $("lounges-all").replaceChildren(...(matches.length
     ? matches.map((s) => roomButton(loungeId(s.slug), s.name))
@@ -607,6 +830,10 @@ function rerenderAll() {
   renderPhiWarning();
   urgent.rerender();
   cases.rerender();
+  renderHome();
+  account.rerender();
+  verify.rerender();
+  moderate.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -644,6 +871,8 @@ function showLogin(message = "", { keepInput = false } = {}) {
   state.rooms = new Map();
   state.current = null;
   state.me = null;
+  state.list = new Map();
+  state.restored = false;
   state.status = null;
   hidePhiWarning();
   $("conn-status").textContent = "";
@@ -652,6 +881,9 @@ function showLogin(message = "", { keepInput = false } = {}) {
   $("who").hidden = true;
   $("logout").hidden = true;
   $("chat-view").hidden = true;
+  account.reset();
+  verify.reset();
+  moderate.reset();
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   if (!keepInput) $("login-password").value = "";
@@ -664,12 +896,37 @@ function sessionEnded(code) {
   showLogin(t(code === 4403 ? "session.forbidden" : "session.ended"));
 }
 
+/** Signed in: the chat for a verified physician, else the page that says what happens next. */
+function signedIn(physician) {
+  $("login-password").value = "";
+  showOtp(false);
+  if (physician && !physician.verified) {
+    $("login-view").hidden = true;
+    account.showPending(physician);
+    return;
+  }
+  account.reset();
+  $("verify-open").hidden = !["verifier", "admin"].includes(physician?.role);
+  $("mod-open").hidden = !["moderator", "admin"].includes(physician?.role);
+  enterChat();
+}
+
+/** One console ("verify", "mod") in place of the chat, or the chat (null). */
+function showConsole(which) {
+  if (which !== "verify") verify.deactivate();
+  if (which !== "mod") moderate.deactivate();
+  $("verify-view").hidden = which !== "verify";
+  $("mod-view").hidden = which !== "mod";
+  $("chat-view").hidden = which !== null;
+}
+
 function enterChat() {
   $("login-view").hidden = true;
   $("chat-view").hidden = false;
   $("logout").hidden = false;
   $("login-error").textContent = "";
   renderSidebar();
+  renderHome();
   loadSpecialties();
   conn.start();
 }
@@ -720,9 +977,7 @@ async function login(ev) {
       body: JSON.stringify(otp && !$("login-otp-group").hidden ? { email, password, otp } : { email, password }),
     });
     if (res.ok) {
-      $("login-password").value = "";
-      showOtp(false);
-      enterChat();
+      signedIn((await res.json()).physician);
     } else {
       const body = await res.json().catch(() => ({}));
       error.textContent = loginRefusal(res.status, body.error);
@@ -773,6 +1028,28 @@ async function boot() {
     rooms: () => state.rooms,
     specialties: () => state.specialties,
     specialtyName: (slug) => state.specialtyNames.get(slug),
+    unread,
+    current: () => state.current?.id || null,
+  });
+  $("home-open").addEventListener("click", showHome);
+  account.install({
+    signedIn,
+    showLogin: (message) => showLogin(message, { keepInput: true }),
+    logout,
+    specialties: () => state.specialties,
+  });
+  verify.install({
+    specialtyName: (slug) => state.specialtyNames.get(slug),
+    show: (on) => showConsole(on ? "verify" : null),
+  });
+  moderate.install({
+    conn,
+    roomTitle: (id, summary) => roomTitle(id, summary),
+    show: (on) => showConsole(on ? "mod" : null),
+  });
+  loadSpecialties();
+  document.addEventListener("visibilitychange", () => {
+    if (state.current && document.visibilityState === "visible") markRead(state.current);
   });
   cases.install({
     conn,
@@ -795,10 +1072,21 @@ async function boot() {
   });
   $("load-earlier").addEventListener("click", loadEarlier);
   $("specialty-search").addEventListener("input", renderSidebar);
+  $("drawer-toggle").addEventListener("click", () => setDrawer(!drawerOpen()));
+  $("post-open").addEventListener("click", () => setDrawer(false));
+  // Closing the dialog gives focus back to "Post a case"; on a phone that button sits in the
+  // drawer, closed by now, so the drawer's own button takes it.
+  $("post-dialog").addEventListener("close", () => {
+    if (isPhone() && !drawerOpen()) $("drawer-toggle").focus();
+  });
+  $("drawer-scrim").addEventListener("click", () => setDrawer(false));
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && drawerOpen()) setDrawer(false);
+  });
   for (const b of document.querySelectorAll(".lang-btn")) b.addEventListener("click", () => chooseLanguage(b.dataset.lang));
   try {
     const res = await fetch("/api/v1/me", { credentials: "same-origin" });
-    if (res.ok) enterChat();
+    if (res.ok) signedIn((await res.json()).physician);
     else showLogin("", { keepInput: true });
   } catch {
     showLogin("", { keepInput: true });

@@ -5,6 +5,7 @@
 // reset, caseSpecialty); this module never reaches into app.js's state otherwise.
 // Same safety rule as everywhere: server and user text only through el() / textContent.
 
+import * as alerts from "./alerts.js";
 import { jsonHeaders } from "./csrf.js";
 import { $, el, markSpans } from "./dom.js";
 import { has, language, phiKindName, t } from "./i18n.js";
@@ -21,8 +22,11 @@ let ticker = null;
 let shownRoom = null;
 let presence = { status: null, on_call: false };
 const cases = new Map(); // case id → {id, card, mine, status, steps: [event data]}
-const offers = new Map(); // case id → {offer, card, tier, expiresAt, node, acting}
+const offers = new Map(); // case id → {offer, card, tier, expiresAt, node}
 const loungeCards = new Map(); // case id → {data, node}
+// Cases this tab is accepting or declining right now: their offer.closed (which can arrive
+// before our own reply) is this tab's own doing, not news "from another tab".
+const acting = new Set();
 
 const serverNow = () => Date.now() / 1000 + skew;
 const specialtyName = (slug) => ctx.specialtyName(slug) || slug;
@@ -69,7 +73,8 @@ async function setPresence(args) {
   $("presence-status").disabled = false;
   $("on-call").disabled = false;
   if (reply.ok) presence = reply.data;
-  else notice(errorText(reply.error));
+  else notice(() => errorText(reply.error));
+  if (reply.ok && presence.on_call) alerts.askOnce();
   renderPresence(); // the server's answer, or back to what it last said
 }
 
@@ -211,16 +216,56 @@ async function withdrawShown() {
   }
 }
 
-function renderCaseList() {
+export function renderCaseList() {
+  if (!ctx) return;
   const mine = [...cases.values()].filter((r) => r.card);
   $("cases-title").hidden = mine.length === 0;
   $("cases-mine").replaceChildren(...mine.map((r) => {
     const label = `${r.card.urgency === "urgent" ? "⚡ " : ""}${specialtyName(r.card.specialty)}: ${r.card.summary.slice(0, 40)}`;
     const button = el("button", { type: "button", class: "room-btn", "data-room": r.card.room,
-      "aria-current": shownRoom === r.card.room ? "page" : null, text: label });
+      "aria-current": shownRoom === r.card.room ? "page" : null }, el("span", { class: "case-label", text: label }));
+    const n = shownRoom === r.card.room ? 0 : ctx.unread(r.card.room);
+    if (n) button.append(el("span", { class: "unread", text: String(n), "aria-label": t("unread.n", { n }) }));
     button.addEventListener("click", () => ctx.openRoom(r.card.room));
     return el("li", {}, button);
   }));
+  renderHome();
+}
+
+// --- The home's share: open offers (with their countdown) and my cases by status ------------
+
+const CASE_GROUPS = ["open", "claimed", "resolved", "withdrawn"];
+
+export function renderHome() {
+  if (!ctx || $("home").hidden) return;
+  const items = [...offers.values()].map((o) => {
+    const accept = el("button", { type: "button", class: "accept", text: t("offer.accept") });
+    const error = el("p", { class: "error", role: "alert" });
+    accept.addEventListener("click", () => acceptOffer(o.offer, o.card, error));
+    return el("li", { class: "home-offer", "data-case": o.card.id },
+      el("span", { class: "home-offer-title", text: t("offer.title", { specialty: specialtyName(o.card.specialty) }) }),
+      el("span", { class: "offer-countdown", text: countdown(o.expiresAt) }),
+      el("span", { class: "home-offer-summary", text: o.card.summary }),
+      el("span", { class: "offer-actions" }, accept), error);
+  });
+  $("home-offers").replaceChildren(...(items.length ? items : [el("li", { class: "muted", text: t("home.offers.none") })]));
+  const known = [...cases.values()].filter((r) => r.card);
+  const groups = CASE_GROUPS.map((status) => {
+    const recs = known.filter((r) => (r.status || "open") === status);
+    if (!recs.length) return null;
+    return el("section", { class: "case-group", "data-status": status },
+      el("h4", { text: t(`home.cases.${status}`) }),
+      el("ul", { class: "home-list" }, ...recs.map((r) => {
+        const button = el("button", { type: "button", class: "room-btn", "data-room": r.card.room },
+          el("span", { class: "case-label", text: `${r.card.urgency === "urgent" ? "⚡ " : ""}${specialtyName(r.card.specialty)}: ${r.card.summary.slice(0, 60)}` }),
+          el("span", { class: "muted", text: t(r.mine ? "home.cases.posted" : "home.cases.consulting") }));
+        const n = ctx.unread(r.card.room);
+        if (n) button.append(el("span", { class: "unread", text: String(n), "aria-label": t("unread.n", { n }) }));
+        button.addEventListener("click", () => ctx.openRoom(r.card.room));
+        return el("li", {}, button);
+      })));
+  }).filter(Boolean);
+  $("home-cases").replaceChildren(...(groups.length ? groups : [el("p", { class: "muted", text: t("home.cases.none") })]));
 }
 
 async function onRouting(data) {
@@ -260,6 +305,8 @@ function tick() {
     const node = o.node.querySelector(".offer-countdown");
     node.textContent = countdown(o.expiresAt);
     node.dataset.late = String(o.expiresAt - serverNow() < 15);
+    const home = $("home-offers").querySelector(`[data-case="${CSS.escape(id)}"] .offer-countdown`);
+    if (home) home.textContent = node.textContent;
   }
   if (!offers.size) {
     clearInterval(ticker);
@@ -294,8 +341,11 @@ function onOfferNew(data) {
   offers.set(data.case.id, o);
   renderOffer(o);
   $("offers").append(node);
+  renderHome();
   // Announced, not focused: focus jumping to "Accept" while someone types could accept by accident.
   $("offer-announce").textContent = `${t("offer.title", { specialty: specialtyName(data.case.specialty) })}. ${data.case.summary}`;
+  alerts.offerRaised(data.case.id, t("offer.title", { specialty: specialtyName(data.case.specialty) }),
+    data.case.summary, offers.size);
   if (!ticker) ticker = setInterval(tick, 1000);
 }
 
@@ -304,12 +354,16 @@ function removeOffer(caseId) {
   if (!o) return null;
   offers.delete(caseId);
   o.node.remove();
+  alerts.offerGone(caseId, offers.size);
+  renderHome();
   return o;
 }
 
 async function acceptOffer(offer, card, errorNode) {
   for (const b of errorNode.parentNode.querySelectorAll("button")) b.disabled = true;
+  acting.add(card.id);
   const reply = await ctx.conn.request("offer.accept", { offer });
+  acting.delete(card.id);
   if (reply.ok) {
     removeOffer(card.id);
     knowCase(card, { status: "claimed" });
@@ -318,30 +372,40 @@ async function acceptOffer(offer, card, errorNode) {
   }
   const text = reply.error.code === "conflict" ? t("offer.taken") : errorText(reply.error);
   errorNode.textContent = text;
-  if (reply.error.code === "conflict" && removeOffer(card.id)) notice(text);
+  if (reply.error.code === "conflict") {
+    // Taken meanwhile (its offer.closed may have removed the card already): say so.
+    removeOffer(card.id);
+    notice(() => t("offer.taken"));
+  }
   for (const b of errorNode.parentNode.querySelectorAll("button")) b.disabled = reply.error.code === "conflict";
 }
 
 async function declineOffer(o) {
-  o.acting = true;
+  acting.add(o.card.id);
   const reply = await ctx.conn.request("offer.decline", { offer: o.offer });
+  acting.delete(o.card.id);
   if (reply.ok) removeOffer(o.card.id);
   else o.node.querySelector(".error").textContent = errorText(reply.error);
 }
 
 function onOfferClosed(data) {
   const o = removeOffer(data.case);
-  if (!o) return; // closed here already (our own accept or decline in this tab)
+  // Closed here already, or closing because of this tab's own accept or decline (the event
+  // can beat the reply): nothing to tell.
+  if (!o || acting.has(data.case)) return;
   if (data.reason === "accepted") {
     knowCase(o.card, { status: "claimed" });
-    notice(t("offer.acceptedElsewhere"), o.card.room);
-  } else if (data.reason === "declined") notice(t("offer.declinedElsewhere"));
-  else if (has(`offer.closed.${data.reason}`)) notice(t(`offer.closed.${data.reason}`));
+    notice(() => t("offer.acceptedElsewhere"), o.card.room);
+  } else if (data.reason === "declined") notice(() => t("offer.declinedElsewhere"));
+  else if (has(`offer.closed.${data.reason}`)) notice(() => t(`offer.closed.${data.reason}`));
 }
 
+let noticeText = null; // () → the notice in the current language (redrawn on a switch)
+
 function notice(text, room = null) {
+  noticeText = text;
   $("urgent-notice").hidden = false;
-  $("urgent-notice-text").textContent = text;
+  $("urgent-notice-text").textContent = text();
   const open = $("urgent-notice-open");
   open.hidden = !room;
   open.dataset.room = room || "";
@@ -424,6 +488,7 @@ function renderPostPhi() {
 /** Wire the controls once, at boot. */
 export function install(context) {
   ctx = context;
+  alerts.install();
   $("presence-status").addEventListener("change", (ev) => setPresence({ status: ev.target.value }));
   $("on-call").addEventListener("change", (ev) => setPresence({ on_call: ev.target.checked }));
   $("post-open").addEventListener("click", openPostForm);
@@ -447,9 +512,30 @@ export function install(context) {
 export async function onWelcome(data) {
   if (typeof data.server_time === "number") skew = data.server_time - Date.now() / 1000;
   $("presence").hidden = false;
-  const reply = await ctx.conn.request("presence.set", {});
+  // Until the server says where we stand, a click could only be undone by its answer.
+  $("presence-status").disabled = true;
+  $("on-call").disabled = true;
+  const [reply, open] = await Promise.all([ctx.conn.request("presence.set", {}), ctx.conn.request("offers.list")]);
+  $("presence-status").disabled = false;
+  $("on-call").disabled = false;
   if (reply.ok) presence = reply.data;
   renderPresence();
+  if (open.ok) restoreOffers(open.data.offers);
+}
+
+/** After a (re)connect: show the offers still open to me, drop those that closed meanwhile. */
+function restoreOffers(list) {
+  const open = new Set(list.map((o) => o.case.id));
+  for (const id of [...offers.keys()]) if (!open.has(id)) removeOffer(id);
+  for (const data of list) if (!offers.has(data.case.id)) onOfferNew(data);
+}
+
+/** rooms.list's case rooms: my cases (posted or consulting), with their status. */
+export function onRooms(entries) {
+  for (const r of entries) if (r.case) knowCase(r.case, { mine: r.case_mine, status: r.case_status });
+  for (const r of entries) if (r.case) caseRecord(r.case.id).status = r.case_status;
+  renderCasePanel();
+  renderCaseList();
 }
 
 /** Handle the events that are this module's; true when the frame was one of them. */
@@ -487,6 +573,9 @@ export function caseSpecialty(roomId) {
 /** Language or specialty names changed: draw everything again. */
 export function rerender() {
   if (!ctx) return;
+  if (noticeText && !$("urgent-notice").hidden) $("urgent-notice-text").textContent = noticeText();
+  alerts.renderAlertControls();
+  alerts.updateTitle();
   renderPostOptions();
   renderPostPhi();
   renderPresence();
@@ -503,6 +592,7 @@ export function reset() {
   loungeCards.clear();
   shownRoom = null;
   presence = { status: null, on_call: false };
+  alerts.reset();
   $("presence").hidden = true;
   $("urgent-notice").hidden = true;
   if ($("post-dialog").open) $("post-dialog").close();

@@ -1,0 +1,104 @@
+"""Reports and the moderator console, in real headless Chromium against a real daphne: a
+member reports a message; the report reaches the console without a reload, with the message
+and its context; the moderator hides it (members see it hidden), mutes its author (their next
+message is refused), and resolves the report with a note."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.support.browser import LOUNGE, close_pages, join_room, login, new_page, send_message
+from tests.support.otp import otp_fields
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+expect.set_options(timeout=15_000)
+
+
+def test_a_report_reaches_the_console_and_the_moderator_acts(browser, daphne_server, make_physician):
+    _, author_email, password = make_physician()
+    _, reporter_email, _ = make_physician()
+    _, mod_email, _ = make_physician(role="moderator", specialty="family-medicine")
+    code = otp_fields(mod_email)["otp"]
+    tag = uuid.uuid4().hex[:6]
+    rude = f"Only an idiot would order a D-dimer here [{tag}]"
+
+    def steps(chromium: Browser) -> None:
+        author, reporter, mod = new_page(chromium), new_page(chromium), new_page(chromium)
+        login(author, daphne_server, author_email, password)
+        login(reporter, daphne_server, reporter_email, password)
+        mod.goto(daphne_server.http + "/")
+        mod.fill("#login-email", mod_email)
+        mod.fill("#login-password", password)
+        mod.click("#login-submit")
+        mod.fill("#login-otp", code)
+        mod.click("#login-submit")
+        expect(mod.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+        mod.get_by_role("button", name="Moderation").click()
+        expect(mod.locator("#mod-title")).to_be_focused()
+
+        join_room(author)
+        join_room(reporter)
+        send_message(author, f"Wells score 1, PERC negative [{tag}]")
+        send_message(author, rude)
+        message = reporter.locator("#messages .msg", has_text=rude)
+        expect(message).to_have_count(1)
+        # No "Report" on one's own message.
+        expect(author.locator("#messages .msg", has_text=rude).locator(".report-btn")).to_have_count(0)
+        message.get_by_role("button", name="Report").click()
+        reporter.get_by_label("Why report it").fill("Insulting a colleague")
+        reporter.get_by_role("button", name="Send the report").click()
+        expect(message.locator(".report-status")).to_have_text("Reported. A moderator will look at it.")
+
+        # The open console picks the new report up by itself (it polls).
+        card = mod.locator("#mod-queue .report-card", has_text="Insulting a colleague")
+        expect(card).to_be_visible(timeout=30_000)
+        expect(card.locator("h3")).to_have_text("Report in Cardiology")
+        expect(card.locator(".ctx-msg.reported")).to_contain_text(rude)
+        expect(card.locator(".ctx-msg").first).to_contain_text("Wells score 1")
+
+        seq = message.get_attribute("data-seq")  # its text goes once hidden
+        card.get_by_role("button", name="Hide").click()
+        expect(card.locator(".mod-status")).to_have_text("Hidden.")
+        expect(reporter.locator(f'#messages .msg[data-seq="{seq}"]')).to_contain_text("Hidden by a moderator")
+
+        card.get_by_label("Mute for").select_option("60")
+        card.get_by_role("button", name="Mute").click()
+        expect(card.locator(".mod-status")).to_have_text("Muted.")
+        send_message(author, f"Why can I not post? [{tag}]")
+        expect(author.locator("#composer-error")).not_to_be_empty()
+
+        card.get_by_role("button", name="Resolve").click()
+        expect(card.locator(".mod-status")).to_have_text("Write a note first.")
+        card.get_by_label(re.compile("Resolution note")).fill("Hidden and muted for an hour.")
+        card.get_by_role("button", name="Resolve").click()
+        expect(mod.locator("#mod-queue .report-card", has_text="Insulting a colleague")).to_have_count(0)
+        assert author.dialogs == [] and reporter.dialogs == [] and mod.dialogs == []
+        close_pages(author, reporter, mod)
+
+    browser.run(steps)
+
+
+def test_report_is_in_spanish_and_only_moderators_get_the_console(browser, daphne_server, make_physician):
+    _, email_a, password = make_physician(languages=("es",))
+    _, email_b, _ = make_physician(languages=("es",))
+
+    def steps(chromium: Browser) -> None:
+        a, b = new_page(chromium, locale="es-ES"), new_page(chromium, locale="es-ES")
+        login(a, daphne_server, email_a, password)
+        login(b, daphne_server, email_b, password)
+        expect(b.locator("#mod-open")).to_be_hidden()  # not a moderator
+        join_room(a, LOUNGE)
+        join_room(b, LOUNGE)
+        send_message(a, f"¿Alguien ha usado levosimendán en shock cardiogénico? [{uuid.uuid4().hex[:6]}]")
+        seen = b.locator("#messages .msg", has_text="levosimendán")
+        seen.get_by_role("button", name="Denunciar").click()
+        b.get_by_role("button", name="Enviar la denuncia").click()
+        expect(seen.locator(".report-status")).to_have_text("Di por qué, en pocas palabras.")
+        close_pages(a, b)
+
+    browser.run(steps)
