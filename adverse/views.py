@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from adverse import chart, export, normalise, report, selectors, services
 from adverse.models import Report
+from core import text
 from core.errors import ValidationFailed
 from core.http import api, int_param
 from physicians.licences import SUPPORTED_COUNTRIES
@@ -89,6 +90,11 @@ def _pair_param(request: HttpRequest) -> tuple[str, str]:
         raise ValidationFailed("Name the pair: 'drug' and 'reaction'.",
                                fields={k: "This parameter is required."
                                        for k, v in (("drug", drug), ("reaction", reaction)) if not v})
+    # PostgreSQL cannot compare text holding a NUL: refuse control characters before the query.
+    bad = {k: f"It {text.LINE_RULE}." for k, v in (("drug", drug), ("reaction", reaction))
+           if not text.text_ok(v, multiline=False)}
+    if bad:
+        raise ValidationFailed("The pair's names hold characters no name has.", fields=bad)
     return drug, reaction
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from adverse import report
 from bus import protocol
 from consult import codec
 from physicians.selectors import Profile
@@ -74,8 +75,49 @@ class Specialties(Body):
     specialties: list[Specialty]
 
 
+class Registry(Body):
+    decision: str
+    reason: str
+
+
+class AuditedDecision(Body, rename={"from_": "from"}):
+    from_: str
+    to: str
+    backend: str
+    by_verifier: bool
+    reason: str
+    at: str
+
+
+class VerificationEntry(Body, kw_only=True):
+    """A licence as the verifier console shows it (physicians.selectors.verification_entry):
+    the profile, the licence number, the registry's answer and the audit trail."""
+
+    id: str
+    email: str
+    display_name: str
+    first_name: str
+    last_name: str
+    role: str
+    country: str
+    jurisdiction: str
+    specialty: str
+    specialties: list[str]
+    languages: list[str]
+    licence_status: str
+    verified: bool
+    on_call: bool = False
+    licence_number: str
+    registry: Registry | None
+    decisions: list[AuditedDecision]
+
+
 class Pending(Body):
-    pending: list[Profile]
+    pending: list[VerificationEntry]
+
+
+class RecentlyDecided(Body):
+    decided: list[VerificationEntry]
 
 
 class Decision(Body, rename={"from_": "from"}):
@@ -142,6 +184,175 @@ class ErrorBody(Body):
 
 class Error(Body):
     error: ErrorBody
+
+
+# --- Adverse events (adverse/views.py), each as its view builds it ------------------------
+
+AdverseRoute = Literal[report.ROUTES]
+AdverseOutcome = Literal[report.OUTCOMES]
+AdverseChallenge = Literal[report.CHALLENGE]
+
+
+class AdverseDrug(Body):
+    name: str
+    dose: str
+    route: AdverseRoute
+    start_year: int | None
+    stop_year: int | None
+    ingredient: str  # normalised (adverse/normalise.py); "unknown" if not in the table
+
+
+class AdverseReaction(Body):
+    term: str
+    outcome: AdverseOutcome
+    onset_days: int | None
+    code: str  # normalised reaction code; "unknown" if not in the table
+
+
+class AdverseSeriousness(Body):
+    death: bool
+    life_threatening: bool
+    hospitalisation: bool
+    disability: bool
+    congenital_anomaly: bool
+    other_important: bool
+
+
+class AdverseVersions(Body):
+    drugs: str
+    reactions: str
+
+
+class AdverseReport(Body):
+    """A report as ``adverse/views.py`` sends it: its id and time, then the sealed document
+    (``Draft.as_dict`` plus ``reported_at`` and the normalisation versions; never ``group``)."""
+
+    id: str
+    created_at: str
+    suspect_drugs: list[AdverseDrug]
+    concomitant_drugs: list[AdverseDrug]
+    reactions: list[AdverseReaction]
+    seriousness: AdverseSeriousness
+    dechallenge: AdverseChallenge
+    rechallenge: AdverseChallenge
+    age_band: Literal[report.AGE_BANDS]
+    sex: Literal[report.SEXES]
+    country: str
+    reporter_specialty: str
+    narrative: str
+    language: Literal[report.LANGUAGES]
+    case: str | None
+    serious: bool
+    reported_at: str
+    normalisation: AdverseVersions
+
+
+class AdverseReportBody(Body):
+    report: AdverseReport
+
+
+class AdverseReports(Body):
+    reports: list[AdverseReport]
+
+
+class AdverseReactionLabel(Body):
+    code: str
+    en: str
+    es: str
+
+
+class AdverseVocabulary(Body):
+    seriousness: list[str]
+    outcomes: list[str]
+    challenge: list[str]
+    age_bands: list[str]
+    sexes: list[str]
+    routes: list[str]
+    countries: list[str]
+    reactions: list[AdverseReactionLabel]
+    ingredients: list[str]
+    versions: AdverseVersions
+    officer: bool
+    my_country: str | None
+
+
+class AdverseStats(Body):
+    """``adverse.signals.Stats.as_dict``: the 2×2 table and its statistics."""
+
+    a: int
+    b: int
+    c: int
+    d: int
+    prr: float
+    chi2: float
+    ror: float
+    ror_lower: float
+    ror_upper: float
+    ic: float
+    ic025: float
+    corrected: bool
+    evans: bool
+
+
+class AdversePair(AdverseStats):
+    """A row of ``adverse.selectors.pair_stats``."""
+
+    drug: str
+    reaction: str
+    unknown: bool
+    signal: int | None
+    first_week: str | None
+
+
+class AdversePairs(Body):
+    pairs: list[AdversePair]
+
+
+class AdverseSignal(Body):
+    signal: int
+    drug: str
+    reaction: str
+    reaction_label: dict[str, str]  # {"en": ..., "es": ...}; empty for an unlisted code
+    first_week: str
+    detected_at: str
+    at_detection: AdverseStats
+    current: AdversePair | None
+
+
+class AdverseSignals(Body):
+    week: str
+    signals: list[AdverseSignal]
+
+
+class AdverseWeek(Body):
+    week: str
+    reports: int
+    serious: int
+
+
+class AdverseSeries(Body):
+    drug: str
+    reaction: str
+    weeks: list[AdverseWeek]
+
+
+class AdverseAlert(Body):
+    id: int
+    signal: int
+    drug: str
+    reaction: str
+    first_week: str
+    created_at: str
+    read_at: str | None
+
+
+class AdverseAlerts(Body):
+    alerts: list[AdverseAlert]
+
+
+class AdverseAlertRead(Body):
+    alert: int
+    read_at: str
 
 
 # --- Request bodies (unknown fields are ignored by the views, so not forbidden here) ------
@@ -226,4 +437,46 @@ class DecisionRequest(msgspec.Struct, kw_only=True):
 class ResolveRequest(msgspec.Struct, kw_only=True):
     resolution: str
     action: str = "resolved"
+    confirm_phi: bool = False
+
+
+class AdverseDrugRequest(msgspec.Struct, kw_only=True):
+    name: str
+    dose: str = ""
+    route: AdverseRoute = "unknown"
+    start_year: int | None = None
+    stop_year: int | None = None
+
+
+class AdverseReactionRequest(msgspec.Struct, kw_only=True):
+    term: str
+    outcome: AdverseOutcome = "unknown"
+    onset_days: int | None = None
+
+
+class AdverseSeriousnessRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    death: bool = False
+    life_threatening: bool = False
+    hospitalisation: bool = False
+    disability: bool = False
+    congenital_anomaly: bool = False
+    other_important: bool = False
+
+
+class AdverseReportRequest(msgspec.Struct, kw_only=True):
+    """adverse/report.py ``draft_parse``: country and specialty default to the reporter's."""
+
+    suspect_drugs: list[AdverseDrugRequest]
+    reactions: list[AdverseReactionRequest]
+    concomitant_drugs: list[AdverseDrugRequest] = []
+    seriousness: AdverseSeriousnessRequest | None = None
+    dechallenge: AdverseChallenge = "unknown"
+    rechallenge: AdverseChallenge = "unknown"
+    age_band: Literal[report.AGE_BANDS] = "unknown"
+    sex: Literal[report.SEXES] = "unknown"
+    country: str | msgspec.UnsetType = msgspec.UNSET  # default: the reporter's own
+    reporter_specialty: str | msgspec.UnsetType = msgspec.UNSET  # default: their primary one
+    narrative: str = ""
+    language: Literal[report.LANGUAGES] = "en"
+    case: str | None = None
     confirm_phi: bool = False

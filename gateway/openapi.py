@@ -26,6 +26,15 @@ from consult import codec
 from core.errors import DomainError
 from core.http import api
 from gateway.http_bodies import (
+    AdverseAlertRead,
+    AdverseAlerts,
+    AdversePairs,
+    AdverseReportBody,
+    AdverseReportRequest,
+    AdverseReports,
+    AdverseSeries,
+    AdverseSignals,
+    AdverseVocabulary,
     AttachmentStored,
     CaseCreated,
     CaseDetail,
@@ -43,6 +52,7 @@ from gateway.http_bodies import (
     OtpStatus,
     Pending,
     PhysicianBody,
+    RecentlyDecided,
     Registration,
     ReportBody,
     Reports,
@@ -126,14 +136,21 @@ def _ref(struct: type) -> dict:
 
 
 STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, Empty, Ticket,
-           OtpStatus, OtpEnrolment, Schedule, Specialties, Pending, Decided, Reports, ReportBody,
+           OtpStatus, OtpEnrolment, Schedule, Specialties, Pending, RecentlyDecided, Decided,
+           Reports, ReportBody,
            AttachmentStored, Error, Registration, Credentials, TicketRequest, OtpCode,
            ScheduleRequest, CaseRequest, DecisionRequest, ResolveRequest,
            CaseResolveRequest, CaseInviteRequest, SecondSpecialtyRequest, codec.FeedPage,
-           codec.RoundReply, codec.ImageReply, codec.Dashboard)
+           codec.RoundReply, codec.ImageReply, codec.Dashboard,
+           AdverseReportBody, AdverseReports, AdverseVocabulary, AdversePairs, AdverseSignals,
+           AdverseSeries, AdverseAlerts, AdverseAlertRead, AdverseReportRequest)
 
 
 def _paths() -> dict[str, dict]:
+    return _core_paths() | _adverse_paths()
+
+
+def _core_paths() -> dict[str, dict]:
     staff = ("staff",)
     case_id = _path_param("case_id")
     return {
@@ -165,6 +182,9 @@ def _paths() -> dict[str, dict]:
         f"{API}/verifications": {"get": _op("Verifiers: licences pending review",
                                             (200, Pending), auth="staff", errors=(403,),
                                             tags=staff)},
+        f"{API}/verifications/decided": {"get": _op(
+            "Verifiers: the licences decided most recently, with their audit trail",
+            (200, RecentlyDecided), auth="staff", errors=(403,), tags=staff)},
         f"{API}/verifications/{{user_id}}/{{action}}": {"post": _op(
             "Verifiers: verify, reject, suspend or reinstate a licence", (200, Decided),
             auth="staff", body=DecisionRequest, errors=(403, 404, 409, 422), tags=staff,
@@ -234,6 +254,80 @@ def _case_paths(case_id: dict) -> dict[str, dict]:
         (200, codec.Dashboard), params=(_query_param("weeks", {
             "type": "integer", "minimum": 1, "maximum": 104}),))}
     return paths
+
+
+OFFICER = ("Pharmacovigilance officers only (the role `manage.py adverse_officer` grants); "
+           "any other physician gets 403 forbidden.")
+
+
+def _officer(op: dict) -> dict:
+    op["description"] = OFFICER
+    return op
+
+
+def _pair_params() -> tuple[dict, ...]:
+    return tuple({**_query_param(name, {"type": "string", "minLength": 1}), "required": True,
+                  "description": what} for name, what in (
+        ("drug", "The normalised ingredient (as in /pairs)"),
+        ("reaction", "The normalised reaction code (as in /pairs)")))
+
+
+def _non_json(op: dict, media_type: str, description: str) -> dict:
+    op["responses"]["200"] = {"description": description, "content": {
+        media_type: {"schema": {"type": "string"}}}}
+    return op
+
+
+def _adverse_paths() -> dict[str, dict]:
+    """The adverse-event API (adverse/urls.py, docs/adverse.md): any physician files and reads
+    their own reports; the rest is the pharmacovigilance officer's."""
+    base, tags = f"{API}/adverse", ("adverse",)
+    csv_ops = {
+        f"{base}/export/reports.csv": "Every report, decrypted, long format (docs/adverse.md)",
+        f"{base}/export/pairs.csv": "Every drug-reaction pair with its statistics",
+    }
+    return {
+        f"{base}/reports": {
+            "post": _op("File an adverse-event report (verified physicians): checked, "
+                        "PHI-guarded, normalised, sealed; rate-limited per hour",
+                        (201, AdverseReportBody), body=AdverseReportRequest,
+                        errors=(403, 422, 429), tags=tags),
+            "get": _op("My own reports, newest first", (200, AdverseReports), tags=tags,
+                       params=(_query_param("limit", {"type": "integer", "minimum": 0,
+                                                      "maximum": 2**63 - 1}),))},
+        f"{base}/reports/{{report_id}}": {"get": _op(
+            "One report: my own, or any for an officer", (200, AdverseReportBody),
+            errors=(404,), tags=tags, params=(_path_param("report_id"),))},
+        f"{base}/vocabulary": {"get": _op(
+            "The choices the report form offers, the normalisation tables' versions, and "
+            "whether I am an officer", (200, AdverseVocabulary), tags=tags)},
+        f"{base}/pairs": {"get": _officer(_op(
+            "Officers: every drug-reaction pair with PRR, chi2, ROR, IC, strongest first",
+            (200, AdversePairs), errors=(403,), tags=tags))},
+        f"{base}/pairs/series": {"get": _officer(_op(
+            "Officers: a pair's reports per week, from its first week to its last",
+            (200, AdverseSeries), errors=(403, 404), tags=tags, params=_pair_params()))},
+        f"{base}/pairs/chart.svg": {"get": _officer(_non_json(_op(
+            "Officers: SVG chart of a pair's weeks (serious reports darker)", (200, Empty),
+            errors=(403, 404), tags=tags, params=_pair_params()),
+            "image/svg+xml", "The chart (Content-Security-Policy: default-src 'none')"))},
+        f"{base}/signals": {"get": _officer(_op(
+            "Officers: the signals first detected in one ISO week (default: this week)",
+            (200, AdverseSignals), errors=(403,), tags=tags,
+            params=({**_query_param("week", {"type": "string", "format": "date"}),
+                     "description": "Any day of the week (YYYY-MM-DD)"},)))},
+        f"{base}/alerts": {"get": _officer(_op(
+            "Officers: my signal alerts, newest first", (200, AdverseAlerts), errors=(403,),
+            tags=tags))},
+        f"{base}/alerts/{{alert_id}}/read": {"post": _officer(_op(
+            "Officers: mark one of my alerts read", (200, AdverseAlertRead), body=Empty,
+            errors=(403, 404), tags=tags, params=(_path_param("alert_id", {
+                "type": "integer", "minimum": 0}),)))},
+        **{path: {"get": _officer(_non_json(_op(
+            f"Officers: {summary} (CSV attachment)", (200, Empty), errors=(403,), tags=tags),
+            "text/csv", "CSV; X-Curbside-Normalisation names the tables' versions"))}
+           for path, summary in csv_ops.items()},
+    }
 
 
 def _upload_op() -> dict:

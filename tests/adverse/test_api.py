@@ -143,3 +143,18 @@ def test_statistics_and_exports_are_for_the_pharmacovigilance_role(make_reporter
     assert Client().get(f"/api/v1/adverse/{path}").status_code == 401
     services.officer_grant(user=physician.user)
     assert me.get(f"/api/v1/adverse/{path}").status_code in (200, 404)  # 404: no such pair
+
+
+@pytest.mark.parametrize("path", ["pairs/series?drug=a%00b&reaction=myalgia",
+                                  "pairs/chart.svg?drug=atorvastatin&reaction=%00",
+                                  f"alerts/{2**63}/read", "reports/%00"])
+def test_hostile_identifiers_are_refused_or_not_found_never_a_server_error(make_reporter, path):
+    """A NUL (PostgreSQL cannot compare text with one) or an id beyond 64 bits: a 400 or
+    404 with the error shape, never a 500."""
+    physician, email, password = make_reporter("GB")
+    services.officer_grant(user=physician.user)
+    me = login(email, password)
+    r = post(me, {}, url=f"/api/v1/adverse/{path}") if path.endswith("/read") else \
+        me.get(f"/api/v1/adverse/{path}")
+    assert r.status_code in (400, 404), (r.status_code, r.content[:300])
+    assert r.json()["error"]["code"] in ("bad_request", "not_found")

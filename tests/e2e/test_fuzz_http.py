@@ -5,7 +5,8 @@ schemathesis generates requests for every operation in it, in both of its modes:
 (valid per the schema, hostile strings — NUL, controls, bidi, huge numbers — included, since the
 request schemas leave strings unconstrained) and negative (wrong types, missing fields, bad
 path and query values). It sends them with a verified physician's session (staff operations
-with an administrator's, signed in with a one-time code) and checks every response:
+with an administrator's, signed in with a one-time code; the adverse-event officer operations
+with a physician granted the pharmacovigilance role) and checks every response:
 
 * never a 5xx (``not_a_server_error``);
 * the status is one the operation declares, the content type is the declared one, and the
@@ -34,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from adverse import services as adverse_services
 from tests.support.clients import Http
 
 pytestmark = [
@@ -42,13 +44,17 @@ pytestmark = [
     pytest.mark.skipif(not settings.REDIS_URL, reason="the e2e suite runs on Redis"),
 ]
 
-# Examples per operation (~20 operations): every one is reached with valid and hostile
+# Examples per operation (~30 operations): every one is reached with valid and hostile
 # values, and the module stays within CI's time limit.
 EXAMPLES_PER_OPERATION = 15
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 # Operations run with the administrator's session (moderator and verifier in one role).
 STAFF_PREFIXES = ("/api/v1/verifications", "/api/v1/moderation/")
+# Adverse-event operations that are any physician's; the rest of /api/v1/adverse/ run with a
+# pharmacovigilance officer's session (services.officer_grant, as `manage.py adverse_officer`).
+ADVERSE = "/api/v1/adverse/"
+ADVERSE_ANY_PHYSICIAN = ("/api/v1/adverse/reports", "/api/v1/adverse/vocabulary")
 # Run without any session: logging the fuzz session out would leave the rest unauthenticated.
 ANONYMOUS_PATHS = ("/api/v1/auth/logout",)
 ERROR_CODES: set[str] = set()
@@ -61,11 +67,14 @@ FUZZ = hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, d
 
 @pytest.fixture
 def sessions(daphne_server, make_physician) -> dict[str, dict[str, str]]:
-    """Request headers for a verified physician's session and for an administrator's (who
-    signed in with a TOTP code), each with its CSRF token."""
+    """Request headers for a verified physician's session, for an administrator's (who
+    signed in with a TOTP code) and for a pharmacovigilance officer's, each with its CSRF
+    token."""
     out = {}
-    for name, role in (("physician", "physician"), ("staff", "admin")):
-        _, email, password = make_physician(role=role)
+    for name, role in (("physician", "physician"), ("staff", "admin"), ("officer", "physician")):
+        physician, email, password = make_physician(role=role)
+        if name == "officer":
+            adverse_services.officer_grant(user=physician.user)
         http = Http(daphne_server.http)
         http.login(email, password)
         cookies = "; ".join(f"{c.name}={c.value}" for c in http.jar)
@@ -77,6 +86,8 @@ def sessions(daphne_server, make_physician) -> dict[str, dict[str, str]]:
 def _headers(path: str, sessions: dict) -> dict[str, str]:
     if path in ANONYMOUS_PATHS:
         return sessions["anonymous"]
+    if path.startswith(ADVERSE) and not path.startswith(ADVERSE_ANY_PHYSICIAN):
+        return sessions["officer"]
     return sessions["staff" if path.startswith(STAFF_PREFIXES) else "physician"]
 
 
@@ -98,7 +109,7 @@ def test_every_operation_answers_as_its_schema_says(daphne_server, sessions):
     ERROR_CODES.update(schema.raw_schema["components"]["schemas"]["ErrorBody"]["properties"]
                        ["code"]["enum"])
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 20, [op.label for op in operations]
+    assert len(operations) >= 30, [op.label for op in operations]
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             @FUZZ
@@ -138,3 +149,50 @@ def test_what_the_views_send_on_success_validates(daphne_server, sessions):
     call("/api/v1/auth/ws-ticket", "POST", 200, media_type="application/json", body={})
     call("/api/v1/me/on-call-schedule", "PUT", 200, media_type="application/json",
          body={"schedule": [["mon", "08:00", "12:00"]], "time_zone": "Europe/Paris"})
+
+
+ADVERSE_REPORT = {
+    "suspect_drugs": [{"name": "atorvastatin", "dose": "40 mg", "route": "oral",
+                       "start_year": 2024}],
+    "reactions": [{"term": "myalgia", "outcome": "recovering", "onset_days": 30}],
+    "seriousness": {"hospitalisation": True}, "age_band": "adult", "sex": "female",
+    "narrative": "Muscle pain a month after starting; improving since stopping."}
+
+
+def test_what_the_adverse_views_send_on_success_validates(daphne_server, sessions):
+    """A report filed, listed and read back, the vocabulary, and the officer's views of the
+    pair it made (pairs, week, series, chart, alerts, both exports) held to the document —
+    the CSV and SVG ones to their media types."""
+    schema = schemathesis.openapi.from_url(f"{daphne_server.http}/api/v1/openapi.json")
+
+    def call(path: str, method: str, status: int, **kw):
+        case = schema[path][method].Case(**kw)
+        response = case.call_and_validate(base_url=daphne_server.http,
+                                          headers=_headers(case.path, sessions), checks=CHECKS)
+        assert response.status_code == status, (path, response.status_code, response.text[:300])
+        return response
+
+    filed = json.loads(call("/api/v1/adverse/reports", "POST", 201,
+                            media_type="application/json", body=ADVERSE_REPORT).text)
+    report_id = filed["report"]["id"]
+    assert filed["report"]["serious"] and filed["report"]["suspect_drugs"][0]["ingredient"]
+    mine = json.loads(call("/api/v1/adverse/reports", "GET", 200, query={"limit": 5}).text)
+    assert [r["id"] for r in mine["reports"]] == [report_id]
+    call("/api/v1/adverse/reports/{report_id}", "GET", 200,
+         path_parameters={"report_id": report_id})
+    vocabulary = json.loads(call("/api/v1/adverse/vocabulary", "GET", 200).text)
+    assert vocabulary["officer"] is False and vocabulary["reactions"]
+
+    pairs = json.loads(call("/api/v1/adverse/pairs", "GET", 200).text)["pairs"]
+    pair = next(p for p in pairs if p["drug"] == "atorvastatin")
+    query = {"drug": pair["drug"], "reaction": pair["reaction"]}
+    weeks = json.loads(call("/api/v1/adverse/pairs/series", "GET", 200, query=query).text)
+    assert sum(w["reports"] for w in weeks["weeks"]) == 1
+    chart = call("/api/v1/adverse/pairs/chart.svg", "GET", 200, query=query)
+    assert chart.text.lstrip().startswith("<svg") or "<svg" in chart.text[:200]
+    call("/api/v1/adverse/signals", "GET", 200, query={"week": "2026-01-07"})
+    call("/api/v1/adverse/signals", "GET", 200)
+    call("/api/v1/adverse/alerts", "GET", 200)
+    for export in ("reports", "pairs"):
+        csv = call(f"/api/v1/adverse/export/{export}.csv", "GET", 200)
+        assert "atorvastatin" in csv.text
