@@ -15,4 +15,6 @@ urlpatterns = [
     path("cases/<str:case_id>/images", views.case_image),
     path("cases/<str:case_id>/second-specialty", views.case_second),
     path("dashboard", views.dashboard),
+    path("alerts/<str:token>", views.offer_alert),
+    path("alerts/<str:token>/accept", views.offer_alert_accept),
 ]

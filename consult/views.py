@@ -10,8 +10,8 @@ from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from consult import codec, driver, selectors, services
-from consult.models import Case
+from consult import alerts, codec, driver, selectors, services
+from consult.models import Case, routing_case_id
 from core.errors import DomainError, ValidationFailed
 from core.http import api, error, field, int_param
 from rooms.attachment_views import upload_body
@@ -224,3 +224,19 @@ def dashboard(request: HttpRequest) -> JsonResponse:
     if not 1 <= weeks <= 104:
         raise ValidationFailed("'weeks' must be 1 to 104.", fields={"weeks": "1 to 104."})
     return JsonResponse(codec.shape(codec.Dashboard(**selectors.dashboard(weeks=weeks))))
+
+
+@api(("GET",), auth="user")
+def offer_alert(request: HttpRequest, token: str) -> JsonResponse:
+    """What a mailed alert link offers (consult/alerts.py), for the link's page."""
+    return JsonResponse({"alert": alerts.offer_alert_get(token=token, user=request.user)})
+
+
+@api(("POST",), auth="user")
+def offer_alert_accept(request: HttpRequest, token: str) -> JsonResponse:
+    """Take the case through a mailed alert link: once, by its addressee, while it is open;
+    afterwards a ``conflict`` with ``details.reason`` (used, expired, closed)."""
+    state = async_to_sync(driver.offer_alert_accept)(token=token, user=request.user)
+    case_id = routing_case_id(state.case_id)
+    room = services.case_room(case_id=state.case_id)
+    return JsonResponse({"case": case_id, "room": room})
