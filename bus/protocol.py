@@ -993,3 +993,20 @@ def validate_event(frame: str | bytes) -> Any:
     if _generic.decode(frame).get("op") != "event":
         raise InvalidFrame(f"not an event: {frame!r:.300}")
     return validate_server_frame(frame)
+
+
+# --- Diagnosis polls (consult/polls.py) -------------------------------------------------------
+
+
+class PollUpdated(Payload):
+    """A poll in a case changed (made, a vote, closed), in the case room. No results: they
+    are hidden until you vote or the poll closes, so members fetch them (``GET polls/<id>``)."""
+
+    poll: str
+    case: str
+    votes: int
+    closed: bool
+
+
+EVENT_SCHEMAS.update({"poll.updated": PollUpdated})
+EVENT_ENVELOPES.update({"poll.updated": ROOM})
