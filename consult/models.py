@@ -239,3 +239,47 @@ class PollVote(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["poll", "voter"], name="poll_vote_once")]
+
+
+class NotificationKind(models.TextChoices):
+    ANSWER = "answer", "An answer on a case I posted or follow"
+    CASE_STATE = "case_state", "A case I posted or follow changed state"
+    OFFER_MISSED = "offer_missed", "An urgent offer to me expired unanswered"
+    POLL_CLOSED = "poll_closed", "A poll on a case I posted or follow closed: results are out"
+
+
+class Notification(models.Model):
+    """One stored notification (consult/notifications.py): what happened and where, never
+    the text of it (no message body, no case text), so the row needs no sealing."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    room_id = models.CharField(max_length=64, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)  # ids, statuses, counts: no free text
+    at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-id"]),
+                   models.Index(fields=["user", "read_at"])]
+
+
+class CaseFollow(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "case"], name="case_follow_once")]
+
+
+class RoomMute(models.Model):
+    """No notifications from ``room_id`` for ``user`` until ``until`` (a timed mute)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    room_id = models.CharField(max_length=64)
+    until = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "room_id"], name="room_mute_once")]

@@ -24,7 +24,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from bus import outbox, protocol
-from consult import selectors
+from consult import notifications, selectors
 from consult.models import Case, Poll, PollVote, case_id_valid
 from consult.states import CaseStatus
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -197,6 +197,8 @@ def poll_close(*, poll_id: str, user: User, now: datetime | None = None) -> tupl
             raise Conflict("This poll is closed already.", details={"poll": str(poll.pk)})
         poll.refresh_from_db(fields=["votes", "closed_at"])
         _event(poll, case, now)
+        notifications.poll_closed(case=case, poll_id=str(poll.pk), votes=poll.votes,
+                                  actor=user, now=now)
     return poll, case
 
 

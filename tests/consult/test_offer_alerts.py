@@ -70,7 +70,7 @@ def _client(physician) -> Client:
 
 
 def _accept(client: Client, token: str):
-    return _accept(client, token)
+    return client.post(f"/api/v1/alerts/{token}/accept", {}, content_type="application/json")
 
 
 def _token(mail: email.message.Message) -> str:
