@@ -1073,8 +1073,11 @@ class RoomMuteReply(Payload):
 
 
 class NotificationNew(Payload):
+    """Pushed as a notification is stored; no unread count (one query per recipient on the
+    routing and lifecycle paths): the client adds one to the count ``notifications.list``
+    gave it."""
+
     notification: NotificationCard
-    unread: int
 
 
 REQUEST_TYPES = (*REQUEST_TYPES, NotificationsList, NotificationsRead, CaseFollowSet,

@@ -60,8 +60,7 @@ def notify(*, user_ids: list[str] | set[str], kind: str, case: Case | None = Non
         if n.pk is None:  # a backend that does not return ids: nothing to push
             continue
         outbox.users_event(user_ids=[str(n.user_id)], frame=protocol.event_frame(
-            "notification.new", protocol.NotificationNew(notification=card(n),
-                                                         unread=_unread(n.user_id))))
+            "notification.new", protocol.NotificationNew(notification=card(n))))
     return rows
 
 

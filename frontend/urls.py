@@ -6,4 +6,6 @@ urlpatterns = [
     path("", views.index, name="frontend-index"),
     # Only this app's files: other apps' static files are not part of the client.
     path("static/frontend/<path:path>", views.static_file, name="frontend-static"),
+    # A mailed urgent-offer link (consult/alerts.py LINK_PATH).
+    path("alerts/<str:token>", views.alert_page, name="frontend-alert"),
 ]

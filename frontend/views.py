@@ -54,3 +54,16 @@ def static_file(request: HttpRequest, path: str) -> FileResponse:
     response = serve(request, path, document_root=str(STATIC_DIR))
     response["Cache-Control"] = "no-cache"
     return response
+
+
+@require_GET
+@ensure_csrf_cookie  # the page's accept button sends it back as X-CSRFToken
+def alert_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The page a mailed urgent-offer link opens (consult/alerts.py): static, like the client;
+    its script asks /api/v1/alerts/<token> (with the reader's session) what the link offers."""
+    response = render(request, "frontend/alert.html")
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    # The token is in the path: never send it on as a Referer, never cache the page.
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response

@@ -4,13 +4,10 @@ addressee, while the case is open; anything else is a clear error, never a 500."
 
 from __future__ import annotations
 
-import email
-import re
 import time
 import uuid
 
 import pytest
-from aiosmtpd.controller import Controller
 from asgiref.sync import async_to_sync
 from django.test import Client
 
@@ -19,34 +16,14 @@ from consult.models import Case
 from physicians.services import physician_on_call_set
 from presence import runtime
 from presence.store import PresenceProfile
-from tests.support.servers import free_port
+from tests.support import mail
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 QUESTION = "Syncope with QT 520 ms after azithromycin: admit to telemetry?"
 
 
-class Inbox:
-    """What the SMTP server received: (recipients, parsed message) per mail."""
-
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], email.message.Message]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
-        self.mails.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.CURBSIDE_PUBLIC_URL = "https://curbside.test"
-    yield inbox
-    controller.stop()
+smtp = mail.smtp
 
 
 @pytest.fixture(autouse=True)
@@ -73,13 +50,6 @@ def _accept(client: Client, token: str):
     return client.post(f"/api/v1/alerts/{token}/accept", {}, content_type="application/json")
 
 
-def _token(mail: email.message.Message) -> str:
-    body = mail.get_payload(decode=True).decode()
-    match = re.search(r"https://curbside\.test/alerts/(\S+)", body)
-    assert match, body
-    return match.group(1)
-
-
 def test_an_offline_on_call_specialist_gets_the_offer_by_mail_and_the_link_works_once(
         smtp, make_physician):
     poster, _, _ = make_physician(specialty="emergency-medicine")
@@ -96,17 +66,17 @@ def test_an_offline_on_call_specialist_gets_the_offer_by_mail_and_the_link_works
     state = async_to_sync(driver.case_route_start)(urgent)
     # The online specialist gets the socket offer; the two offline on-call ones a mail each.
     assert [o.user_id for o in state.outstanding] == [str(online.user_id)]
-    by_rcpt = {rcpts[0]: mail for rcpts, mail in smtp.mails}
+    by_rcpt = {rcpts[0]: message for rcpts, message in smtp.mails}
     assert sorted(by_rcpt) == sorted([ana_mail, bo_mail]), smtp.mails
-    mail = by_rcpt[ana_mail]
-    assert "Urgent" in mail["Subject"]
-    assert QUESTION not in mail.as_string() and "azithromycin" not in mail.as_string()
+    sent = by_rcpt[ana_mail]
+    assert "Urgent" in sent["Subject"]
+    assert QUESTION not in sent.as_string() and "azithromycin" not in sent.as_string()
 
     # Starting the same routing again (another process) mails nobody twice.
     async_to_sync(driver.case_route_start)(urgent)
     assert len(smtp.mails) == 2
 
-    token, bo_token = _token(mail), _token(by_rcpt[bo_mail])
+    token, bo_token = mail.alert_token(sent), mail.alert_token(by_rcpt[bo_mail])
     path = f"/api/v1/alerts/{token}"
     # Needs their login, and only theirs.
     anonymous = _accept(Client(), token)
@@ -146,7 +116,7 @@ def test_a_forged_or_expired_link_is_a_clear_error(smtp, make_physician, setting
     case = services.case_open(poster=poster.user, specialty="cardiology", summary=QUESTION,
                               urgency="urgent")
     async_to_sync(driver.case_route_start)(services.urgent_case(case))
-    token = _token(smtp.mails[0][1])
+    token = mail.alert_token(smtp.mails[0][1])
     client = _client(ana)
     forged = _accept(client, token[:-2] + "xx")
     assert forged.status_code == 404 and forged.json()["error"]["code"] == "not_found"
