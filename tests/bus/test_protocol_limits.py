@@ -41,6 +41,10 @@ VALID: dict[str, dict] = {
     "offer.accept": {"offer": f"{uuid.uuid4()}:1"},
     "offer.decline": {"offer": f"{uuid.uuid4()}:1"},
     "oncall.list": {"specialty": "cardiology"},
+    "notifications.list": {"limit": 10},
+    "notifications.read": {"ids": [1]},
+    "case.follow": {"case": str(uuid.uuid4())},
+    "room.mute": {"room": "lounge-cardiology", "until": 2_000_000_000.0},
 }
 # Free text people read (bodies, moderation reasons): newlines and tabs are fine there.
 TEXT_FIELDS = {"body", "reason"}
