@@ -358,6 +358,11 @@ CURBSIDE_ROUTING = {
 }
 # How often each server process's routing driver looks for due deadlines and sweeps presence.
 CURBSIDE_DRIVER_TICK_S = float(os.environ.get("CURBSIDE_DRIVER_TICK_S", 1.0))
+# Offline alerts (consult/alerts.py): an on-call specialist with no open socket gets an urgent
+# case by e-mail (the EMAIL_* settings above), with a single-use accept link valid this long
+# and built on this public address of the web client (scheme://host[:port], no trailing /).
+CURBSIDE_OFFER_ALERT_TTL_S = float(os.environ.get("CURBSIDE_OFFER_ALERT_TTL_S", 1800))
+CURBSIDE_PUBLIC_URL = os.environ.get("CURBSIDE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Request bodies up to this size stay in memory. Django's ASGI handler spools anything bigger
 # to a temporary file on disk — for an attachment upload, the patient image in clear on /tmp

@@ -1054,3 +1054,101 @@ class AdverseSignal(Payload):
 
 EVENT_SCHEMAS["adverse.signal"] = AdverseSignal
 EVENT_ENVELOPES["adverse.signal"] = NO_ROOM
+
+
+# --- Diagnosis polls (consult/polls.py) -------------------------------------------------------
+
+
+class PollUpdated(Payload):
+    """A poll in a case changed (made, a vote, closed), in the case room. No results: they
+    are hidden until you vote or the poll closes, so members fetch them (``GET polls/<id>``)."""
+
+    poll: str
+    case: str
+    votes: int
+    closed: bool
+
+
+EVENT_SCHEMAS.update({"poll.updated": PollUpdated})
+EVENT_ENVELOPES.update({"poll.updated": ROOM})
+
+
+# --- Notification inbox (consult/notifications.py, gateway/ops_notifications.py) -------------
+
+CaseId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
+NotificationId = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
+# A mute ends at most a year ahead (epoch seconds); null lifts it.
+MUTE_MAX_S = 366 * 24 * 3600
+
+
+class NotificationsList(Request, tag="notifications.list"):
+    before: NotificationId | None = None  # page older than this id
+    unread: bool = False  # unread ones only
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+
+
+class NotificationsRead(Request, tag="notifications.read"):
+    ids: Annotated[list[NotificationId], msgspec.Meta(max_length=500)] = []
+    all: bool = False  # every notification of mine
+
+
+class CaseFollowSet(Request, tag="case.follow"):
+    case: CaseId
+    follow: bool = True
+
+
+class RoomMuteSet(Request, tag="room.mute"):
+    room: RoomId
+    until: Annotated[float, msgspec.Meta(ge=0)] | None = None  # epoch seconds; null unmutes
+
+
+class NotificationCard(Payload):
+    id: int
+    kind: str  # answer | case_state | offer_missed | poll_closed
+    case: str | None
+    room: str | None
+    at: str
+    read: bool
+    detail: dict[str, str | int | None] = {}
+
+
+class NotificationsPage(Payload):
+    notifications: list[NotificationCard]
+    unread: int
+    next: int | None  # ``before`` for the next (older) page; null at the end
+
+
+class NotificationsReadReply(Payload):
+    read: int
+    unread: int
+
+
+class CaseFollowReply(Payload):
+    case: str
+    following: bool
+
+
+class RoomMuteReply(Payload):
+    room: str
+    until: float | None
+
+
+class NotificationNew(Payload):
+    """Pushed as a notification is stored; no unread count (one query per recipient on the
+    routing and lifecycle paths): the client adds one to the count ``notifications.list``
+    gave it."""
+
+    notification: NotificationCard
+
+
+REQUEST_TYPES = (*REQUEST_TYPES, NotificationsList, NotificationsRead, CaseFollowSet,
+                 RoomMuteSet)
+EVENT_SCHEMAS.update({"notification.new": NotificationNew})
+EVENT_ENVELOPES.update({"notification.new": NO_ROOM})
+REPLY_SCHEMAS.update({
+    "notifications.list": NotificationsPage,
+    "notifications.read": NotificationsReadReply,
+    "case.follow": CaseFollowReply,
+    "room.mute": RoomMuteReply,
+})
+_decoder, _by_op = _build_decoder()  # again, with the inbox ops

@@ -161,3 +161,37 @@ class Dashboard(_Shape):
 def shape(value: msgspec.Struct) -> dict:
     """A struct as the plain dict JsonResponse sends."""
     return msgspec.to_builtins(value)
+
+
+# --- Diagnosis polls (consult/polls.py) -------------------------------------------------------
+
+
+class SpecialtyResults(_Shape):
+    specialty: str
+    votes: int
+    counts: list[int]
+
+
+class PollResults(_Shape):
+    counts: list[int]  # per option, in the options' order
+    by_specialty: list[SpecialtyResults]  # only specialties with at least 5 votes
+    hidden_votes: int  # votes of the specialties not shown apart
+
+
+class PollView(_Shape):
+    id: str
+    case: str
+    options: list[str]
+    votes: int
+    closed: bool
+    closes_at: str | None
+    voted: bool
+    results: PollResults | None  # null until the caller voted or the poll closed
+
+
+class PollReply(_Shape):
+    poll: PollView
+
+
+class PollList(_Shape):
+    polls: list[PollView]

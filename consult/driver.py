@@ -19,7 +19,7 @@ from functools import lru_cache
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from consult import pool, services
+from consult import alerts, pool, services
 from consult.models import routing_id_valid
 from consult.triage import (
     Candidate,
@@ -100,6 +100,28 @@ async def case_route_start(case: UrgentCase, *, now: float | None = None) -> Rou
     result = await database_sync_to_async(services.routing_step)(
         case_id=case.case_id, now=now, transition=lambda s: (s, []),
         start=lambda: route_start(case, pool, taxonomy(), policy(), now))
+    await _after(result, now)
+    await offline_alert(case, online={c.user_id for c in pool}, now=now)
+    return result.state
+
+
+async def offline_alert(case: UrgentCase, *, online: set[str], now: float) -> None:
+    """Mail the case to tier-1 on-call specialists with no open socket (consult/alerts.py);
+    best effort: a failure here never undoes the routing that already started."""
+    try:
+        await database_sync_to_async(alerts.offer_alerts_send)(
+            routing_id=case.case_id, specialties={case.specialty,
+                                                  *taxonomy().children(case.specialty)},
+            online=online, exclude=set(case.exclude), now=now)
+    except Exception:
+        log.exception("offline alerts for case %s failed", case.case_id)
+
+
+async def offer_alert_accept(*, token: str, user, now: float | None = None) -> RoutingState:
+    """Take a case through a mailed alert link (``alerts.offer_alert_accept``)."""
+    now = time.time() if now is None else now
+    result = await database_sync_to_async(alerts.offer_alert_accept)(token=token, user=user,
+                                                                     now=now)
     await _after(result, now)
     return result.state
 

@@ -189,3 +189,97 @@ def case_id_valid(value: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return True
+
+
+class OfferAlert(models.Model):
+    """An urgent case offered by e-mail to an on-call specialist with no open socket
+    (consult/alerts.py). The mailed link carries this row's id, signed; accepting through it
+    stamps ``used_at`` under the row's lock, so the link works once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    routing_id = models.CharField(max_length=64)  # the routing round (case id, or <case>+<n>)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["routing_id", "user"],
+                                               name="offer_alert_once")]
+
+
+class Poll(models.Model):
+    """A diagnosis poll in a case (consult/polls.py): its options are sealed under the case
+    room's key like the case's texts; who made it is not stored (the poster or the accepting
+    specialist, checked when it is made)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="polls")
+    options_epoch = models.PositiveIntegerField()
+    options_key_id = models.PositiveBigIntegerField()
+    options_sealed = models.BinaryField()
+    option_count = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    votes = models.PositiveIntegerField(default=0)  # kept by the voting transaction
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "created_at"])]
+
+
+class PollVote(models.Model):
+    """One vote, holding NO user id: ``voter`` is HMAC(K_index, "poll-vote", poll ‖ user)
+    (crypto.personal.blind_index), unique per poll, so one physician votes once however
+    many processes take the votes, and a dump cannot tell who voted (docs/security.md).
+    No timestamp either: the order of votes next to socket logs would point at voters."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="+")
+    voter = models.CharField(max_length=64)
+    option = models.PositiveSmallIntegerField()
+    specialty = models.CharField(max_length=64)  # the voter's primary specialty, for breakdowns
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["poll", "voter"], name="poll_vote_once")]
+
+
+class NotificationKind(models.TextChoices):
+    ANSWER = "answer", "An answer on a case I posted or follow"
+    CASE_STATE = "case_state", "A case I posted or follow changed state"
+    OFFER_MISSED = "offer_missed", "An urgent offer to me expired unanswered"
+    POLL_CLOSED = "poll_closed", "A poll on a case I posted or follow closed: results are out"
+
+
+class Notification(models.Model):
+    """One stored notification (consult/notifications.py): what happened and where, never
+    the text of it (no message body, no case text), so the row needs no sealing."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="+")
+    room_id = models.CharField(max_length=64, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)  # ids, statuses, counts: no free text
+    at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-id"]),
+                   models.Index(fields=["user", "read_at"])]
+
+
+class CaseFollow(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "case"], name="case_follow_once")]
+
+
+class RoomMute(models.Model):
+    """No notifications from ``room_id`` for ``user`` until ``until`` (a timed mute)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    room_id = models.CharField(max_length=64)
+    until = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "room_id"], name="room_mute_once")]

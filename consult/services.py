@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bus import outbox, protocol
-from consult import codec, selectors
+from consult import codec, notifications, selectors
 from consult.models import (
     AGE_BANDS,
     ROUND_SEPARATOR,
@@ -548,6 +548,7 @@ def _move(case: Case, target: str, *, action: str, actor: User | None, now: date
             case=str(case.pk), room=case.room_id, status=case.status, action=action,
             at=now.isoformat(), helpful=list(case.helpful or []), outcome=outcome),
         room=case.room_id))
+    notifications.case_moved(case, action=action, actor=actor, now=now)
     return capacity
 
 
@@ -1013,6 +1014,9 @@ def _publish(case_id: str, state: RoutingState, actions: list[Action], now: floa
                                                      reason=a.reason)))
             if a.reason in ("declined", "expired"):
                 _poster_event(case, protocol.CaseRouting(case=real, step=a.reason, count=1))
+            if a.reason == "expired":
+                notifications.offer_missed(case=case, user_id=a.user_id, offer_id=a.offer_id,
+                                           now=_stamp(now))
         elif isinstance(a, Escalated):
             _poster_event(case, protocol.CaseRouting(case=real, step="escalated", tier=a.tier))
         elif isinstance(a, LoungeCall):

@@ -8,7 +8,7 @@ may open the case (``services.case_room_admits``).
 
 from __future__ import annotations
 
-from consult import services
+from consult import notifications, services
 from rooms.messages import case_messages_stored
 from rooms.services import room_admission_register
 
@@ -16,5 +16,8 @@ from rooms.services import room_admission_register
 def connect() -> None:
     case_messages_stored.connect(services.case_messages_counted,
                                  dispatch_uid="consult.case_messages_counted")
+    # The poster and followers of a case hear of answers (the notification inbox).
+    case_messages_stored.connect(notifications.answers_stored,
+                                 dispatch_uid="consult.answers_stored")
     # room.join of a case room by someone who may open the case joins them (a viewer).
     room_admission_register(services.case_room_admits)

@@ -396,10 +396,13 @@ def route_on_online(state: RoutingState, candidate: Candidate, now: float) -> St
     return _offer(state, candidate, now)
 
 
-def route_on_accept(state: RoutingState, user_id: str, now: float) -> Step:
+def route_on_accept(state: RoutingState, user_id: str, now: float, *,
+                    alerted: bool = False) -> Step:
     """Record the claim won by ``user_id`` (claims.py decided the race); close other offers.
 
-    After a lounge call any lounge member but the poster may accept without an offer.
+    After a lounge call any lounge member but the poster may accept without an offer. An
+    offline on-call specialist alerted by e-mail (``alerted``: the caller checked their
+    single-use alert) may accept while the routing is open, like an offer holder.
 
     Raises:
         AlreadyClaimed: someone else claimed the case first.
@@ -414,7 +417,7 @@ def route_on_accept(state: RoutingState, user_id: str, now: float) -> Step:
         raise AlreadyClaimed(state.case_id, state.claimed_by or "")
     holds = any(o.user_id == user_id for o in state.outstanding)
     if user_id == state.poster_id or user_id in state.excluded or not (
-            holds or state.lounge_called):
+            holds or alerted or state.lounge_called):
         raise OfferNotOpen(state.case_id, user_id)
     others = {o.user_id for o in state.outstanding if o.user_id != user_id}
     state, closed = _close(state, others, "claimed")

@@ -15,4 +15,10 @@ urlpatterns = [
     path("cases/<str:case_id>/images", views.case_image),
     path("cases/<str:case_id>/second-specialty", views.case_second),
     path("dashboard", views.dashboard),
+    path("alerts/<str:token>", views.offer_alert),
+    path("alerts/<str:token>/accept", views.offer_alert_accept),
+    path("cases/<str:case_id>/polls", views.case_polls),
+    path("polls/<str:poll_id>", views.poll_detail),
+    path("polls/<str:poll_id>/vote", views.poll_vote),
+    path("polls/<str:poll_id>/close", views.poll_close),
 ]

@@ -8,10 +8,11 @@ import time
 
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from consult import codec, driver, selectors, services
-from consult.models import Case
+from consult import alerts, codec, driver, polls, selectors, services
+from consult.models import Case, routing_case_id
 from core.errors import DomainError, ValidationFailed
 from core.http import api, error, field, int_param
 from rooms.attachment_views import confirm_phi_requested, upload_body
@@ -229,3 +230,75 @@ def dashboard(request: HttpRequest) -> JsonResponse:
     if not 1 <= weeks <= 104:
         raise ValidationFailed("'weeks' must be 1 to 104.", fields={"weeks": "1 to 104."})
     return JsonResponse(codec.shape(codec.Dashboard(**selectors.dashboard(weeks=weeks))))
+
+
+@api(("GET",), auth="user")
+def offer_alert(request: HttpRequest, token: str) -> JsonResponse:
+    """What a mailed alert link offers (consult/alerts.py), for the link's page."""
+    return JsonResponse({"alert": alerts.offer_alert_get(token=token, user=request.user)})
+
+
+@api(("POST",), auth="user")
+def offer_alert_accept(request: HttpRequest, token: str) -> JsonResponse:
+    """Take the case through a mailed alert link: once, by its addressee, while it is open;
+    afterwards a ``conflict`` with ``details.reason`` (used, expired, closed)."""
+    state = async_to_sync(driver.offer_alert_accept)(token=token, user=request.user)
+    case_id = routing_case_id(state.case_id)
+    room = services.case_room(case_id=state.case_id)
+    return JsonResponse({"case": case_id, "room": room})
+
+
+def _poll_view(poll, case, user) -> codec.PollView:
+    now = timezone.now()
+    closed = polls.poll_closed(poll, now)
+    voted = polls.poll_voted(poll, user)
+    results = None
+    if voted or closed:
+        r = polls.poll_results(poll)
+        results = codec.PollResults(
+            counts=r.counts, hidden_votes=r.hidden_votes,
+            by_specialty=[codec.SpecialtyResults(specialty=s, votes=n, counts=c)
+                          for s, n, c in r.by_specialty])
+    return codec.PollView(
+        id=str(poll.pk), case=str(case.pk), options=polls.poll_options(poll, case),
+        votes=poll.votes, closed=closed, voted=voted, results=results,
+        closes_at=poll.closed_at.isoformat() if poll.closed_at else None)
+
+
+def _poll_reply(pair, user, status: int = 200) -> JsonResponse:
+    poll, case = pair
+    return JsonResponse(codec.shape(codec.PollReply(poll=_poll_view(poll, case, user))),
+                        status=status)
+
+
+@api(("POST", "GET"), auth="user")
+def case_polls(request: HttpRequest, case_id: str) -> JsonResponse:
+    """GET: the case's polls. POST ``{options: [str], closes_in_s?, confirm_phi?}``: a new
+    poll, by the poster or the accepting specialist."""
+    if request.method == "GET":
+        found, case = polls.polls_of_case(case_id=case_id, user=request.user)
+        return JsonResponse(codec.shape(codec.PollList(
+            polls=[_poll_view(p, case, request.user) for p in found])))
+    body = request.json
+    return _poll_reply(polls.poll_create(
+        case_id=case_id, user=request.user, options=body.get("options"),
+        closes_in_s=field(body, "closes_in_s", int, required=False, default=None),
+        confirm_phi=field(body, "confirm_phi", bool, required=False, default=False)),
+        request.user, status=201)
+
+
+@api(("GET",), auth="user")
+def poll_detail(request: HttpRequest, poll_id: str) -> JsonResponse:
+    return _poll_reply(polls.poll_get(poll_id=poll_id, user=request.user), request.user)
+
+
+@api(("POST",), auth="user")
+def poll_vote(request: HttpRequest, poll_id: str) -> JsonResponse:
+    """``{option}`` (0-based): one vote per physician; a second is ``conflict``."""
+    return _poll_reply(polls.poll_vote(poll_id=poll_id, user=request.user,
+                                       option=request.json.get("option")), request.user)
+
+
+@api(("POST",), auth="user")
+def poll_close(request: HttpRequest, poll_id: str) -> JsonResponse:
+    return _poll_reply(polls.poll_close(poll_id=poll_id, user=request.user), request.user)

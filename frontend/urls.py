@@ -7,4 +7,6 @@ urlpatterns = [
     path("adverse", views.adverse_page, name="frontend-adverse"),
     # Only this app's files: other apps' static files are not part of the client.
     path("static/frontend/<path:path>", views.static_file, name="frontend-static"),
+    # A mailed urgent-offer link (consult/alerts.py LINK_PATH).
+    path("alerts/<str:token>", views.alert_page, name="frontend-alert"),
 ]

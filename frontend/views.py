@@ -65,3 +65,15 @@ def adverse_page(request: HttpRequest) -> HttpResponse:
     response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store"
     return response
+
+
+@ensure_csrf_cookie  # the page's accept button sends it back as X-CSRFToken
+def alert_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The page a mailed urgent-offer link opens (consult/alerts.py): static, like the client;
+    its script asks /api/v1/alerts/<token> (with the reader's session) what the link offers."""
+    response = render(request, "frontend/alert.html")
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    # The token is in the path: never send it on as a Referer, never cache the page.
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bus import protocol
-from gateway import ops_consult, ops_moderation, ops_rooms
+from gateway import ops_consult, ops_moderation, ops_notifications, ops_rooms
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 
@@ -43,4 +43,9 @@ OPS: dict[type[protocol.Request], Handler] = {
     # a client's home after every (re)connect (gateway/ops_consult.py)
     protocol.RoomsList: ops_consult.rooms_list,
     protocol.OffersList: ops_consult.offers_list,
+    # the notification inbox (gateway/ops_notifications.py)
+    protocol.NotificationsList: ops_notifications.notifications_list,
+    protocol.NotificationsRead: ops_notifications.notifications_read,
+    protocol.CaseFollowSet: ops_notifications.case_follow,
+    protocol.RoomMuteSet: ops_notifications.room_mute,
 }

@@ -43,6 +43,10 @@ VALID: dict[str, dict] = {
     "oncall.list": {"specialty": "cardiology"},
     "rooms.list": {},
     "offers.list": {},
+    "notifications.list": {"limit": 10},
+    "notifications.read": {"ids": [1]},
+    "case.follow": {"case": str(uuid.uuid4())},
+    "room.mute": {"room": "lounge-cardiology", "until": 2_000_000_000.0},
 }
 # Free text people read (bodies, moderation reasons): newlines and tabs are fine there.
 TEXT_FIELDS = {"body", "reason"}

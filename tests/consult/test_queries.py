@@ -47,9 +47,10 @@ def offered(make_physician):
 #   3. UPDATE the routing row (state, next deadline)
 #   4. SELECT the case (with its specialty) FOR UPDATE, for the offer's case card (the
 #      summary opens with the room's epoch key from this process's key cache)
-#   5. COMMIT
+#   5. INSERT the expired offer's "offer_missed" notification (consult/notifications.py)
+#   6. COMMIT
 # The first offer's time is kept already; the events leave after commit (no queries).
-EXPIRY_QUERIES = 5
+EXPIRY_QUERIES = 6
 
 
 def test_an_expiry_that_offers_the_next_specialist(offered, django_assert_num_queries):
@@ -72,22 +73,25 @@ def test_an_expiry_that_offers_the_next_specialist(offered, django_assert_num_qu
 #    6. SELECT the specialist's user
 #    7. UPDATE the case: status, accepted_by, accepted_at, claimed_at
 #    8. INSERT the audit entry of the claim
-#    9. SELECT the case room (``case.room``)
-#   10. SAVEPOINT                                membership_add
-#   11. SELECT the membership                      get_or_create …
-#   12-14. SAVEPOINT, INSERT the membership, RELEASE
-#   15. SAVEPOINT                                  room_epoch_advance
-#   16. SELECT the current room key FOR UPDATE
-#   17. UPDATE it: no longer current
-#   18-20. SAVEPOINT, INSERT the new room key, RELEASE
-#   21. RELEASE
-#   22. SELECT the escrow record of (room, pseudonym)   escrow_record
-#   23-25. SAVEPOINT, INSERT the escrow record, RELEASE
-#   26. RELEASE                                  (membership_add)
-#   27. SELECT the specialist's physician row    the author card of the "accepted" event
-#   28. SELECT their primary specialty
-#   29. COMMIT
-ACCEPT_QUERIES = 29
+#    9. SELECT the case's followers               the "case_state" notification
+#   10. SELECT mutes of the case room among those told   (consult/notifications.py)
+#   11. INSERT the notification (the poster)
+#   12. SELECT the case room (``case.room``)
+#   13. SAVEPOINT                                membership_add
+#   14. SELECT the membership                      get_or_create …
+#   15-17. SAVEPOINT, INSERT the membership, RELEASE
+#   18. SAVEPOINT                                  room_epoch_advance
+#   19. SELECT the current room key FOR UPDATE
+#   20. UPDATE it: no longer current
+#   21-23. SAVEPOINT, INSERT the new room key, RELEASE
+#   24. RELEASE
+#   25. SELECT the escrow record of (room, pseudonym)   escrow_record
+#   26-28. SAVEPOINT, INSERT the escrow record, RELEASE
+#   29. RELEASE                                  (membership_add)
+#   30. SELECT the specialist's physician row    the author card of the "accepted" event
+#   31. SELECT their primary specialty
+#   32. COMMIT
+ACCEPT_QUERIES = 32
 
 
 def test_an_accept(offered, django_assert_num_queries):
