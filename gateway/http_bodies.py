@@ -480,3 +480,32 @@ class AdverseReportRequest(msgspec.Struct, kw_only=True):
     language: Literal[report.LANGUAGES] = "en"
     case: str | None = None
     confirm_phi: bool = False
+
+
+# --- Offer alerts and diagnosis polls (consult/alerts.py, consult/polls.py) -------------------
+
+class OfferAlertInfo(Body):
+    case: str
+    specialty: str
+    open: bool
+    used: bool
+
+
+class OfferAlertBody(Body):
+    alert: OfferAlertInfo
+
+
+class OfferAlertAccepted(Body):
+    case: str
+    room: str
+
+
+class PollRequest(msgspec.Struct, kw_only=True):
+    options: list[str]
+    closes_in_s: int | None = None
+    confirm_phi: bool = False
+
+
+class VoteRequest(msgspec.Struct, kw_only=True):
+    option: int
+

@@ -47,11 +47,14 @@ from gateway.http_bodies import (
     DecisionRequest,
     Empty,
     Error,
+    OfferAlertAccepted,
+    OfferAlertBody,
     OtpCode,
     OtpEnrolment,
     OtpStatus,
     Pending,
     PhysicianBody,
+    PollRequest,
     RecentlyDecided,
     Registration,
     ReportBody,
@@ -64,6 +67,7 @@ from gateway.http_bodies import (
     Specialties,
     Ticket,
     TicketRequest,
+    VoteRequest,
 )
 
 API = "/api/v1"
@@ -143,7 +147,9 @@ STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, 
            CaseResolveRequest, CaseInviteRequest, SecondSpecialtyRequest, codec.FeedPage,
            codec.RoundReply, codec.ImageReply, codec.Dashboard,
            AdverseReportBody, AdverseReports, AdverseVocabulary, AdversePairs, AdverseSignals,
-           AdverseSeries, AdverseAlerts, AdverseAlertRead, AdverseReportRequest)
+           AdverseSeries, AdverseAlerts, AdverseAlertRead, AdverseReportRequest,
+           OfferAlertBody, OfferAlertAccepted, PollRequest, VoteRequest, codec.PollReply,
+           codec.PollList)
 
 
 def _paths() -> dict[str, dict]:
@@ -253,6 +259,29 @@ def _case_paths(case_id: dict) -> dict[str, dict]:
         "Network figures per specialty and week beside SERMO's published ones",
         (200, codec.Dashboard), params=(_query_param("weeks", {
             "type": "integer", "minimum": 1, "maximum": 104}),))}
+    token = _path_param("token")
+    paths[f"{API}/alerts/{{token}}"] = {"get": _op(
+        "What a mailed urgent-offer link offers (its addressee only)", (200, OfferAlertBody),
+        errors=(403, 404), params=(token,))}
+    paths[f"{API}/alerts/{{token}}/accept"] = {"post": _op(
+        "Take the case through a mailed link: once, by its addressee, while it is open "
+        "(409 conflict with details.reason used | expired | closed)", (200, OfferAlertAccepted),
+        body=Empty, errors=(403, 404, 409), params=(token,))}
+    poll_id = _path_param("poll_id")
+    paths[f"{API}/cases/{{case_id}}/polls"] = {
+        "get": _op("A case's diagnosis polls (results hidden until you vote or it closes)",
+                   (200, codec.PollList), errors=(403, 404), params=(case_id,)),
+        "post": _op("A diagnosis poll, by the poster or the accepting specialist",
+                    (201, codec.PollReply), body=PollRequest, errors=(403, 404, 409, 422),
+                    params=(case_id,))}
+    paths[f"{API}/polls/{{poll_id}}"] = {"get": _op(
+        "One poll", (200, codec.PollReply), errors=(403, 404), params=(poll_id,))}
+    paths[f"{API}/polls/{{poll_id}}/vote"] = {"post": _op(
+        "Vote once (a second vote is 409 conflict)", (200, codec.PollReply), body=VoteRequest,
+        errors=(403, 404, 409), params=(poll_id,))}
+    paths[f"{API}/polls/{{poll_id}}/close"] = {"post": _op(
+        "Close a poll (its maker)", (200, codec.PollReply), body=Empty,
+        errors=(403, 404, 409), params=(poll_id,))}
     return paths
 
 
