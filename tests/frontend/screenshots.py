@@ -68,10 +68,10 @@ def test_screenshots(browser, daphne_server, make_physician, lang):
                 page.locator("#notify-later").click()
 
         poster.click("#post-open")
-        poster.locator("#post-specialty").select_option("cardiology")
-        poster.locator("#post-summary").fill(f"{text['case']} [{uuid.uuid4().hex[:4]}]")
-        poster.locator("#post-urgent").check()
-        poster.click("#post-submit")
+        poster.locator("#tpl-specialty").select_option("cardiology")
+        poster.locator("#tpl-question").fill(f"{text['case']} [{uuid.uuid4().hex[:4]}]")
+        poster.locator("#tpl-urgency").select_option("urgent")
+        poster.click("#tpl-submit")
         for name, page in pages.items():
             expect(page.locator("#home-offers .home-offer")).to_have_count(1)
             if page.locator("#notify-ask").is_visible():  # asked once, at the first offer

@@ -57,10 +57,10 @@ def _page(chromium: Browser, *, granted: bool, locale: str = "en-US") -> Page:
 
 def _post_urgent(poster: Page, summary: str) -> None:
     poster.click("#post-open")
-    poster.locator("#post-specialty").select_option("cardiology")
-    poster.locator("#post-summary").fill(summary)
-    poster.locator("#post-urgent").check()
-    poster.click("#post-submit")
+    poster.locator("#tpl-specialty").select_option("cardiology")
+    poster.locator("#tpl-question").fill(summary)
+    poster.locator("#tpl-urgency").select_option("urgent")
+    poster.click("#tpl-submit")
     expect(poster.locator("#case-summary")).to_have_text(summary)
 
 

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import close_pages, join_room, login, new_page, send_message
+from tests.support.browser import close_pages, from_sidebar, join_room, login, new_page, send_message
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -64,9 +64,11 @@ def _fits(page: Page, where: str) -> None:
     """Nothing of the screens is wider than the viewport or sticks out of its left edge.
 
     The top bar is left out: its phone layout is the responsive-layout work's (its own test
-    holds it to 390 px); everything below it, and every dialog, is checked."""
+    holds it to 390 px); everything below it, and every dialog, is checked. What nobody sees
+    is left out too: a phone's room drawer, closed, waits off-screen (visibility: hidden)."""
     wide = page.evaluate("""() => [...document.querySelectorAll("main *, dialog[open], dialog[open] *")]
-        .filter((e) => e.offsetParent !== null || e.tagName === "DIALOG")
+        .filter((e) => e.tagName === "DIALOG"
+          || (e.offsetParent !== null && getComputedStyle(e).visibility !== "hidden"))
         .filter((e) => {
           const r = e.getBoundingClientRect();
           return r.right > window.innerWidth + 1 || r.left < -1;
@@ -108,8 +110,11 @@ def test_post_find_answer_resolve_and_dashboard(browser, daphne_server, make_phy
         colleague = _page(chromium, daphne_server, colleague_email, password, lang=lang, viewport=viewport)
 
         # The poster: the feed, then the template with an image.
-        poster.click("#nav-feed")
+        from_sidebar(poster, "#nav-feed")
         expect(poster.locator("#feed-title")).to_have_text(text["feed"])
+        expect(poster.locator("#feed-title")).to_be_focused()  # the screen took the focus
+        expect(poster.locator("#home")).to_be_hidden()
+        expect(poster.locator("#chat-view")).to_have_attribute("data-drawer", "closed")
         _fits(poster, "feed")
         poster.click("#feed-post")
         dialog = poster.locator("#tpl-dialog")
@@ -151,7 +156,7 @@ def test_post_find_answer_resolve_and_dashboard(browser, daphne_server, make_phy
         _fits(poster, "case page")
 
         # A neurologist, never invited, finds it in the feed (by specialty) and opens it.
-        colleague.click("#nav-feed")
+        from_sidebar(colleague, "#nav-feed")
         colleague.select_option("#feed-specialty", "cardiology")
         card = colleague.locator("#feed-list .feed-item", has_text=title)
         expect(card).to_have_count(1)
@@ -198,7 +203,7 @@ def test_post_find_answer_resolve_and_dashboard(browser, daphne_server, make_phy
         _fits(poster, "resolved case page")
 
         # The feed shows it resolved; the dashboard counts it beside SERMO's figures.
-        colleague.click("#nav-feed")
+        from_sidebar(colleague, "#nav-feed")
         colleague.select_option("#feed-status", "resolved")
         expect(colleague.locator("#feed-list .feed-item", has_text=title)).to_have_count(1)
         colleague.check("#feed-answered")
@@ -206,7 +211,7 @@ def test_post_find_answer_resolve_and_dashboard(browser, daphne_server, make_phy
         colleague.check("#feed-mine")
         expect(colleague.locator("#feed-list .feed-item")).to_have_count(0)
 
-        poster.click("#nav-dashboard")
+        from_sidebar(poster, "#nav-dashboard")
         expect(poster.locator("#dashboard-title")).to_have_text(text["dashboard"])
         row = poster.locator('.dash-row[data-specialty="cardiology"]')
         expect(row).to_have_count(1)
@@ -249,7 +254,7 @@ def test_urgent_case_invite_answer_resolve_publish(browser, daphne_server, make_
         send_message(colleague, f"Happy to help with neuro questions [{tag}]")
         expect(poster.locator("#messages .msg", has_text=tag)).to_have_count(1)
 
-        poster.click("#nav-feed")
+        from_sidebar(poster, "#nav-feed")
         poster.click("#feed-post")
         poster.fill("#tpl-title", title)
         poster.fill("#tpl-question", question)
@@ -263,7 +268,7 @@ def test_urgent_case_invite_answer_resolve_publish(browser, daphne_server, make_
         expect(detail.locator(".badge.urgent")).to_have_text("urgent")
 
         # Not in the feed of a colleague who was not brought in.
-        colleague.click("#nav-feed")
+        from_sidebar(colleague, "#nav-feed")
         expect(colleague.locator("#feed-list .feed-item", has_text=title)).to_have_count(0)
 
         invite = detail.locator("#invite-form")
@@ -287,7 +292,7 @@ def test_urgent_case_invite_answer_resolve_publish(browser, daphne_server, make_
         poster.click("#resolve-submit")
         expect(colleague.locator("#case-outcome .outcome-diagnosis")).to_have_text(
             "Reversible cerebral vasoconstriction syndrome")
-        reader.click("#nav-feed")
+        from_sidebar(reader, "#nav-feed")
         expect(reader.locator("#feed-list .feed-item", has_text=title)).to_have_count(0)
 
         poster.click("#case-publish")
@@ -321,7 +326,7 @@ def test_feed_pages_by_cursor_and_template_phi_in_spanish(browser, daphne_server
 
     def steps(chromium: Browser) -> None:
         page = _page(chromium, daphne_server, email, password, lang="es", viewport=PHONE)
-        page.click("#nav-feed")
+        from_sidebar(page, "#nav-feed")
         page.select_option("#feed-specialty", "dermatology")
         items = page.locator("#feed-list .feed-item", has_text=tag)
         expect(items).to_have_count(20)
@@ -367,7 +372,7 @@ def test_lounge_card_opens_the_case_and_the_page_switches_language(browser, daph
         poster = _page(chromium, daphne_server, poster_email, password, lang="en", viewport=DESKTOP)
         cardio = _page(chromium, daphne_server, cardio_email, password, lang="en", viewport=DESKTOP)
         join_room(cardio, "lounge-cardiology")
-        poster.click("#nav-feed")
+        from_sidebar(poster, "#nav-feed")
         poster.click("#feed-post")
         poster.fill("#tpl-question", question)
         poster.select_option("#tpl-specialty", "cardiology")

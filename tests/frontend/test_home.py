@@ -10,7 +10,7 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.support.browser import PHONE, close_pages, login, new_page, send_message
+from tests.support.browser import PHONE, assert_fits, close_pages, from_sidebar, login, new_page, send_message
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,10 +35,10 @@ def test_home_offers_cases_unread_and_reload(browser, daphne_server, make_physic
         expect(cardio.locator("#on-call")).to_be_enabled()
 
         poster.click("#post-open")
-        poster.locator("#post-specialty").select_option("cardiology")
-        poster.locator("#post-summary").fill(summary)
-        poster.locator("#post-urgent").check()
-        poster.click("#post-submit")
+        poster.locator("#tpl-specialty").select_option("cardiology")
+        poster.locator("#tpl-question").fill(summary)
+        poster.locator("#tpl-urgency").select_option("urgent")
+        poster.click("#tpl-submit")
         expect(poster.locator("#case-summary")).to_have_text(summary)
 
         offer = cardio.locator("#home-offers .home-offer", has_text=summary)
@@ -84,5 +84,43 @@ def test_home_offers_cases_unread_and_reload(browser, daphne_server, make_physic
         expect(mine).to_contain_text("you posted it")
         assert cardio.dialogs == [] and poster.dialogs == []
         close_pages(cardio, poster)
+
+    browser.run(steps)
+
+
+def test_home_shows_the_new_cases_of_my_specialties(browser, daphne_server, make_physician):
+    """Issue 13 item 1: the home shows the case feed of my specialties, on a phone too; a card
+    opens the case, and the whole feed is one click away."""
+    _, poster_email, password = make_physician(specialty="emergency-medicine")
+    _, cardio_email, _ = make_physician()  # cardiology
+    title = f"Wide-complex tachycardia, stable [{uuid.uuid4().hex[:6]}]"
+
+    def steps(chromium: Browser) -> None:
+        poster = new_page(chromium)
+        login(poster, daphne_server, poster_email, password)
+        poster.click("#post-open")
+        poster.locator("#tpl-title").fill(title)
+        poster.locator("#tpl-specialty").select_option("cardiology")
+        poster.locator("#tpl-question").fill("Adenosine, or straight to amiodarone?")
+        poster.click("#tpl-submit")
+        expect(poster.locator("#case-detail-title")).to_have_text(title)
+
+        cardio = new_page(chromium, viewport=PHONE)
+        login(cardio, daphne_server, cardio_email, password)
+        expect(cardio.locator("#home-feed-title")).to_have_text("New cases in your specialties")
+        card = cardio.locator("#home-feed .home-case", has_text=title)
+        expect(card).to_have_count(1)
+        expect(card.locator(".badge.status")).to_have_text("open")
+        assert_fits(cardio, "#home-feed .home-case", "#home-feed-all")
+        card.click()
+        expect(cardio.locator("#case-detail-title")).to_have_text(title)
+        expect(cardio.locator("#home")).to_be_hidden()
+
+        # Home again (from the drawer), then the whole feed, where the case is too.
+        from_sidebar(cardio, "#home-open")
+        cardio.locator("#home-feed-all").click()
+        expect(cardio.locator("#feed-title")).to_be_focused()
+        expect(cardio.locator("#feed-list .feed-item", has_text=title)).to_have_count(1)
+        close_pages(poster, cardio)
 
     browser.run(steps)

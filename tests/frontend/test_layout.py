@@ -83,11 +83,11 @@ def test_main_flow_fits_the_viewport(browser, daphne_server, make_physician, vie
         if phone:
             page.locator("#drawer-toggle").click()
         page.locator("#post-open").click()
-        expect(page.locator("#post-dialog")).to_be_visible()
-        assert_fits(page, "#post-specialty", "#post-summary", "#post-urgent", "#post-language",
-                    "#post-cancel", "#post-submit")
-        page.locator("#post-cancel").click()
-        expect(page.locator("#post-dialog")).to_be_hidden()
+        expect(page.locator("#tpl-dialog")).to_be_visible()
+        assert_fits(page, "#tpl-specialty", "#tpl-question", "#tpl-urgency", "#tpl-language",
+                    "#tpl-cancel", "#tpl-submit")
+        page.locator("#tpl-cancel").click()
+        expect(page.locator("#tpl-dialog")).to_be_hidden()
 
         # An urgent offer while on call: the card and its buttons are on screen.
         page.locator("#on-call").check()
@@ -97,10 +97,10 @@ def test_main_flow_fits_the_viewport(browser, daphne_server, make_physician, vie
             assert_fits(page, "#notify-allow", "#notify-later", *TOP_BAR)
             page.locator("#notify-later").click()
         poster.click("#post-open")
-        poster.locator("#post-specialty").select_option("cardiology")
-        poster.locator("#post-summary").fill(summary)
-        poster.locator("#post-urgent").check()
-        poster.click("#post-submit")
+        poster.locator("#tpl-specialty").select_option("cardiology")
+        poster.locator("#tpl-question").fill(summary)
+        poster.locator("#tpl-urgency").select_option("urgent")
+        poster.click("#tpl-submit")
         offer = page.locator("#offers .offer", has_text=summary)
         expect(offer).to_be_visible()
         sel = f'#offers .offer[data-case="{offer.get_attribute("data-case")}"]'

@@ -60,16 +60,18 @@ def _on_call(page: Page) -> None:
 
 
 def _post(page: Page, *, specialty: str, summary: str, urgent: bool) -> str:
-    """Post through the dialog; returns the case room's id once the poster is in it."""
+    """Post through the template ("Post a case" in the sidebar), the summary as its question;
+    returns the case room's id once the poster is in it."""
     page.click("#post-open")
-    expect(page.locator("#post-dialog")).to_be_visible()
-    page.locator("#post-specialty").select_option(specialty)
-    page.locator("#post-summary").fill(summary)
-    expect(page.locator("#post-count")).to_contain_text(f"{len(summary)} / 2000")
+    expect(page.locator("#tpl-dialog")).to_be_visible()
+    page.locator("#tpl-specialty").select_option(specialty)
+    page.locator("#tpl-question").fill(summary)
+    expect(page.locator("#tpl-urgency")).to_have_value("routine")
     if urgent:
-        page.locator("#post-urgent").check()
-    page.click("#post-submit")
-    expect(page.locator("#post-dialog")).to_be_hidden()
+        page.locator("#tpl-urgency").select_option("urgent")
+        expect(page.locator("#tpl-audience")).to_be_disabled()  # an urgent case is private
+    page.click("#tpl-submit")
+    expect(page.locator("#tpl-dialog")).to_be_hidden()
     expect(page.locator("#case-panel")).to_be_visible()
     expect(page.locator("#case-summary")).to_have_text(summary)
     expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))  # joined
@@ -165,15 +167,15 @@ def test_spanish_strings_decline_and_withdraw(browser, daphne_server, make_physi
         join_room(cardio, "lounge-cardiology")
 
         poster.click("#post-open")
-        expect(poster.locator("#post-title")).to_have_text("Publicar un caso")
-        expect(poster.locator("#post-count")).to_have_text("0 / 2000 caracteres")
-        expect(poster.locator('label[for="post-urgent"]')).to_have_text(
-            "Urgente: ofrecerlo ya a un especialista disponible")
-        cardiology = poster.locator("#post-specialty option", has_text=re.compile("^Cardiología$"))
+        expect(poster.locator("#tpl-title-h")).to_have_text("Publicar un caso para colegas")
+        expect(poster.locator("#tpl-urgency option")).to_have_text(
+            ["Rutinaria: los colegas responden cuando pueden",
+             "Urgente: ofrecerlo ya a un especialista disponible"])
+        cardiology = poster.locator("#tpl-specialty option", has_text=re.compile("^Cardiología$"))
         expect(cardiology).to_have_count(1)
-        poster.click("#post-submit")  # nothing chosen yet
-        expect(poster.locator("#post-error")).to_have_text("Elige una especialidad y escribe un resumen.")
-        poster.click("#post-cancel")
+        poster.click("#tpl-submit")  # nothing chosen yet
+        expect(poster.locator("#tpl-error")).to_have_text("Elige una especialidad y escribe tu pregunta.")
+        poster.click("#tpl-cancel")
         _post(poster, specialty="cardiology", summary=summary, urgent=True)
         expect(poster.locator("#room-title")).to_have_text("Caso de Cardiología")
         expect(poster.locator("#case-timeline li").first).to_contain_text("Publicado como urgente")
@@ -244,19 +246,19 @@ def test_a_case_summary_with_an_mrn_is_flagged_then_posted_when_confirmed(browse
         page = new_page(chromium, locale="es-ES")
         login(page, daphne_server, email, password)
         page.click("#post-open")
-        page.locator("#post-specialty").select_option("cardiology")
-        page.locator("#post-summary").fill(summary)
-        page.click("#post-submit")
-        warning = page.locator("#post-phi")
+        page.locator("#tpl-specialty").select_option("cardiology")
+        page.locator("#tpl-question").fill(summary)
+        page.click("#tpl-submit")
+        warning = page.locator("#tpl-phi")
         expect(warning.locator(".phi-title")).to_have_text(
-            "Este resumen puede contener datos identificativos de un paciente")
+            "Tu pregunta puede contener datos identificativos de un paciente")
         expect(warning.locator("mark.phi-span")).to_have_text(["7788990"])
         expect(warning.locator(".phi-kinds")).to_contain_text("número de historia o expediente")
-        expect(page.locator("#post-dialog")).to_be_visible()  # nothing was posted
+        expect(page.locator("#tpl-dialog")).to_be_visible()  # nothing was posted
 
         warning.get_by_role("button",
                             name="Publicar de todos modos (no son datos de un paciente)").click()
-        expect(page.locator("#post-dialog")).to_be_hidden()
+        expect(page.locator("#tpl-dialog")).to_be_hidden()
         expect(page.locator("#case-summary")).to_have_text(summary)
         expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))  # in the room
         close_pages(page)

@@ -115,8 +115,17 @@ def login(page: Page, server, email: str, password: str) -> None:
     expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
 
 
+def from_sidebar(page: Page, selector: str) -> None:
+    """Click a sidebar entry as a user would: on a phone the sidebar is a drawer, opened first
+    with its button (picking a room or a screen closes it again)."""
+    toggle = page.locator("#drawer-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    page.click(selector)
+
+
 def join_room(page: Page, room: str = LOUNGE) -> None:
-    page.click(f'#lounges-mine [data-room="{room}"]')
+    from_sidebar(page, f'#lounges-mine [data-room="{room}"]')
     # The member count comes from the room.join reply: the room is joined.
     expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))
 

@@ -169,6 +169,7 @@ async function loadRoomList() {
   if (state.current) markRead(state.current);
   renderSidebar();
   renderHome();
+  cases.loadHomeFeed();
 }
 
 const unread = (id) => {
@@ -214,6 +215,7 @@ function showHome() {
   renderRoomHead();
   renderSidebar();
   renderHome();
+  cases.loadHomeFeed();
   setDrawer(false);
 }
 
@@ -235,12 +237,15 @@ function renderHome() {
     : [el("li", { class: "muted", text: t("home.unread.none") })]));
   $("home-lounges").replaceChildren(...ownLounges().map(([id, label]) => homeItem(id, label, unread(id))));
   urgent.renderHome();
+  cases.renderHomeFeed();
 }
+
+/** My specialties, the main one first. */
+const mySpecialties = () => [...new Set((state.me ? [state.me.specialty, ...(state.me.specialties || [])] : []).filter(Boolean))];
 
 function ownLounges() {
   const out = [[GENERAL, t("lounge.general")]];
-  const own = state.me ? [state.me.specialty, ...(state.me.specialties || [])] : [];
-  for (const slug of new Set(own.filter(Boolean))) out.push([loungeId(slug), state.specialtyNames.get(slug) || slug]);
+  for (const slug of mySpecialties()) out.push([loungeId(slug), state.specialtyNames.get(slug) || slug]);
   return out;
 }
 
@@ -1057,6 +1062,11 @@ async function boot() {
     rooms: () => state.rooms,
     specialties: () => state.specialties,
     specialtyName: (slug) => state.specialtyNames.get(slug),
+    mySpecialties,
+    closeDrawer: () => setDrawer(false),
+    // Back from the feed or the dashboard: focus goes where it would after picking a room.
+    chatShown: () => (isPhone() ? $("drawer-toggle") : $(state.current ? "composer-input" : "home-open")).focus(),
+    onPosted: (c) => urgent.knowPosted(c),
   });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
@@ -1076,7 +1086,7 @@ async function boot() {
   $("post-open").addEventListener("click", () => setDrawer(false));
   // Closing the dialog gives focus back to "Post a case"; on a phone that button sits in the
   // drawer, closed by now, so the drawer's own button takes it.
-  $("post-dialog").addEventListener("close", () => {
+  $("tpl-dialog").addEventListener("close", () => {
     if (isPhone() && !drawerOpen()) $("drawer-toggle").focus();
   });
   $("drawer-scrim").addEventListener("click", () => setDrawer(false));

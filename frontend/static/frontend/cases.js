@@ -21,7 +21,9 @@ const HELPFUL_MAX = 10; // consult/services.py HELPFUL_MAX
 const TEXT_LIMITS = { title: 120, chief_complaint: 300, history: 2000, findings: 2000, question: 2000 };
 const OUTCOME_MAX = 2000;
 
-let ctx = null; // {conn, openRoom(id), rooms(), specialties(), specialtyName(slug)}
+// {conn, openRoom(id), rooms(), specialties(), specialtyName(slug), mySpecialties(),
+//  closeDrawer(), onPosted(case)}
+let ctx = null;
 const known = new Map(); // case id → the latest CaseView (or FeedItem) seen
 const byRoom = new Map(); // room id → case id
 const uploadErrors = new Map(); // case id → text: an image of a just-posted case was refused
@@ -74,12 +76,19 @@ async function api(path, { method = "GET", body = undefined } = {}) {
 // --- Screens: the feed and the dashboard take the place of the chat view ---------------------
 
 function showView(name) {
+  const was = view;
   view = name;
+  // On a phone the screen links sit in the room drawer: it closes as the screen opens.
+  ctx.closeDrawer();
   $("chat-view").hidden = name !== "chat";
   $("feed-view").hidden = name !== "feed";
   $("dashboard-view").hidden = name !== "dashboard";
   if (name === "feed") loadFeed(true);
   if (name === "dashboard") dashboard.load();
+  // The button that opened the screen is gone with the view it was in: the screen's title
+  // takes the focus, and "Back" gives it to the drawer's button (phones) or the composer.
+  if (name !== "chat" && name !== was) $(`${name}-title`).focus();
+  if (name === "chat" && was !== "chat") ctx.chatShown();
 }
 
 function backButton() {
@@ -111,7 +120,7 @@ function buildScreens() {
   const dash = el("button", { type: "button", id: "feed-dashboard", class: "link-btn", "data-i18n": "dash.open", text: t("dash.open") });
   main.append(el("section", { id: "feed-view", class: "screen feed-view", hidden: true, "aria-labelledby": "feed-title" },
     el("header", { class: "screen-head" },
-      el("h2", { id: "feed-title", "data-i18n": "feed.title", text: t("feed.title") }),
+      el("h2", { id: "feed-title", tabindex: "-1", "data-i18n": "feed.title", text: t("feed.title") }),
       el("div", { class: "screen-actions" }, post, refresh, dash, backButton())),
     filters,
     el("p", { id: "feed-error", class: "error", role: "alert" }),
@@ -121,7 +130,7 @@ function buildScreens() {
   const dashFeed = el("button", { type: "button", id: "dashboard-feed", class: "link-btn", "data-i18n": "feed.open", text: t("feed.open") });
   main.append(el("section", { id: "dashboard-view", class: "screen dashboard-view", hidden: true, "aria-labelledby": "dashboard-title" },
     el("header", { class: "screen-head" },
-      el("h2", { id: "dashboard-title", "data-i18n": "dash.title", text: t("dash.title") }),
+      el("h2", { id: "dashboard-title", tabindex: "-1", "data-i18n": "dash.title", text: t("dash.title") }),
       el("div", { class: "screen-actions" }, dashFeed, dashBack)),
     el("div", { id: "dashboard-body" })));
   post.addEventListener("click", openPostDialog);
@@ -138,6 +147,9 @@ function buildScreens() {
   $("post-open").after(links);
   $("nav-feed").addEventListener("click", () => showView("feed"));
   $("nav-dashboard").addEventListener("click", () => showView("dashboard"));
+  // The one post-a-case dialog, from the sidebar as from the feed; urgency is one of its fields.
+  $("post-open").addEventListener("click", openPostDialog);
+  $("home-feed-all").addEventListener("click", () => showView("feed"));
 
   // The case page: the case above its room's messages.
   const detail = el("section", { id: "case-detail", class: "case-detail", hidden: true, "aria-labelledby": "case-detail-title" });
@@ -248,6 +260,43 @@ async function openCase(caseId, errorNode = null) {
   }
   remember(reply.data.case);
   ctx.openRoom(reply.data.case.room);
+}
+
+// --- The home's share: the latest cases of my specialties -------------------------------------
+
+const HOME_FEED_PER = 3; // asked per specialty
+const HOME_FEED_MAX = 5; // shown on the home
+const homeFeed = { items: [], loaded: false, error: "", generation: 0 };
+
+/** Ask the feed for the newest cases of each of my specialties (after a welcome, on "Home"). */
+export async function loadHomeFeed() {
+  if (!ctx) return;
+  const generation = ++homeFeed.generation;
+  const replies = await Promise.all(ctx.mySpecialties().map((slug) =>
+    api(`cases?specialty=${encodeURIComponent(slug)}&limit=${HOME_FEED_PER}`)));
+  if (generation !== homeFeed.generation) return; // a newer load, or a logout, meanwhile
+  const byId = new Map();
+  for (const reply of replies) if (reply.ok) for (const c of reply.data.cases) byId.set(c.id, c);
+  for (const c of byId.values()) remember(c);
+  homeFeed.items = [...byId.values()]
+    .sort((a, b) => Date.parse(b.posted_at) - Date.parse(a.posted_at)).slice(0, HOME_FEED_MAX);
+  const failed = replies.find((reply) => !reply.ok);
+  homeFeed.error = failed ? errorText(failed.error) : "";
+  homeFeed.loaded = true;
+  renderHomeFeed();
+}
+
+export function renderHomeFeed() {
+  if (!ctx || !$("home-feed")) return;
+  $("home-feed-error").textContent = homeFeed.error;
+  $("home-feed").replaceChildren(...(homeFeed.items.length ? homeFeed.items.map((c) => {
+    const error = el("p", { class: "error", role: "alert" });
+    const open = el("button", { type: "button", class: "room-btn home-case", "data-case": c.id },
+      el("span", { class: "case-label", text: c.title || c.summary.slice(0, 80) }),
+      el("span", { class: "meta" }, ...badges(c)));
+    open.addEventListener("click", () => openCase(c.id, error));
+    return el("li", { "data-case": c.id, "data-status": c.status }, open, error);
+  }) : [el("li", { class: "muted", text: homeFeed.loaded ? t("home.feed.none") : t("feed.loading") })]));
 }
 
 // --- Posting a case with the template ----------------------------------------------------------
@@ -420,6 +469,7 @@ async function submitPost(ev) {
     }
     if (failed.length) uploadErrors.set(posted.id, t("cv.imagesFailed", { n: failed.length, why: failed[0] }));
     remember(posted);
+    ctx.onPosted(posted); // my cases in the sidebar and home, the routing timeline (urgent.js)
     clearDraft();
     closePostDialog();
     ctx.openRoom(posted.room);
@@ -831,6 +881,11 @@ export function onEvent(frame) {
         feed.items[item] = { ...feed.items[item], status: data.status };
         renderFeed();
       }
+      const onHome = homeFeed.items.findIndex((i) => i.id === data.case);
+      if (onHome >= 0) {
+        homeFeed.items[onHome] = { ...homeFeed.items[onHome], status: data.status };
+        renderHomeFeed();
+      }
       return true;
     }
     case "case.posted":
@@ -873,6 +928,7 @@ export function rerender() {
   if (!ctx) return;
   renderFilters();
   renderFeed();
+  renderHomeFeed();
   renderPostOptions();
   renderResolveStatic();
   renderResolvePhi();
@@ -892,6 +948,10 @@ export function reset() {
   feed.items = [];
   feed.next = null;
   feed.generation += 1;
+  homeFeed.items = [];
+  homeFeed.loaded = false;
+  homeFeed.error = "";
+  homeFeed.generation += 1;
   shownRoom = null;
   for (const id of ["tpl-dialog", "resolve-dialog", "case-viewer"]) if ($(id)?.open) $(id).close();
   if ($("feed-view")) {

@@ -1,4 +1,4 @@
-// Urgent cases and on-call: the status control, "Post a case", the poster's routing
+// Urgent cases and on-call: the status control, the poster's routing
 // timeline, incoming offers, and case cards in the lounges.
 //
 // app.js calls the hooks at the bottom (install, onWelcome, onEvent, onRoomShown, rerender,
@@ -7,11 +7,9 @@
 
 import * as alerts from "./alerts.js";
 import { jsonHeaders } from "./csrf.js";
-import { $, el, markSpans } from "./dom.js";
-import { has, language, phiKindName, t } from "./i18n.js";
+import { $, el } from "./dom.js";
+import { has, language, t } from "./i18n.js";
 
-const SUMMARY_MAX = 2000; // consult/services.py SUMMARY_MAX_CHARS
-const CASE_LANGUAGES = ["en", "es", "fr", "pt", "de", "it"]; // consult/services.py LANGUAGES
 // An offer whose deadline passed this long ago without offer.closed (missed while offline)
 // is dropped locally.
 const STALE_OFFER_S = 10;
@@ -79,77 +77,13 @@ async function setPresence(args) {
 }
 
 // --- Posting a case ------------------------------------------------------------------------
+// The dialog is cases.js's structured template (urgency is one of its fields); it tells this
+// module about the posted case, for my cases and the routing timeline of an urgent one.
 
-function renderPostOptions() {
-  const select = $("post-specialty");
-  const chosen = select.value;
-  const options = [el("option", { value: "", text: t("post.pickSpecialty") })];
-  for (const s of ctx.specialties()) options.push(el("option", { value: s.slug, text: s.name }));
-  select.replaceChildren(...options);
-  select.value = chosen;
-  const lang = $("post-language");
-  const langChosen = lang.value || (CASE_LANGUAGES.includes(language()) ? language() : "en");
-  lang.replaceChildren(...CASE_LANGUAGES.map((code) => el("option", { value: code, text: t(`langname.${code}`) })));
-  lang.value = langChosen;
-  renderCounter();
-}
-
-function renderCounter() {
-  const n = $("post-summary").value.length;
-  $("post-count").textContent = t("post.count", { n, max: SUMMARY_MAX });
-  $("post-count").dataset.near = String(n > SUMMARY_MAX * 0.9);
-}
-
-function openPostForm() {
-  renderPostOptions();
-  hidePostPhi();
-  $("post-error").textContent = "";
-  $("post-dialog").showModal();
-  $("post-specialty").focus();
-}
-
-async function submitPost(ev) {
-  ev.preventDefault();
-  const body = {
-    specialty: $("post-specialty").value,
-    summary: $("post-summary").value.trim(),
-    urgency: $("post-urgent").checked ? "urgent" : "routine",
-    language: $("post-language").value,
-  };
-  // "Post anyway" confirms exactly the summary that was flagged, not a later edit of it.
-  if (postPhi?.confirmed && postPhi.summary === body.summary) body.confirm_phi = true;
-  if (!body.specialty || !body.summary) {
-    $("post-error").textContent = t("post.missing");
-    return;
-  }
-  $("post-submit").disabled = true;
-  $("post-error").textContent = "";
-  try {
-    const res = await fetch("/api/v1/cases", {
-      method: "POST", credentials: "same-origin",
-      headers: jsonHeaders(), body: JSON.stringify(body),
-    });
-    const answer = await res.json().catch(() => ({}));
-    if (res.status === 422 && answer.error?.code === "phi_detected") {
-      showPostPhi(body.summary, answer.error.details?.findings || []);
-      return;
-    }
-    if (res.status !== 201) {
-      const fields = Object.values(answer.error?.fields || {}).join(" ");
-      $("post-error").textContent = has(`error.${answer.error?.code}`) ? errorText(answer.error)
-        : [answer.error?.message || t("error.generic"), fields].filter(Boolean).join(" ");
-      return;
-    }
-    knowCase(answer.case, { mine: true, status: answer.case.status });
-    hidePostPhi();
-    $("post-form").reset();
-    $("post-dialog").close();
-    ctx.openRoom(answer.case.room);
-  } catch {
-    $("post-error").textContent = t("post.failed");
-  } finally {
-    $("post-submit").disabled = false;
-  }
+/** A case I just posted (from this tab). */
+export function knowPosted(card) {
+  knowCase(card, { mine: true, status: card.status });
+  renderCasePanel();
 }
 
 // --- The case panel: summary, routing timeline, withdraw -------------------------------------
@@ -451,53 +385,12 @@ function onCasePosted(roomId, data) {
 
 // --- Hooks called by app.js -----------------------------------------------------------------
 
-// --- The PHI guard on a case summary ---------------------------------------------------------
-// A 422 phi_detected shows the summary with its flagged spans and "Post anyway", which posts
-// the same summary again with confirm_phi (audited server-side). Editing the summary hides it.
-
-let postPhi = null; // {summary, findings, confirmed}
-
-function showPostPhi(summary, findings) {
-  postPhi = { summary, findings, confirmed: false };
-  renderPostPhi();
-}
-
-function hidePostPhi() {
-  postPhi = null;
-  $("post-phi").hidden = true;
-  $("post-phi").replaceChildren();
-}
-
-function renderPostPhi() {
-  if (!postPhi) return;
-  const kinds = [...new Set(postPhi.findings.map((f) => f.kind))].map(phiKindName);
-  const anyway = el("button", { type: "button", id: "post-anyway", text: t("post.postAnyway") });
-  anyway.addEventListener("click", () => {
-    postPhi.confirmed = true;
-    $("post-form").requestSubmit();
-  });
-  $("post-phi").replaceChildren(
-    el("p", { class: "phi-title", text: t("post.phiTitle") }),
-    el("p", { class: "phi-kinds", text: t("post.phiFound", { kinds: kinds.join(", ") }) }),
-    markSpans(postPhi.summary, postPhi.findings, phiKindName),
-    el("div", { class: "phi-actions" }, anyway),
-  );
-  $("post-phi").hidden = false;
-}
-
 /** Wire the controls once, at boot. */
 export function install(context) {
   ctx = context;
   alerts.install();
   $("presence-status").addEventListener("change", (ev) => setPresence({ status: ev.target.value }));
   $("on-call").addEventListener("change", (ev) => setPresence({ on_call: ev.target.checked }));
-  $("post-open").addEventListener("click", openPostForm);
-  $("post-form").addEventListener("submit", submitPost);
-  $("post-cancel").addEventListener("click", () => $("post-dialog").close());
-  $("post-summary").addEventListener("input", () => {
-    renderCounter();
-    if (postPhi && $("post-summary").value.trim() !== postPhi.summary) hidePostPhi();
-  });
   $("case-withdraw").addEventListener("click", withdrawShown);
   $("urgent-notice-close").addEventListener("click", () => {
     $("urgent-notice").hidden = true;
@@ -576,8 +469,6 @@ export function rerender() {
   if (noticeText && !$("urgent-notice").hidden) $("urgent-notice-text").textContent = noticeText();
   alerts.renderAlertControls();
   alerts.updateTitle();
-  renderPostOptions();
-  renderPostPhi();
   renderPresence();
   for (const o of offers.values()) renderOffer(o);
   for (const rec of loungeCards.values()) renderLoungeCard(rec);
@@ -595,7 +486,6 @@ export function reset() {
   alerts.reset();
   $("presence").hidden = true;
   $("urgent-notice").hidden = true;
-  if ($("post-dialog").open) $("post-dialog").close();
   renderCasePanel();
   renderCaseList();
 }
