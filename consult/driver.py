@@ -68,23 +68,37 @@ async def _after(result: services.StepResult, now: float) -> None:
     for action in result.actions:
         if isinstance(action, Offer):
             await store.mark_offered(user_id=action.user_id, now=now)
-    await capacity_apply(result.capacity)
+    await capacity_apply(result.capacity, now=now)
 
 
-async def capacity_apply(changes: list[services.Capacity]) -> None:
+async def capacity_apply(changes: list[services.Capacity], *,
+                         now: float | None = None) -> None:
     """Hand a committed step's capacity changes to the presence store. Held per case, so
-    a change applied twice (a retry, two processes) counts once."""
+    a change applied twice (a retry, two processes) counts once.
+
+    Then each specialist whose capacity came back is offered any waiting case they fit
+    (``on_online``, which reads their count after the release: one still at the cap gets
+    nothing, and nobody is asked twice in a round). A take offers nothing.
+    """
     store = runtime.store()
+    released: list[str] = []
     for c in changes:
         if c.take:
             await store.consult_started(user_id=c.user_id, case_id=c.case_id)
         else:
             await store.consult_finished(user_id=c.user_id, case_id=c.case_id)
+            if c.user_id not in released:
+                released.append(c.user_id)
+    for user_id in released:
+        try:
+            await on_online(user_id, now=now)
+        except Exception:  # the move is committed and stands; only the offer is lost
+            log.exception("offering waiting cases to %s after a release failed", user_id)
 
 
-async def case_moved(moved: services.Moved) -> services.Moved:
+async def case_moved(moved: services.Moved, *, now: float | None = None) -> services.Moved:
     """After a lifecycle step committed (``services.case_resolve`` and the like)."""
-    await capacity_apply(moved.capacity)
+    await capacity_apply(moved.capacity, now=now)
     return moved
 
 
@@ -178,7 +192,7 @@ async def tick(*, now: float | None = None) -> int:
     stepped = 0
     for moved in await database_sync_to_async(services.cases_expire)(
             now=datetime.fromtimestamp(now, tz=UTC)):
-        await case_moved(moved)
+        await case_moved(moved, now=now)
         stepped += 1
     for case_id in await database_sync_to_async(services.routing_due)(now=now):
         pending = await database_sync_to_async(services.routing_pending)(case_id=case_id)

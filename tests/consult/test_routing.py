@@ -205,3 +205,51 @@ async def test_a_weekly_schedule_switches_on_call_for_online_physicians(make_phy
         await runtime.store().heartbeat(user_id=p.user_id, conn_id=p.connections[0].conn_id, now=t)
     assert await dispatch.schedules_apply(now=later) == 1
     assert (await runtime.store().get(str(doc.user_id), now=later)).on_call is False
+
+
+async def _waiting_case(make_physician) -> tuple[str, str]:
+    """Ana, the only cardiologist online, is at the cap; an urgent case for her specialty
+    waits with nobody to ask. Returns (case id, Ana's user id)."""
+    poster, *_ = await sync_to_async(make_physician)(specialty="emergency-medicine")
+    ana, *_ = await sync_to_async(make_physician)()
+    ana_id = str(ana.user_id)
+    await _online(ana_id, on_call=True)
+    for n in range(dispatch.policy().max_open_consults):
+        await runtime.store().consult_started(user_id=ana_id, case_id=f"held-{n}")
+    case = await sync_to_async(cases.case_open)(poster=poster.user, specialty="cardiology",
+                                                summary="VT storm", urgency="urgent")
+    state = await dispatch.case_route_start(
+        UrgentCase(case_id=str(case.pk), specialty="cardiology",
+                   poster_id=str(poster.user_id), language="en"), now=T0)
+    assert not state.outstanding and state.lounge_called
+    return str(case.pk), ana_id
+
+
+async def test_a_release_offers_the_waiting_case_and_a_take_does_not(make_physician):
+    case_id, ana_id = await _waiting_case(make_physician)
+    await dispatch.capacity_apply([services.Capacity(ana_id, "held-extra", take=True)],
+                                  now=T0 + 1)
+    assert not (await sync_to_async(_state)(case_id=case_id)).outstanding
+    # Still at the cap after one release (she held one more than the cap): nothing.
+    await dispatch.capacity_apply([services.Capacity(ana_id, "held-extra", take=False)],
+                                  now=T0 + 2)
+    assert not (await sync_to_async(_state)(case_id=case_id)).outstanding
+    # Below the cap: offered. Applied again (a replay, a second process): offered once.
+    for _ in range(2):
+        await dispatch.capacity_apply([services.Capacity(ana_id, "held-0", take=False)],
+                                      now=T0 + 3)
+        state = await sync_to_async(_state)(case_id=case_id)
+        assert [o.user_id for o in state.outstanding] == [ana_id]
+
+
+async def test_a_release_does_not_offer_again_a_case_she_declined(make_physician):
+    case_id, ana_id = await _waiting_case(make_physician)
+    await dispatch.capacity_apply([services.Capacity(ana_id, "held-0", take=False)],
+                                  now=T0 + 1)
+    (offer,) = (await sync_to_async(_state)(case_id=case_id)).outstanding
+    await dispatch.offer_decline(case_id=case_id, offer_id=offer.offer_id, user_id=ana_id,
+                                 now=T0 + 2)
+    await dispatch.capacity_apply([services.Capacity(ana_id, "held-1", take=False)],
+                                  now=T0 + 3)
+    state = await sync_to_async(_state)(case_id=case_id)
+    assert not state.outstanding and ana_id in state.offered

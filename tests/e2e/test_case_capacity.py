@@ -246,3 +246,41 @@ async def test_a_second_specialty_joins_the_same_room_and_both_are_released_once
     assert await runtime.store().consults_held(neo_id) == set()
     for ws in (poster, ana, neo):
         await ws.close()
+
+
+async def test_a_waiting_case_is_offered_to_the_specialist_whose_capacity_comes_back(
+        routing_pair, make_physician):
+    """Ana, the only cardiologist online, is at the cap (two accepted urgent cases): a third
+    waits with nobody to ask. When she resolves one, the waiting case is offered to her."""
+    one, two = routing_pair
+    poster = await open_socket(one, make_physician, specialty="emergency-medicine")
+    ana = await open_socket(two, make_physician, specialty="cardiology")
+    await _on_call(ana)
+    ana_id = str(ana.physician.user_id)
+    a = await _post_urgent(poster, "A: AF with rapid ventricular response")
+    room = await _offered_and_accepted(ana, a)
+    b = await _post_urgent(poster, "B: bradycardia after beta-blocker overdose")
+    await _offered_and_accepted(ana, b)
+    await _open_consults(ana_id, 2)
+
+    status, reply = await _call(poster, "POST", "/api/v1/cases", {
+        "specialty": "cardiology", "urgency": "urgent",
+        "summary": "C: hypotension after new ACE inhibitor"})
+    assert status == 201, reply
+    c = reply["case"]["id"]
+    assert reply["routing"]["offered"] == 0, reply  # she is full: nobody to ask
+    assert (await request(ana, "ping"))["ok"]
+    assert not [e for e in ana.events if e.get("type") == "offer.new"]
+
+    seq = await _answer(ana, room, "Rate control with diltiazem; anticoagulate per CHA2DS2-VASc.")
+    status, moved = await _call(poster, "POST", f"/api/v1/cases/{a}/resolve", {
+        "outcome": {"diagnosis": "AF with RVR", "done": "rate controlled", "notes": ""},
+        "helpful": [seq]})
+    assert status == 200 and moved["status"] == "resolved", moved
+    offer = await next_event(ana, "offer.new", timeout=15)
+    assert offer["data"]["case"]["id"] == c, offer
+    accepted = await request(ana, "offer.accept", offer=offer["data"]["offer"])
+    assert accepted["ok"], accepted
+    await _open_consults(ana_id, 2)
+    for ws in (poster, ana):
+        await ws.close()
