@@ -108,12 +108,17 @@ def test_free_text_goes_through_the_phi_guard(make_reporter, report_body):
 def test_a_case_link_must_be_a_case_the_reporter_may_open(make_reporter, report_body):
     _, email, password = make_reporter("GB")
     me = login(email, password)
-    case = post(me, {"specialty": "cardiology", "summary": "statin myopathy question"},
-                url="/api/v1/cases").json()["case"]["id"]
+    # An urgent case is a private consult (docs/cases.md): only its poster may link it here;
+    # a routine case is open to every verified physician, so anyone may.
+    case = post(me, {"specialty": "cardiology", "summary": "statin myopathy question",
+                     "urgency": "urgent"}, url="/api/v1/cases").json()["case"]["id"]
+    routine = post(me, {"specialty": "cardiology", "summary": "statin and CK, routine"},
+                   url="/api/v1/cases").json()["case"]["id"]
     r = post(me, report_body(case=case))
     assert r.status_code == 201 and r.json()["report"]["case"] == case
     _, other_email, other_password = make_reporter("IE")
     other = login(other_email, other_password)
+    assert post(other, report_body(case=routine)).status_code == 201
     for foreign in (case, str(uuid.uuid4()), "nope"):
         r = post(other, report_body(case=foreign))
         assert r.status_code == 400
