@@ -118,6 +118,10 @@ def valid_value(t: mi.Type) -> st.SearchStrategy[Any]:
         return _valid_str(t)
     if isinstance(t, mi.IntType):
         return st.integers(min_value=t.ge, max_value=t.le)
+    if isinstance(t, mi.FloatType):  # JSON numbers; msgspec takes an int for a float too
+        low = t.ge if t.ge is not None else -1e12
+        high = t.le if t.le is not None else 1e12
+        return st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False)
     if isinstance(t, mi.BoolType):
         return st.booleans()
     if isinstance(t, mi.NoneType):
@@ -143,11 +147,13 @@ def _str_types(t: mi.Type) -> list[mi.StrType]:
 
 def wrong_type(t: mi.Type) -> st.SearchStrategy[Any]:
     """JSON values of a kind ``t`` does not take."""
-    options = [st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-               st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: f != int(f))]
+    options = [st.dictionaries(st.text(max_size=5), st.integers(), max_size=2)]
+    if not _accepts(t, mi.FloatType):  # a float field takes any number, integers included
+        options.append(st.floats(allow_nan=False, allow_infinity=False)
+                       .filter(lambda f: f != int(f)))
     if not _accepts(t, mi.StrType) and not _accepts(t, mi.LiteralType):
         options.append(st.text(max_size=20))
-    if not _accepts(t, mi.IntType):
+    if not _accepts(t, mi.IntType) and not _accepts(t, mi.FloatType):
         options.append(st.integers())
     if not _accepts(t, mi.BoolType):
         options.append(st.booleans())
@@ -172,6 +178,11 @@ def out_of_bounds(t: mi.Type) -> st.SearchStrategy[Any] | None:
                 options.append(st.integers(max_value=m.ge - 1, min_value=m.ge - 1000))
             if m.le is not None and m.le < INT64_MAX:
                 options.append(st.integers(min_value=m.le + 1, max_value=m.le + 1000))
+        elif isinstance(m, mi.FloatType):
+            if m.ge is not None:
+                options.append(st.floats(min_value=m.ge - 1000, max_value=m.ge - 0.5))
+            if m.le is not None:
+                options.append(st.floats(min_value=m.le + 0.5, max_value=m.le + 1000))
         elif isinstance(m, mi.StrType) and m.max_length is not None:
             # Oversize, and well within the 64 KB frame limit (a larger frame closes: 1009).
             options.append(st.integers(m.max_length + 1, m.max_length + 2000).map(lambda n: "a" * n))
