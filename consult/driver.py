@@ -96,6 +96,37 @@ async def capacity_apply(changes: list[services.Capacity], *,
             log.exception("offering waiting cases to %s after a release failed", user_id)
 
 
+async def capacity_reconcile(*, now: float | None = None) -> tuple[int, int]:
+    """Make the presence store's held capacity agree with the database; returns how many
+    (specialist, case) holds were (added, released).
+
+    Capacity reaches the store after the step that changed it committed (``capacity_apply``),
+    so a process that dies in between, or a Redis that restarts empty, leaves the store
+    wrong: a specialist whose consult ended is never offered another case, or one with two
+    consults is offered a third. Every process runs this on its driver (``RECONCILE_EVERY_S``).
+
+    The store is read before the database, so a step that commits in between is seen either
+    by its own ``capacity_apply`` or here; both are held per case, so applying it twice counts
+    once. A case taken and released between the two reads may be re-held for one period and
+    is released by the next pass.
+    """
+    store = runtime.store()
+    held = await store.holders()
+    truth = await database_sync_to_async(services.capacity_holders)()
+    changes = [services.Capacity(user_id, case_id, take=True)
+               for user_id, cases in sorted(truth.items())
+               for case_id in sorted(cases - held.get(user_id, set()))]
+    added = len(changes)
+    changes += [services.Capacity(user_id, case_id, take=False)
+                for user_id, cases in sorted(held.items())
+                for case_id in sorted(cases - truth.get(user_id, set()))]
+    if changes:
+        log.warning("capacity reconciled with the database: %d held, %d released",
+                    added, len(changes) - added)
+        await capacity_apply(changes, now=now)
+    return added, len(changes) - added
+
+
 async def case_moved(moved: services.Moved, *, now: float | None = None) -> services.Moved:
     """After a lifecycle step committed (``services.case_resolve`` and the like)."""
     await capacity_apply(moved.capacity, now=now)
@@ -238,6 +269,7 @@ async def schedules_apply(*, now: float | None = None) -> int:
 
 # Schedules change on the minute; checking more often would only add queries.
 SCHEDULE_EVERY_S = 60.0
+RECONCILE_EVERY_S = 60.0
 _driver: asyncio.Task | None = None
 
 
@@ -251,12 +283,16 @@ def driver_ensure(tick_s: float) -> None:
 
 async def _drive(tick_s: float) -> None:
     next_schedules = 0.0
+    next_reconcile = time.monotonic() + RECONCILE_EVERY_S
     while True:
         try:
             await tick()
             if time.monotonic() >= next_schedules:
                 next_schedules = time.monotonic() + SCHEDULE_EVERY_S
                 await schedules_apply()
+            if time.monotonic() >= next_reconcile:
+                next_reconcile = time.monotonic() + RECONCILE_EVERY_S
+                await capacity_reconcile()
         except Exception:  # keep driving: one bad pass must not stop escalations
             log.exception("routing driver pass failed")
         await asyncio.sleep(tick_s)

@@ -562,6 +562,18 @@ def _holders(case: Case, status: str) -> set[str]:
     return out
 
 
+def capacity_holders() -> dict[str, set[str]]:
+    """Who holds capacity for which case, as the database says (``_holders`` over every open
+    or claimed case): the truth the presence store's copy is reconciled with."""
+    out: dict[str, set[str]] = {}
+    cases = Case.objects.filter(status__in=(CaseStatus.OPEN, CaseStatus.CLAIMED)).only(
+        "pk", "status", "accepted_by_id", "consultants")
+    for case in cases.iterator(chunk_size=1000):
+        for user_id in _holders(case, case.status):
+            out.setdefault(user_id, set()).add(str(case.pk))
+    return out
+
+
 def _poster_only(case: Case, user: User) -> None:
     """Raises: NotFound — a case's existence is not revealed to others."""
     if case.poster_id != user.pk:

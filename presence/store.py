@@ -206,6 +206,12 @@ class PresenceStore(Protocol):
         """The case ids ``user_id`` holds capacity for (those started with a ``case_id``)."""
         ...
 
+    async def holders(self) -> dict[str, set[str]]:
+        """Every user holding capacity for at least one case, with those case ids: what the
+        capacity reconciliation (``consult.driver.capacity_reconcile``) compares with the
+        database."""
+        ...
+
     async def mark_offered(self, *, user_id: str, now: float) -> None: ...
 
     async def close(self) -> None: ...
@@ -388,6 +394,9 @@ class MemoryPresenceStore:
 
     async def consults_held(self, user_id: str) -> set[str]:
         return set(self._held.get(user_id, set()))
+
+    async def holders(self) -> dict[str, set[str]]:
+        return {user_id: set(held) for user_id, held in self._held.items() if held}
 
     async def mark_offered(self, *, user_id: str, now: float) -> None:
         self._offered[user_id] = now

@@ -389,6 +389,19 @@ class RedisPresenceStore:
     async def consults_held(self, user_id: str) -> set[str]:
         return set(await self._redis.smembers(self._held_key(user_id)))
 
+    async def holders(self) -> dict[str, set[str]]:
+        # SCAN, not KEYS: it never blocks Redis, and an empty set's key does not exist.
+        keys = [key async for key in self._redis.scan_iter(match=f"{self._prefix}:h:*",
+                                                           count=500)]
+        if not keys:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.smembers(key)
+            members = await pipe.execute()
+        skip = len(self._prefix) + 3  # "<prefix>:h:"
+        return {key[skip:]: set(held) for key, held in zip(keys, members, strict=True) if held}
+
     async def mark_offered(self, *, user_id: str, now: float) -> None:
         await self._redis.hset(self._load_key(user_id), "offered", repr(float(now)))
 

@@ -18,6 +18,7 @@ from consult import services
 from consult import services as cases
 from consult.models import Routing
 from consult.triage import RouteStatus, UrgentCase, route_on_expiry
+from physicians.models import User
 from presence import runtime
 from presence.store import PresenceProfile
 
@@ -253,3 +254,34 @@ async def test_a_release_does_not_offer_again_a_case_she_declined(make_physician
                                   now=T0 + 3)
     state = await sync_to_async(_state)(case_id=case_id)
     assert not state.outstanding and ana_id in state.offered
+
+
+async def test_reconcile_releases_capacity_whose_release_was_lost(make_physician):
+    """A process died after the database released Ana's consults but before the presence
+    store heard: she looks full and the waiting case never reaches her. One reconcile pass
+    releases what the database no longer holds and offers her the case, once."""
+    case_id, ana_id = await _waiting_case(make_physician)
+    cap = dispatch.policy().max_open_consults
+    assert await dispatch.capacity_reconcile(now=T0 + 1) == (0, cap)
+    assert await runtime.store().consults_held(ana_id) == set()
+    assert [o.user_id for o in (await sync_to_async(_state)(case_id=case_id)).outstanding] \
+        == [ana_id]
+    assert await dispatch.capacity_reconcile(now=T0 + 2) == (0, 0)
+
+
+async def test_reconcile_restores_capacity_a_restarted_redis_forgot(make_physician):
+    """Ana accepted a case; then the store lost her hold (Redis restarted empty). Until the
+    pass she would be offered more than the cap allows; after it she holds the case again,
+    and resolving the case releases it as usual."""
+    case_id, specialists = await _post(make_physician)
+    ana_id = specialists[0]
+    (offer,) = (await sync_to_async(_state)(case_id=case_id)).outstanding
+    assert offer.user_id == ana_id
+    ana = await sync_to_async(User.objects.get)(pk=ana_id)
+    await dispatch.offer_accept(case_id=case_id, user=ana, now=T0 + 1)
+    assert await runtime.store().consults_held(ana_id) == {case_id}
+    await runtime.store().consult_finished(user_id=ana_id, case_id=case_id)  # forgotten
+    assert await dispatch.capacity_reconcile(now=T0 + 2) == (1, 0)
+    assert await runtime.store().consults_held(ana_id) == {case_id}
+    assert await runtime.store().consults_open(ana_id) == 1
+    assert await dispatch.capacity_reconcile(now=T0 + 3) == (0, 0)

@@ -342,3 +342,15 @@ async def test_racing_releases_of_one_case_release_once(store, clock):
     assert min(counts) == 2
     assert await store.consults_open("alice") == 2
     assert await store.consults_held("alice") == {"c1", "c3"}
+
+
+async def test_holders_lists_every_held_case_and_forgets_released_ones(store, clock):
+    assert await store.holders() == {}
+    await store.consult_started(user_id="alice", case_id="c1")
+    await store.consult_started(user_id="alice", case_id="c2")
+    await store.consult_started(user_id="bob", case_id="c3")
+    await store.consult_started(user_id="carol")  # counted, but no case: nothing to list
+    assert await store.holders() == {"alice": {"c1", "c2"}, "bob": {"c3"}}
+    await store.consult_finished(user_id="bob", case_id="c3")
+    await store.consult_finished(user_id="alice", case_id="c1")
+    assert await store.holders() == {"alice": {"c2"}}
