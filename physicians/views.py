@@ -50,7 +50,13 @@ def login_view(request: HttpRequest) -> JsonResponse:
                                         password=field(request.json, "password"),
                                         otp=field(request.json, "otp", required=False),
                                         client_ip=_client_ip(request))
+    # Django replaces the session on login (a new key, the old one deleted), so the sockets
+    # opened under the old session could never be reached by a logout: close them now (a
+    # shared workstation where another doctor logs in, or the same one again).
+    previous = request.session.session_key
     login(request, user)
+    if previous and previous != request.session.session_key:
+        services.session_end(session_key=previous)
     if device is not None:
         otp_login(request, device)  # the session passed the code (django-otp reads it back)
     physician = services.physician_get(user_id=str(user.pk))

@@ -194,3 +194,29 @@ async def test_logout_closes_the_ticket_sockets_of_that_session_only(daphne_pair
     assert (await sync_to_async(staying.call)("GET", "/api/v1/me"))[0] == 200
     for ws in [*kept, by_password]:
         await ws.close()
+
+
+async def test_a_new_login_in_the_same_browser_closes_the_old_sessions_sockets(daphne_pair,
+                                                                              make_physician):
+    """A shared workstation: Dr A's tab holds a socket; Dr B logs in in the same browser (or
+    A logs in again). Django replaces the session, so A's socket belongs to a session that no
+    longer exists and no logout can ever reach it: the login closes it (4401) on every
+    process. Another browser's session of A keeps serving."""
+    a, b = daphne_pair
+    _, email_a, password_a = await sync_to_async(make_physician)()
+    _, email_b, password_b = await sync_to_async(make_physician)()
+    browser = await _login(a, email_a, password_a)
+    elsewhere = await _login(b, email_a, password_a)
+    doomed = [await _welcomed(server, await sync_to_async(browser.ticket)())
+              for server in (a, b)]
+    kept = await _welcomed(b, await sync_to_async(elsewhere.ticket)())
+    old_session = browser.cookie("sessionid")
+
+    await sync_to_async(browser.login)(email_b, password_b)  # same cookie jar
+    assert browser.cookie("sessionid") != old_session
+    for ws in doomed:
+        assert await _closed_with(ws) == protocol.CLOSE_UNAUTHENTICATED
+    assert (await request(kept, "ping", ref="still-there"))["ok"] is True
+    status, body = await sync_to_async(browser.call)("GET", "/api/v1/me")
+    assert status == 200 and body["physician"]["email"] == email_b
+    await kept.close()
