@@ -53,15 +53,18 @@ RIFABUTIN = Table(41, 55 - 41, 754, 591958 - 754)
 
 
 def test_rifabutin_uveitis_prr():
-    """Printed PRR 586. The sentence's own fractions give (41/55)/(754/591 958) = 585.25,
-    0.13 % below the printed figure (the chapter's table, not retrieved, may differ by a
-    report); matched to 0.2 %, not to the unit."""
+    """https://www.alpfmedical.info/drug-safety/info-rrl.html — rifabutin and uveitis, 41 of
+    55 reports against 754 of 591 958 for all drugs: "PRR = 586". The sentence's own
+    fractions give (41/55)/(754/591 958) = 585.25, 0.13 % below the printed figure (the
+    chapter's table, not retrieved, may differ by a report); matched to 0.2 %, not to the
+    unit."""
     assert prr(RIFABUTIN) == pytest.approx((41 / 55) / (754 / 591958))
     assert prr(RIFABUTIN) == pytest.approx(586, rel=2e-3)
 
 
 def test_rifabutin_uveitis_chi2_is_printed_without_yates_correction():
-    """Printed χ² 22 736. Although the chapter recommends Yates' correction, its figure is the
+    """https://www.alpfmedical.info/drug-safety/info-rrl.html — the same table:
+    "chi-square = 22 736". Although the chapter recommends Yates' correction, its figure is the
     uncorrected one: Pearson's χ² of the table is 22 710.5 (0.11 % from the print), the
     Yates-corrected 22 158.99 (2.5 % below it). Our screen keeps the corrected, smaller one
     (conservative); the uncorrected variant reproduces the source."""
@@ -84,6 +87,8 @@ INTERNS = Table(10, 16 - 10, 5, 21 - 5)
 
 
 def test_interns_chi2_is_the_yates_corrected_one():
+    """StatsToDo via https://huggingface.co/datasets/nvidia/Nemotron-CC-Math-v1 — 10 of 16
+    against 5 of 21: "The Chi Square value is 4.15 and α=0.04"."""
     assert printed(chi2_yates(INTERNS), "4.15")  # 4.1486
     assert not printed(chi2(INTERNS, yates=False), "4.15")  # 5.6394
     assert sp.chi2.sf(chi2_yates(INTERNS), 1) == pytest.approx(0.04, abs=0.005)  # "α=0.04"
@@ -114,6 +119,8 @@ def test_evans_thresholds_are_the_published_ones():
 @pytest.mark.parametrize(("obs", "n_drug", "n_event", "n_tot", "text"), [
     (5, 10, 20, 10000, "250"), (5, 10, 15, 10000, "333"), (10, 20, 30, 10000, "167")])
 def test_pvda_prr_examples(obs, n_drug, n_event, n_tot, text):
+    """https://oskargauffin.github.io/pvda/reference/prr.html — prr(5, 10, 20, 10000) → 250;
+    prr(c(5, 10), c(10, 20), c(15, 30), c(10000, 10000)) → 333., 167."""
     assert printed(prr(Table(obs, n_drug - obs, n_event, n_tot - n_event)), text)
 
 
@@ -153,6 +160,9 @@ DOUBLE_ROUNDED = {("Index or control report concerns a 'serious' ADR 21 (50) 20 
 @pytest.mark.parametrize(("row", "cells", "value", "lower", "upper"), VAN_PUIJENBROEK_2001,
                          ids=[r[0].split(" ")[0] + str(i) for i, r in enumerate(VAN_PUIJENBROEK_2001)])
 def test_van_puijenbroek_2001_odds_ratios_and_woolf_intervals(row, cells, value, lower, upper):
+    """https://pmc.ncbi.nlm.nih.gov/articles/PMC2014608/table/tbl2 (van Puijenbroek et al.,
+    Br J Clin Pharmacol 2001;52:579-86, Table 2) — each row's counts among 42 cases and 168
+    controls and its printed "odds ratio (95% CI)", e.g. "27 (64) 67 (40) 2.7 (1.3, 5.5)"."""
     got = ror(Table(*cells))
     for i, text in enumerate((value, lower, upper)):
         if (row, i) in DOUBLE_ROUNDED:
@@ -173,6 +183,8 @@ def test_van_puijenbroek_2001_odds_ratios_and_woolf_intervals(row, cells, value,
     ((10, 20, 30, 10000), ("167", "72.0", "386")),
 ])
 def test_pvda_ror_examples(cells, texts):
+    """https://oskargauffin.github.io/pvda/reference/ror.html — ror(5, 10, 20, 10000) → 78.4
+    250 797.; (5, 10, 15, 10000) → 102. 333. 1092.; (10, 20, 30, 10000) → 72.0 167. 386."""
     got = ror(Table(*cells))
     assert all(printed(v, t) for v, t in zip(got, texts, strict=True)), (got, texts)
 
@@ -196,6 +208,9 @@ def test_pvda_ror_examples(cells, texts):
     (25, 1126, 87, 572573, "5.25"), (203, 30068, 508, 155209, "1.04"),
     (0, 5232, 3, 80140, "-0.48"), (0, 10, 0, 453481, "0.00")])
 def test_noren_2006_table_iii_information_components(n11, n1_, n_1, n, text):
+    """Norén et al., Stat Med 2006;25:3740-57, Table III, as transcribed in
+    https://github.com/tystan/pharmsignal tests/testthat/test_obsexp_shrink_signal.R — e.g.
+    n11 25, n1. 1126, n.1 87, n.. 572573: IC "5.25"."""
     ic, _ = information_component(Table.from_margins(a=n11, drug=n1_, reaction=n_1, total=n))
     assert printed(ic, text), (ic, text)
 
@@ -210,6 +225,8 @@ PVDA_IC = [(20, 10, "0.264", "0.965", "1.53"), (30, 10, "0.976", "1.54", "2.01")
 
 @pytest.mark.parametrize(("obs", "exp", "lower", "ic", "upper"), PVDA_IC)
 def test_pvda_ic_point_estimates(obs, exp, lower, ic, upper):
+    """https://oskargauffin.github.io/pvda/reference/ic.html — ic(obs = 20, exp = 10) →
+    0.264 0.965 1.53; ic(obs = 30, exp = 10) → 0.976 1.54 2.01."""
     assert printed(shrunk_ic(obs, exp)[0], ic)
     # The same through a 2×2 table whose expected count is exactly `exp` (N = 1000, margins 100).
     table = Table(obs, 100 - obs, 100 - obs, 800 + obs)
@@ -220,7 +237,8 @@ def test_pvda_ic_point_estimates(obs, exp, lower, ic, upper):
 @pytest.mark.parametrize(("obs", "exp", "lower", "ic", "upper"), PVDA_IC)
 def test_pvda_ic_bounds_are_exact_gamma_quantiles_and_our_ic025_sits_just_below(
         obs, exp, lower, ic, upper):
-    """The source prints the exact 2.5 % and 97.5 % quantiles of log2 Gamma(O + ½, rate
+    """https://oskargauffin.github.io/pvda/reference/ic.html (as above). The source prints the
+    exact 2.5 % and 97.5 % quantiles of log2 Gamma(O + ½, rate
     E + ½) — the posterior our closed-form IC025 approximates — so the exact variant is tested
     under its convention, and our approximation is held to lie below the printed bound (the
     conservative side) by less than 0.06: 0.049 for (20, 10), 0.047 for (30, 10)."""
