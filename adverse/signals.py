@@ -8,9 +8,10 @@ The table counts reports (not drug–reaction rows), laid out as in Evans, Walle
     other drugs           c               d
 
 - **PRR** (Evans et al. 2001): ``(a / (a + b)) / (c / (c + d))``, with Pearson's χ² on one
-  degree of freedom *with Yates' continuity correction* (as the UK MCA/MHRA screen and the
-  EMA guideline on statistical signal detection compute it). A signal of disproportionate
-  reporting by the **Evans criteria**: PRR ≥ 2, χ² ≥ 4 and a ≥ 3.
+  degree of freedom *with Yates' continuity correction* ("corrected using Yates' method to be
+  conservative", in the textbook account of the method cited in docs/adverse.md); ``chi2``
+  also gives the uncorrected one, which some published examples print. A signal of
+  disproportionate reporting by the **Evans criteria**: PRR ≥ 2, χ² ≥ 4 and a ≥ 3.
 - **ROR** (van Puijenbroek et al. 2002): ``(a / c) / (b / d) = ad / bc`` with the 95 %
   confidence interval ``exp(ln ROR ± 1.96 √(1/a + 1/b + 1/c + 1/d))`` (Woolf's logit method).
 - **IC**, the BCPNN information component (Bate et al. 1998) in the shrinkage form of
@@ -21,8 +22,8 @@ The table counts reports (not drug–reaction rows), laid out as in Evans, Walle
 
 A table with an empty cell has no finite PRR or ROR; both are then computed with the
 Haldane–Anscombe correction (½ added to every cell) and say so (``corrected``). χ² and the
-IC need no correction. docs/adverse.md checks every formula against independent
-computations and states the thresholds.
+IC need no correction. docs/adverse.md lists the published worked examples each formula is
+checked against (tests/adverse/test_published_examples.py) and states the thresholds.
 """
 
 from __future__ import annotations
@@ -93,14 +94,23 @@ def prr(t: Table) -> float:
     return (a / (a + b)) / (c / (c + d))
 
 
-def chi2_yates(t: Table) -> float:
-    """Pearson's χ² of the table with Yates' continuity correction (0 when a margin is 0)."""
+def chi2(t: Table, *, yates: bool = True) -> float:
+    """Pearson's χ² of the table on one degree of freedom, with Yates' continuity correction
+    unless ``yates=False`` (0 when a margin is 0). The screen uses the corrected one; the
+    uncorrected one is what some published examples print (docs/adverse.md)."""
     a, b, c, d, n = t.a, t.b, t.c, t.d, t.n
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     if margins == 0:
         return 0.0
-    diff = max(abs(a * d - b * c) - n / 2, 0.0)
+    diff = abs(a * d - b * c)
+    if yates:
+        diff = max(diff - n / 2, 0.0)
     return n * diff * diff / margins
+
+
+def chi2_yates(t: Table) -> float:
+    """Pearson's χ² of the table with Yates' continuity correction: the Evans screen's."""
+    return chi2(t, yates=True)
 
 
 def ror(t: Table) -> tuple[float, float, float]:
@@ -111,14 +121,19 @@ def ror(t: Table) -> tuple[float, float, float]:
     return value, math.exp(math.log(value) - half), math.exp(math.log(value) + half)
 
 
-def information_component(t: Table) -> tuple[float, float]:
-    """IC and its approximate lower 95 % credibility bound IC025 (Norén et al. 2013)."""
-    if t.n == 0:
-        return 0.0, 0.0
-    expected = (t.a + t.b) * (t.a + t.c) / t.n
-    shrunk = t.a + IC_SHRINKAGE
+def shrunk_ic(observed: float, expected: float) -> tuple[float, float]:
+    """IC = log2((O + ½) / (E + ½)) and its approximate lower 95 % credibility bound
+    IC025 ≈ IC − 3.3 (O + ½)^−½ − 2 (O + ½)^−3/2 (Norén, Hopstadius & Bate 2013)."""
+    shrunk = observed + IC_SHRINKAGE
     ic = math.log2(shrunk / (expected + IC_SHRINKAGE))
     return ic, ic - 3.3 * shrunk ** -0.5 - 2 * shrunk ** -1.5
+
+
+def information_component(t: Table) -> tuple[float, float]:
+    """IC and IC025 of the table: observed a, expected E = (a + b)(a + c) / N."""
+    if t.n == 0:
+        return 0.0, 0.0
+    return shrunk_ic(t.a, (t.a + t.b) * (t.a + t.c) / t.n)
 
 
 def evans(*, prr_value: float, chi2: float, a: int) -> bool:

@@ -1,5 +1,6 @@
 """HTTP JSON API under /api/v1/adverse/: thin views that parse, check access, call one
-service or selector. docs/adverse.md and docs/protocol.md list the endpoints."""
+service or selector. Every JSON answer is a struct of adverse/codec.py, the one definition the
+OpenAPI document also describes. docs/adverse.md and docs/protocol.md list the endpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from adverse import chart, export, normalise, report, selectors, services
+from adverse import chart, codec, export, normalise, report, selectors, services
 from adverse.models import Report
 from core import text
 from core.errors import ValidationFailed
@@ -16,10 +17,15 @@ from core.http import api, int_param
 from physicians.licences import SUPPORTED_COUNTRIES
 
 
-def _report_json(row: Report, doc: dict) -> dict:
+def _report_view(row: Report, doc: dict) -> codec.AdverseReport:
     doc = dict(doc)
     doc.pop("group", None)  # links the report to its facts: not for anyone's screen
-    return {"id": str(row.pk), "created_at": row.created_at.isoformat(), **doc}
+    return codec.build({"id": str(row.pk), "created_at": row.created_at.isoformat(), **doc},
+                       codec.AdverseReport)
+
+
+def _json(body, status: int = 200) -> JsonResponse:
+    return JsonResponse(codec.shape(body), status=status)
 
 
 @api(("GET", "POST"), auth="user")
@@ -27,10 +33,12 @@ def reports(request: HttpRequest) -> JsonResponse:
     """POST: file a report. GET: my reports, newest first."""
     if request.method == "POST":
         row, _ = services.report_create(reporter=request.user, body=request.json)
-        return JsonResponse({"report": _report_json(row, services.report_open(row))}, status=201)
+        return _json(codec.AdverseReportBody(report=_report_view(row, services.report_open(row))),
+                     status=201)
     mine = selectors.reports_of(reporter=services.reporter_pseudonym(request.user),
                                 limit=min(int_param(request, "limit", 100), 500))
-    return JsonResponse({"reports": [_report_json(r, services.report_open(r)) for r in mine]})
+    return _json(codec.AdverseReports(
+        reports=[_report_view(r, services.report_open(r)) for r in mine]))
 
 
 @api(("GET",), auth="user")
@@ -38,30 +46,32 @@ def report_detail(request: HttpRequest, report_id: str) -> JsonResponse:
     row = selectors.report_get(report_id=report_id,
                                reporter=services.reporter_pseudonym(request.user),
                                officer=selectors.is_officer(request.user))
-    return JsonResponse({"report": _report_json(row, services.report_open(row))})
+    return _json(codec.AdverseReportBody(report=_report_view(row, services.report_open(row))))
 
 
 @api(("GET",), auth="user")
 def vocabulary(request: HttpRequest) -> JsonResponse:
     """The choices a report form offers, and the normalisation tables' versions."""
-    return JsonResponse({
-        "seriousness": list(report.SERIOUSNESS), "outcomes": list(report.OUTCOMES),
-        "challenge": list(report.CHALLENGE), "age_bands": list(report.AGE_BANDS),
-        "sexes": list(report.SEXES), "routes": list(report.ROUTES),
-        "countries": list(SUPPORTED_COUNTRIES),
-        "reactions": [{"code": c, **labels} for c, labels in normalise.reactions().labels.items()],
-        "ingredients": sorted(normalise.drugs().labels),
-        "versions": {"drugs": normalise.drugs().version,
-                     "reactions": normalise.reactions().version},
-        "officer": selectors.is_officer(request.user),
-        "my_country": selectors.reporter_country(user=request.user),
-    })
+    return _json(codec.AdverseVocabulary(
+        seriousness=list(report.SERIOUSNESS), outcomes=list(report.OUTCOMES),
+        challenge=list(report.CHALLENGE), age_bands=list(report.AGE_BANDS),
+        sexes=list(report.SEXES), routes=list(report.ROUTES),
+        countries=list(SUPPORTED_COUNTRIES),
+        reactions=[codec.AdverseReactionLabel(code=c, en=labels["en"], es=labels["es"])
+                   for c, labels in normalise.reactions().labels.items()],
+        ingredients=sorted(normalise.drugs().labels),
+        versions=codec.AdverseVersions(drugs=normalise.drugs().version,
+                                       reactions=normalise.reactions().version),
+        officer=selectors.is_officer(request.user),
+        my_country=selectors.reporter_country(user=request.user),
+    ))
 
 
 @api(("GET",), auth="user")
 def pairs(request: HttpRequest) -> JsonResponse:
     selectors.officer_require(user=request.user)
-    return JsonResponse({"pairs": selectors.pair_stats()})
+    return _json(codec.AdversePairs(pairs=codec.build(selectors.pair_stats(),
+                                                      list[codec.AdversePair])))
 
 
 def _week_param(request: HttpRequest) -> date:
@@ -81,7 +91,8 @@ def signals_weekly(request: HttpRequest) -> JsonResponse:
     """The signals first detected in one ISO week (default: this week)."""
     selectors.officer_require(user=request.user)
     week = _week_param(request)
-    return JsonResponse({"week": week.isoformat(), "signals": selectors.signals_of_week(week=week)})
+    return _json(codec.AdverseSignals(week=week.isoformat(), signals=codec.build(
+        selectors.signals_of_week(week=week), list[codec.AdverseSignal])))
 
 
 def _pair_param(request: HttpRequest) -> tuple[str, str]:
@@ -116,26 +127,28 @@ def pair_chart(request: HttpRequest) -> HttpResponse:
 def pair_series(request: HttpRequest) -> JsonResponse:
     selectors.officer_require(user=request.user)
     drug, reaction = _pair_param(request)
-    return JsonResponse({"drug": drug, "reaction": reaction, "weeks": [
-        {"week": w.isoformat(), "reports": n, "serious": s}
-        for w, n, s in selectors.pair_series(drug=drug, reaction=reaction)]})
+    return _json(codec.AdverseSeries(drug=drug, reaction=reaction, weeks=[
+        codec.AdverseWeek(week=w.isoformat(), reports=n, serious=s)
+        for w, n, s in selectors.pair_series(drug=drug, reaction=reaction)]))
 
 
 @api(("GET",), auth="user")
 def alerts(request: HttpRequest) -> JsonResponse:
     officer = selectors.officer_require(user=request.user)
-    return JsonResponse({"alerts": [
-        {"id": a.pk, "signal": a.signal_id, "drug": a.signal.drug, "reaction": a.signal.reaction,
-         "first_week": a.signal.first_week.isoformat(), "created_at": a.created_at.isoformat(),
-         "read_at": a.read_at.isoformat() if a.read_at else None}
-        for a in selectors.alerts_of(officer=officer)]})
+    return _json(codec.AdverseAlerts(alerts=[
+        codec.AdverseAlert(id=a.pk, signal=a.signal_id, drug=a.signal.drug,
+                           reaction=a.signal.reaction,
+                           first_week=a.signal.first_week.isoformat(),
+                           created_at=a.created_at.isoformat(),
+                           read_at=a.read_at.isoformat() if a.read_at else None)
+        for a in selectors.alerts_of(officer=officer)]))
 
 
 @api(("POST",), auth="user")
 def alert_read(request: HttpRequest, alert_id: int) -> JsonResponse:
     selectors.officer_require(user=request.user)
     alert = services.alert_mark_read(user=request.user, alert_id=alert_id)
-    return JsonResponse({"alert": alert.pk, "read_at": alert.read_at.isoformat()})
+    return _json(codec.AdverseAlertRead(alert=alert.pk, read_at=alert.read_at.isoformat()))
 
 
 def _csv(body: str, name: str) -> HttpResponse:

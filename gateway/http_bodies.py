@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from adverse import codec as acodec
 from adverse import report
 from bus import protocol
 from consult import codec
@@ -186,173 +187,19 @@ class Error(Body):
     error: ErrorBody
 
 
-# --- Adverse events (adverse/views.py), each as its view builds it ------------------------
+# --- Adverse events: adverse/codec.py's structs, which adverse/views.py builds and sends ----
 
-AdverseRoute = Literal[report.ROUTES]
-AdverseOutcome = Literal[report.OUTCOMES]
-AdverseChallenge = Literal[report.CHALLENGE]
-
-
-class AdverseDrug(Body):
-    name: str
-    dose: str
-    route: AdverseRoute
-    start_year: int | None
-    stop_year: int | None
-    ingredient: str  # normalised (adverse/normalise.py); "unknown" if not in the table
-
-
-class AdverseReaction(Body):
-    term: str
-    outcome: AdverseOutcome
-    onset_days: int | None
-    code: str  # normalised reaction code; "unknown" if not in the table
-
-
-class AdverseSeriousness(Body):
-    death: bool
-    life_threatening: bool
-    hospitalisation: bool
-    disability: bool
-    congenital_anomaly: bool
-    other_important: bool
-
-
-class AdverseVersions(Body):
-    drugs: str
-    reactions: str
-
-
-class AdverseReport(Body):
-    """A report as ``adverse/views.py`` sends it: its id and time, then the sealed document
-    (``Draft.as_dict`` plus ``reported_at`` and the normalisation versions; never ``group``)."""
-
-    id: str
-    created_at: str
-    suspect_drugs: list[AdverseDrug]
-    concomitant_drugs: list[AdverseDrug]
-    reactions: list[AdverseReaction]
-    seriousness: AdverseSeriousness
-    dechallenge: AdverseChallenge
-    rechallenge: AdverseChallenge
-    age_band: Literal[report.AGE_BANDS]
-    sex: Literal[report.SEXES]
-    country: str
-    reporter_specialty: str
-    narrative: str
-    language: Literal[report.LANGUAGES]
-    case: str | None
-    serious: bool
-    reported_at: str
-    normalisation: AdverseVersions
-
-
-class AdverseReportBody(Body):
-    report: AdverseReport
-
-
-class AdverseReports(Body):
-    reports: list[AdverseReport]
-
-
-class AdverseReactionLabel(Body):
-    code: str
-    en: str
-    es: str
-
-
-class AdverseVocabulary(Body):
-    seriousness: list[str]
-    outcomes: list[str]
-    challenge: list[str]
-    age_bands: list[str]
-    sexes: list[str]
-    routes: list[str]
-    countries: list[str]
-    reactions: list[AdverseReactionLabel]
-    ingredients: list[str]
-    versions: AdverseVersions
-    officer: bool
-    my_country: str | None
-
-
-class AdverseStats(Body):
-    """``adverse.signals.Stats.as_dict``: the 2×2 table and its statistics."""
-
-    a: int
-    b: int
-    c: int
-    d: int
-    prr: float
-    chi2: float
-    ror: float
-    ror_lower: float
-    ror_upper: float
-    ic: float
-    ic025: float
-    corrected: bool
-    evans: bool
-
-
-class AdversePair(AdverseStats):
-    """A row of ``adverse.selectors.pair_stats``."""
-
-    drug: str
-    reaction: str
-    unknown: bool
-    signal: int | None
-    first_week: str | None
-
-
-class AdversePairs(Body):
-    pairs: list[AdversePair]
-
-
-class AdverseSignal(Body):
-    signal: int
-    drug: str
-    reaction: str
-    reaction_label: dict[str, str]  # {"en": ..., "es": ...}; empty for an unlisted code
-    first_week: str
-    detected_at: str
-    at_detection: AdverseStats
-    current: AdversePair | None
-
-
-class AdverseSignals(Body):
-    week: str
-    signals: list[AdverseSignal]
-
-
-class AdverseWeek(Body):
-    week: str
-    reports: int
-    serious: int
-
-
-class AdverseSeries(Body):
-    drug: str
-    reaction: str
-    weeks: list[AdverseWeek]
-
-
-class AdverseAlert(Body):
-    id: int
-    signal: int
-    drug: str
-    reaction: str
-    first_week: str
-    created_at: str
-    read_at: str | None
-
-
-class AdverseAlerts(Body):
-    alerts: list[AdverseAlert]
-
-
-class AdverseAlertRead(Body):
-    alert: int
-    read_at: str
+AdverseAlertRead = acodec.AdverseAlertRead
+AdverseAlerts = acodec.AdverseAlerts
+AdversePairs = acodec.AdversePairs
+AdverseReportBody = acodec.AdverseReportBody
+AdverseReports = acodec.AdverseReports
+AdverseSeries = acodec.AdverseSeries
+AdverseSignals = acodec.AdverseSignals
+AdverseVocabulary = acodec.AdverseVocabulary
+AdverseRoute = acodec.AdverseRoute
+AdverseOutcome = acodec.AdverseOutcome
+AdverseChallenge = acodec.AdverseChallenge
 
 
 # --- Request bodies (unknown fields are ignored by the views, so not forbidden here) ------

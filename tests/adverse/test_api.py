@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 import pytest
 from django.test import Client
 
-from adverse import services
+from adverse import codec, services
 from adverse.models import Fact, Report
 from crypto.models import AuditEntry
 
@@ -163,3 +164,15 @@ def test_hostile_identifiers_are_refused_or_not_found_never_a_server_error(make_
         me.get(f"/api/v1/adverse/{path}")
     assert r.status_code in (400, 404), (r.status_code, r.content[:300])
     assert r.json()["error"]["code"] in ("bad_request", "not_found")
+
+
+def test_the_report_body_is_its_struct_and_nothing_else(make_reporter, report_body):
+    """adverse/codec.py's struct is what the view sends (and what the OpenAPI document
+    describes): every field it names, and a stored field it does not name (the fact
+    ``group``) refused where the body is built."""
+    _, email, password = make_reporter("GB")
+    report = post(login(email, password), report_body()).json()["report"]
+    assert set(report) == set(codec.AdverseReport.__struct_fields__)
+    assert "group" not in report
+    with pytest.raises(msgspec.ValidationError):
+        codec.build({**report, "group": str(uuid.uuid4())}, codec.AdverseReport)

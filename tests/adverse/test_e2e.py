@@ -2,7 +2,8 @@
 signal for the one pair that crosses the Evans thresholds and for no other → the
 pharmacovigilance officer gets it live on the socket, in the weekly view, as a stored
 alert, in the chart and the exports; a dump of PostgreSQL and Redis holds none of the
-reports' text."""
+reports' text (doses, narratives, typed drug and reaction names — those in no table and the
+concomitant drugs included)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,12 @@ async def test_reports_from_five_countries_raise_one_signal_live_and_nothing_lea
                   ("GB", "Motrin", "nauseas"), ("ES", "Espidifen", "náuseas")]
     for country, drug, reaction in background:
         await file(country, drug, reaction)
+    # A drug and a reaction in no table, and a concomitant drug: counted under `unknown`, kept
+    # as typed only inside the sealed report — their typed names must not reach a dump either.
+    odd = f"canary{secrets.token_hex(5)}"
+    canaries.append(odd)
+    await file("ZA", f"{odd}pill", f"{odd} feeling",
+               concomitant_drugs=[{"name": f"{odd}conc", "dose": f"{odd}cdose"}])
     # Two reports of the pair: strong, but under the n ≥ 3 floor.
     await file("GB", "Ozempic", "acute pancreatitis", country="GB")
     await file("ES", "semaglutida", "pancreatitis aguda", country="ES",
@@ -97,6 +104,8 @@ async def test_reports_from_five_countries_raise_one_signal_live_and_nothing_lea
     assert flagged == {("semaglutide", "pancreatitis")}
     assert {(p["drug"], p["reaction"]) for p in pairs["pairs"]} >= {
         ("paracetamol", "headache"), ("ibuprofen", "nausea")}
+    unknown = next(p for p in pairs["pairs"] if (p["drug"], p["reaction"]) == ("unknown", "unknown"))
+    assert unknown["a"] == 1 and unknown["unknown"] and not unknown["evans"]
 
     # The chart: this week's bar holds the three reports, one serious.
     status, svg = await sync_to_async(_get)(
@@ -107,7 +116,7 @@ async def test_reports_from_five_countries_raise_one_signal_live_and_nothing_lea
     # The exports: every report, every pair.
     status, body = await sync_to_async(_get)(http, "/api/v1/adverse/export/reports.csv")
     rows = list(csv.DictReader(io.StringIO(body.decode())))
-    assert len({r["report_id"] for r in rows}) == 15
+    assert len({r["report_id"] for r in rows}) == 16
     assert {r["country"] for r in rows} >= {"GB", "ES", "MX"}
     status, body = await sync_to_async(_get)(http, "/api/v1/adverse/export/pairs.csv")
     pair_rows = {(r["drug"], r["reaction"]): r for r in csv.DictReader(io.StringIO(body.decode()))}
