@@ -269,6 +269,18 @@ def results_visible(poll: Poll, user: User, *, voted: bool, now: datetime) -> bo
     return voted or poll_closed(poll, now) or user.is_moderator
 
 
+def results_chart_check(poll: Poll, user: User, now: datetime) -> None:
+    """The chart shows what the poll's view shows: after your vote, the close, or to
+    moderators.
+
+    Raises:
+        Conflict: ``details.reason: "hidden"``, the results are not shown to the caller yet.
+    """
+    if not results_visible(poll, user, voted=poll_voted(poll, user), now=now):
+        raise Conflict("Vote first, or wait for the poll to close.",
+                       details={"poll": str(poll.pk), "reason": "hidden"})
+
+
 def results_export_check(poll: Poll, user: User, now: datetime) -> None:
     """The CSV export and the chart: moderators at any time, everyone else once it closed.
 

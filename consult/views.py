@@ -349,9 +349,15 @@ def opinion_poll_collection(request: HttpRequest) -> JsonResponse:
     return _poll_reply((poll, None), request.user, status=201)
 
 
-def _exported(request: HttpRequest, poll_id: str):
+def _exported(request: HttpRequest, poll_id: str, *, chart: bool = False):
+    """The texts and results for the CSV (moderators at any time, others once closed) or the
+    chart (whoever sees the results in the poll's view: voted, closed, or a moderator)."""
     poll, case = polls.poll_get(poll_id=poll_id, user=request.user)
-    polls.results_export_check(poll, request.user, timezone.now())
+    now = timezone.now()
+    if chart:
+        polls.results_chart_check(poll, request.user, now)
+    else:
+        polls.results_export_check(poll, request.user, now)
     return dict(question=polls.poll_question(poll, case), options=polls.poll_options(poll, case),
                 results=polls.poll_results(poll)), poll
 
@@ -369,9 +375,9 @@ def poll_results_csv(request: HttpRequest, poll_id: str) -> HttpResponse:
 
 @api(("GET",), auth="user")
 def poll_results_chart(request: HttpRequest, poll_id: str) -> HttpResponse:
-    """The results as an SVG bar chart (``?lang=en|es`` for its own words); who may have it
-    as for the CSV."""
-    texts, _ = _exported(request, poll_id)
+    """The results as an SVG bar chart (``?lang=en|es`` for its own words), for whoever
+    sees the results (before: 409 ``conflict``, ``details.reason: "hidden"``)."""
+    texts, _ = _exported(request, poll_id, chart=True)
     lang = request.GET.get("lang", "en")
     response = HttpResponse(poll_export.results_svg(**texts, lang=lang),
                             content_type="image/svg+xml")

@@ -289,7 +289,8 @@ def _case_paths(case_id: dict) -> dict[str, dict]:
         (200, Empty), errors=(403, 404, 409), params=(poll_id,)),
         "text/csv", "CSV: section, option, text, specialty, votes (docs/polls.md)")}
     paths[f"{API}/polls/{{poll_id}}/chart.svg"] = {"get": _non_json(_op(
-        "A poll's results as an SVG bar chart (who may have the CSV may have it)",
+        "A poll's results as an SVG bar chart, for whoever sees them (voted, closed, or a "
+        "moderator; before: 409 conflict, details.reason hidden)",
         (200, Empty), errors=(403, 404, 409),
         params=(poll_id, _query_param("lang", {"type": "string", "enum": ["en", "es"]}))),
         "image/svg+xml", "The chart (Content-Security-Policy: default-src 'none')")}
