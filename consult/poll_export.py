@@ -13,9 +13,9 @@ CSV_COLUMNS = ("section", "option", "text", "specialty", "votes")
 
 # The chart's few words of its own, in the client's two languages.
 _WORDS = {
-    "en": {"title": "Diagnosis poll", "votes": "{n} votes in all",
+    "en": {"title": "Diagnosis poll", "votes": "Votes in all: {n}",
            "hidden": "; specialties under 5 votes not shown apart"},
-    "es": {"title": "Encuesta diagnóstica", "votes": "{n} votos en total",
+    "es": {"title": "Encuesta diagnóstica", "votes": "Votos en total: {n}",
            "hidden": "; las especialidades con menos de 5 votos no se muestran aparte"},
 }
 

@@ -143,7 +143,7 @@ def test_the_csv_and_chart_moderators_any_time_others_after_close(moderator, mak
     assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
     assert "default-src 'none'" in svg["Content-Security-Policy"]
     body = svg.content.decode()
-    assert body.count('class="bar"') == 3 and "18 votos en total" in body
+    assert body.count('class="bar"') == 3 and "Votos en total: 18" in body
     assert "<script" not in body
 
 

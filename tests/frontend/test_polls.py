@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -34,13 +35,15 @@ TEXT = {
 }
 CASES = [("en", DESKTOP), ("es", PHONE)]
 IDS = ["en-desktop", "es-phone"]
+SHOTS = Path("/tmp/pollweb-shots")  # screenshots of each screen checked, to look at
 
 
 def _page(chromium: Browser, lang: str, viewport: dict) -> Page:
     return with_axe(new_page(chromium, locale="es-ES" if lang == "es" else "en-US", viewport=viewport))
 
 
-def _fits(page: Page) -> None:
+def _fits(page: Page, where: str) -> None:
+    """Nothing under <main> sticks out of the viewport; a screenshot to look at."""
     wide = page.evaluate("""() => [...document.querySelectorAll("main *")]
         .filter((e) => e.offsetParent !== null && getComputedStyle(e).visibility !== "hidden")
         .filter((e) => { const r = e.getBoundingClientRect();
@@ -48,6 +51,8 @@ def _fits(page: Page) -> None:
         .slice(0, 8).map((e) => `${e.tagName}#${e.id}.${e.className}`)""")
     assert wide == []
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{page.viewport_size['width']}-{where}.png"), full_page=True)
 
 
 def _open_case(page: Page, question: str) -> None:
@@ -86,7 +91,7 @@ def test_a_diagnosis_poll_in_a_case(browser, daphne_server, make_physician, lang
         mine.fill("#poll-option-1", options[1])
         mine.click("#poll-add")
         mine.fill("#poll-option-2", options[2])
-        _fits(mine)
+        _fits(mine, "diagnosis-form")
         assert_accessible(mine, "diagnosis poll form")
         mine.click("#poll-create")
         card = box.locator(".poll-card")
@@ -103,7 +108,7 @@ def test_a_diagnosis_poll_in_a_case(browser, daphne_server, make_physician, lang
         bars = theirs_card.locator(".poll-bar")
         expect(bars).to_have_count(3)
         expect(bars.nth(2).locator(".poll-bar-value")).to_have_text(text["count"])
-        _fits(theirs)
+        _fits(theirs, "diagnosis-results")
         assert_accessible(theirs, "diagnosis poll results")
         # The poster has not voted: the count moves live, the results stay hidden.
         expect(card.locator(".poll-status")).to_contain_text(text["one"])
@@ -113,7 +118,7 @@ def test_a_diagnosis_poll_in_a_case(browser, daphne_server, make_physician, lang
         expect(theirs.locator("#poll-title")).to_have_text(text["diagnosis"])
         _chart_shown(theirs)
         expect(theirs.locator("#poll-csv")).to_be_hidden()  # open poll, not a moderator
-        _fits(theirs)
+        _fits(theirs, "results-page")
         assert_accessible(theirs, "results page")
         close_pages(mine, theirs)
 
@@ -144,7 +149,7 @@ def test_a_moderators_opinion_poll_in_a_lounge(browser, daphne_server, make_phys
         mod.fill("#poll-question", question)
         mod.fill("#poll-option-0", "Yes" if lang == "en" else "Sí")
         mod.fill("#poll-option-1", "No")
-        _fits(mod)
+        _fits(mod, "opinion-form")
         assert_accessible(mod, "opinion poll form")
         mod.click("#poll-create")
         card = mod.locator("#polls-box .poll-card", has_text=question)
@@ -167,7 +172,7 @@ def test_a_moderators_opinion_poll_in_a_lounge(browser, daphne_server, make_phys
         expect(voter.locator("#poll-title")).to_have_text(question)
         _chart_shown(voter)
         expect(voter.locator(".poll-breakdown td").first).to_have_text(text["count"])
-        _fits(voter)
+        _fits(voter, "opinion-results-page")
         assert_accessible(voter, "opinion results page")
         close_pages(mod, voter)
 
