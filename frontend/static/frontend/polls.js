@@ -27,6 +27,7 @@ let generation = 0;
 let draftOptions = ["", ""];
 let formOpen = false;
 let formError = "";
+const choices = new Map(); // poll id → the option picked but not sent yet (kept across redraws)
 
 const when = (iso) => new Date(iso).toLocaleString(language(), { dateStyle: "medium", timeStyle: "short" });
 const errorText = (error) => {
@@ -107,9 +108,13 @@ function voteForm(p) {
   const form = el("form", { class: "poll-vote" },
     el("fieldset", {}, el("legend", { class: "visually-hidden", text: t("poll.choose") }),
       ...p.options.map((option, i) => el("label", { class: "check poll-choice" },
-        el("input", { type: "radio", name, value: String(i), required: true }),
+        el("input", { type: "radio", name, value: String(i), required: true, checked: choices.get(p.id) === i }),
         el("span", { text: option })))),
     el("button", { type: "submit", class: "primary poll-vote-btn", text: t("poll.vote") }), error);
+  form.addEventListener("change", () => {
+    const picked = form.querySelector("input:checked");
+    if (picked) choices.set(p.id, Number(picked.value));
+  });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const chosen = form.querySelector("input:checked");
@@ -123,6 +128,7 @@ function voteForm(p) {
       if (reply.error?.details?.reason) load();
       return;
     }
+    choices.delete(p.id);
     replace(reply.data.poll);
   });
   return form;
@@ -132,22 +138,24 @@ function card(p) {
   const title = p.kind === "opinion" ? p.question : t("poll.diagnosis");
   const parts = [el("h4", { class: "poll-question", text: title }),
     el("p", { class: "muted poll-status", text: statusLine(p) })];
+  // A moderator sees the results from the start and may still vote.
+  if (!p.voted && p.opened && !p.closed) parts.push(voteForm(p));
   if (p.results) parts.push(resultsBlock(p));
-  else if (!p.voted && p.opened && !p.closed) parts.push(voteForm(p));
-  else parts.push(el("p", { class: "muted", text: t("poll.hiddenUntil") }));
+  else if (p.voted || !p.opened || p.closed) parts.push(el("p", { class: "muted", text: t("poll.hiddenUntil") }));
   if (p.voted) parts.push(el("p", { class: "poll-voted", text: t("poll.youVoted") }));
   const links = el("div", { class: "poll-links" });
+  const linkError = el("p", { class: "error", role: "alert" });
   if (p.results) links.append(el("a", { class: "link-btn", href: `/polls/${encodeURIComponent(p.id)}`, text: t("poll.page") }));
   if (list.can_create && !p.closed) {
     const close = el("button", { type: "button", class: "link-btn poll-close", text: t("poll.closeNow") });
     close.addEventListener("click", async () => {
       const reply = await api(`polls/${encodeURIComponent(p.id)}/close`, { method: "POST" });
       if (reply.ok) replace(reply.data.poll);
-      else formError = errorText(reply.error);
+      else linkError.textContent = errorText(reply.error);
     });
     links.append(close);
   }
-  parts.push(links);
+  parts.push(links, linkError);
   return el("li", { class: "poll-card", "data-poll": p.id, "data-kind": p.kind }, ...parts);
 }
 
@@ -274,10 +282,35 @@ export function install(context) {
   });
 }
 
-/** poll.updated in the room on screen: read its polls again (the event holds no results). */
+// A network-wide poll's votes reach every socket in the Doctors' lounge: each vote must not
+// make every reader ask the server at once. The count comes with the event; the list is read
+// again only when something the event cannot say changed (a new poll, a close, shown bars),
+// at most once per window, at a random moment in it.
+const RELOAD_SOON_MS = 500;
+const RELOAD_BARS_MS = 4000;
+let reloadTimer = null;
+
+function reloadWithin(ms) {
+  if (reloadTimer) return;
+  reloadTimer = setTimeout(() => {
+    reloadTimer = null;
+    load();
+  }, Math.random() * ms);
+}
+
+/** poll.updated in the room on screen (the event holds no results: see above). */
 export function onEvent(frame) {
   if (frame.type !== "poll.updated") return false;
-  if (frame.room === shownRoom) load();
+  if (frame.room !== shownRoom) return true;
+  const d = frame.data || {};
+  const p = list.polls.find((x) => x.id === d.poll);
+  if (!p || p.closed !== d.closed || p.opened !== d.opened) {
+    reloadWithin(RELOAD_SOON_MS);
+    return true;
+  }
+  p.votes = Math.max(p.votes, d.votes);
+  render();
+  if (p.results) reloadWithin(RELOAD_BARS_MS);
   return true;
 }
 
@@ -285,6 +318,7 @@ export function onRoomShown(roomId) {
   if (roomId === shownRoom) return;
   shownRoom = roomId;
   caseId = null;
+  choices.clear();
   draftOptions = ["", ""];
   formOpen = false;
   formError = "";
@@ -297,6 +331,8 @@ export function rerender() {
 }
 
 export function reset() {
+  clearTimeout(reloadTimer);
+  reloadTimer = null;
   shownRoom = null;
   caseId = null;
   generation += 1;
