@@ -19,6 +19,8 @@ from bus import outbox
 from consult import polls
 from consult.models import Poll, PollKind
 from core.errors import Forbidden, NotFound, ValidationFailed
+from crypto.pseudonyms import pseudonym_id
+from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
 from physicians.models import User
 from physicians.services import physician_require_verified
@@ -94,9 +96,9 @@ def opinion_poll_create(*, user: User, room: object, question: object, options: 
     clean = polls.options_check(options)
     opens_at, closes_at = _window(opens_at, closes_at, now)
     lang = language if language in ("en", "es") else None
-    phi_guard(question, field="question", confirmed=confirm_phi, lang=lang)
+    findings = phi_guard(question, field="question", confirmed=confirm_phi, lang=lang)
     for i, option in enumerate(clean):
-        phi_guard(option, field=f"options.{i}", confirmed=confirm_phi, lang=lang)
+        findings += phi_guard(option, field=f"options.{i}", confirmed=confirm_phi, lang=lang)
     poll_id = uuid.uuid4()
     sealed = polls.poll_seal(room_id, str(poll_id), {"question": question, "options": clean})
     with outbox.atomic():
@@ -104,6 +106,10 @@ def opinion_poll_create(*, user: User, room: object, question: object, options: 
             id=poll_id, kind=PollKind.OPINION, room_id=room_id, options_epoch=sealed.epoch,
             options_key_id=sealed.key_id, options_sealed=sealed.blob, option_count=len(clean),
             created_at=now, opens_at=opens_at, closed_at=closes_at)
+        if findings:  # "not patient data", confirmed: audited as for a case or a message
+            phi_confirmation_record(actor=pseudonym_id(user_id=str(user.pk), room_id=room_id),
+                                    subject=f"poll:{poll.pk}", op="opinion_poll.create",
+                                    findings=findings)
         polls.poll_event(poll, None, now)
     return poll
 

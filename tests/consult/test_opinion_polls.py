@@ -16,6 +16,7 @@ from django.utils import timezone
 from consult import opinion_polls, poll_export, polls
 from consult.models import Poll, PollKind, PollVote
 from core.errors import Conflict, Forbidden, ValidationFailed
+from crypto.models import AuditEntry
 from phi.guard import PhiDetected
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,8 +53,13 @@ def test_only_moderators_make_them_and_the_window_is_checked(moderator, make_phy
         _make(moderator, question="x" * 301)
     with pytest.raises(ValidationFailed):
         _make(moderator, room="lounge-no-such-thing")
+    flagged = "Was John Smith's MRN 12345678 right to refuse?"
+    audit = AuditEntry.objects.count()
     with pytest.raises(PhiDetected):
-        _make(moderator, question="Was John Smith's MRN 12345678 right to refuse?")
+        _make(moderator, question=flagged)
+    assert AuditEntry.objects.count() == audit
+    _make(moderator, question=flagged, confirm_phi=True)  # "not patient data": audited
+    assert AuditEntry.objects.count() == audit + 1
 
     network = _make(moderator, room=None)
     assert network.kind == PollKind.OPINION and network.room_id == "lounge-general"
