@@ -17,6 +17,7 @@ import io
 
 from adverse import normalise
 from adverse.report import SERIOUSNESS
+from core.csvsafe import csv_cell
 
 REPORT_COLUMNS = (
     "report_id", "reported_on", "country", "age_band", "sex", "reporter_specialty", "serious",
@@ -28,18 +29,7 @@ PAIR_COLUMNS = (
     "drug", "reaction", "reaction_en", "reaction_es", "a", "b", "c", "d", "prr", "chi2", "ror",
     "ror_lower", "ror_upper", "ic", "ic025", "corrected", "evans", "unknown", "signal_first_week",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)  # a number is never a formula; "-1.5" stays a number
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_cell = csv_cell  # core/csvsafe.py: formulas are prefixed with '
 
 
 def _write(columns: tuple[str, ...], rows) -> str:

@@ -1060,13 +1060,16 @@ EVENT_ENVELOPES["adverse.signal"] = NO_ROOM
 
 
 class PollUpdated(Payload):
-    """A poll in a case changed (made, a vote, closed), in the case room. No results: they
-    are hidden until you vote or the poll closes, so members fetch them (``GET polls/<id>``)."""
+    """A poll changed (made, a vote, closed): a diagnosis poll in its case room, an opinion
+    poll in its lounge (the general lounge for a network-wide one). No results: they are
+    hidden until you vote or the poll closes, so members fetch them (``GET polls/<id>``)."""
 
     poll: str
-    case: str
+    case: str | None  # null for an opinion poll
     votes: int
     closed: bool
+    kind: Literal["diagnosis", "opinion"] = "diagnosis"
+    opened: bool = True  # an opinion poll before its open time: false
 
 
 EVENT_SCHEMAS.update({"poll.updated": PollUpdated})

@@ -4,7 +4,7 @@ HTTP JSON shapes of the case API."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -180,13 +180,19 @@ class PollResults(_Shape):
 
 class PollView(_Shape):
     id: str
-    case: str
+    case: str | None  # null for an opinion poll
+    kind: Literal["diagnosis", "opinion"]
+    room: str  # the case room, or the opinion poll's lounge ("lounge-general": network-wide)
+    question: str | None  # an opinion poll's question (a diagnosis poll's is the case's)
     options: list[str]
     votes: int
     closed: bool
+    opened: bool  # false before an opinion poll's open time
+    opens_at: str | None
     closes_at: str | None
     voted: bool
-    results: PollResults | None  # null until the caller voted or the poll closed
+    # null until the caller voted or the poll closed (moderators: always shown)
+    results: PollResults | None
 
 
 class PollReply(_Shape):
@@ -195,3 +201,4 @@ class PollReply(_Shape):
 
 class PollList(_Shape):
     polls: list[PollView]
+    can_create: bool = False  # the caller may make a poll here (POST to the same path)

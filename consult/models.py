@@ -207,13 +207,24 @@ class OfferAlert(models.Model):
                                                name="offer_alert_once")]
 
 
+class PollKind(models.TextChoices):
+    DIAGNOSIS = "diagnosis", "A diagnosis poll in a case"
+    OPINION = "opinion", "An opinion poll in a lounge or network-wide"
+
+
 class Poll(models.Model):
-    """A diagnosis poll in a case (consult/polls.py): its options are sealed under the case
-    room's key like the case's texts; who made it is not stored (the poster or the accepting
-    specialist, checked when it is made)."""
+    """A diagnosis poll in a case (consult/polls.py), or an opinion poll a moderator runs in a
+    lounge or network-wide (consult/opinion_polls.py). The options (and an opinion poll's
+    question) are sealed under the case room's or the lounge's key like the texts written
+    there; who made it is not stored (checked when it is made)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="polls")
+    kind = models.CharField(max_length=16, choices=PollKind.choices, default=PollKind.DIAGNOSIS)
+    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="polls")
+    # An opinion poll's lounge ("lounge-general" for a network-wide one); "" for a case's.
+    room_id = models.CharField(max_length=64, blank=True, default="")
+    opens_at = models.DateTimeField(null=True, blank=True)  # opinion polls: votes from then
     options_epoch = models.PositiveIntegerField()
     options_key_id = models.PositiveBigIntegerField()
     options_sealed = models.BinaryField()
@@ -223,7 +234,8 @@ class Poll(models.Model):
     votes = models.PositiveIntegerField(default=0)  # kept by the voting transaction
 
     class Meta:
-        indexes = [models.Index(fields=["case", "created_at"])]
+        indexes = [models.Index(fields=["case", "created_at"]),
+                   models.Index(fields=["kind", "room_id", "created_at"])]
 
 
 class PollVote(models.Model):

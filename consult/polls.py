@@ -10,6 +10,11 @@ key a dump cannot link a vote to a physician, nor two votes of one physician in 
 (the poll id is in the MAC). The server, holding the key, can recompute a given physician's
 MAC — which is how it knows you voted — so it is unlinkability at rest, not a secret ballot
 against the running server (docs/security.md).
+
+The same machinery counts the opinion polls moderators run in the lounges and network-wide
+(consult/opinion_polls.py makes them): one ``Poll`` table with a ``kind``; an opinion poll
+has no case but a lounge (``room_id``), a question sealed with its options, and a window
+(``opens_at`` .. ``closed_at``) outside which it takes no vote.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from django.utils import timezone
 
 from bus import outbox, protocol
 from consult import notifications, selectors
-from consult.models import Case, Poll, PollVote, case_id_valid
+from consult.models import Case, Poll, PollKind, PollVote, case_id_valid
 from consult.states import CaseStatus
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crypto import envelope
@@ -57,27 +62,52 @@ def _voter(poll_id: str, user: User) -> str:
     return blind_index("poll-vote", f"{poll_id}\x00{user.pk}")
 
 
-def _seal(case: Case, poll_id: str, options: list[str]):
-    return envelope.blob_seal(room_id=case.room_id, attachment_id=f"poll:{poll_id}",
-                              body=json.dumps(options).encode())
+def poll_seal(room_id: str, poll_id: str, texts: list[str] | dict):
+    """Options (a diagnosis poll) or ``{question, options}`` (an opinion poll), sealed under
+    the room's key and bound to the poll's id."""
+    return envelope.blob_seal(room_id=room_id, attachment_id=f"poll:{poll_id}",
+                              body=json.dumps(texts).encode())
 
 
-def poll_options(poll: Poll, case: Case) -> list[str]:
+def poll_room(poll: Poll, case: Case | None) -> str:
+    """The room whose members hear of the poll and whose key seals its texts."""
+    return case.room_id if case is not None else poll.room_id
+
+
+def _texts(poll: Poll, case: Case | None) -> list[str] | dict:
     return json.loads(envelope.blob_open(
-        room_id=case.room_id, attachment_id=f"poll:{poll.pk}",
+        room_id=poll_room(poll, case), attachment_id=f"poll:{poll.pk}",
         sealed=envelope.Sealed(epoch=poll.options_epoch, key_id=poll.options_key_id,
                                blob=bytes(poll.options_sealed))))
+
+
+def poll_options(poll: Poll, case: Case | None) -> list[str]:
+    texts = _texts(poll, case)
+    return texts["options"] if isinstance(texts, dict) else texts
+
+
+def poll_question(poll: Poll, case: Case | None) -> str | None:
+    """An opinion poll's question; None for a diagnosis poll (the case's question is it)."""
+    texts = _texts(poll, case)
+    return texts["question"] if isinstance(texts, dict) else None
 
 
 def poll_closed(poll: Poll, now: datetime) -> bool:
     return poll.closed_at is not None and poll.closed_at <= now
 
 
-def _event(poll: Poll, case: Case, now: datetime) -> None:
-    outbox.room_event(room_id=case.room_id, frame=protocol.event_frame(
-        "poll.updated", protocol.PollUpdated(poll=str(poll.pk), case=str(case.pk),
-                                             votes=poll.votes, closed=poll_closed(poll, now)),
-        room=case.room_id))
+def poll_opened(poll: Poll, now: datetime) -> bool:
+    return poll.opens_at is None or poll.opens_at <= now
+
+
+def poll_event(poll: Poll, case: Case | None, now: datetime) -> None:
+    room = poll_room(poll, case)
+    outbox.room_event(room_id=room, frame=protocol.event_frame(
+        "poll.updated", protocol.PollUpdated(
+            poll=str(poll.pk), case=str(case.pk) if case is not None else None,
+            kind=poll.kind, votes=poll.votes, closed=poll_closed(poll, now),
+            opened=poll_opened(poll, now)),
+        room=room))
 
 
 def _owner(case: Case, user: User) -> None:
@@ -85,7 +115,7 @@ def _owner(case: Case, user: User) -> None:
         raise Forbidden("Only the poster or the accepting specialist may do this.")
 
 
-def _options_check(options: object) -> list[str]:
+def options_check(options: object) -> list[str]:
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         raise ValidationFailed("List the options as strings.",
                                fields={"options": "A list of strings."})
@@ -113,7 +143,7 @@ def poll_create(*, case_id: str, user: User, options: object, closes_in_s: int |
     now = now or timezone.now()
     case = selectors.case_get(case_id=case_id, user=user)
     _owner(case, user)
-    clean = _options_check(options)
+    clean = options_check(options)
     if closes_in_s is not None and not (isinstance(closes_in_s, int)
                                         and 60 <= closes_in_s <= CLOSES_IN_MAX_S):
         raise ValidationFailed("closes_in_s is 60 s to 30 days.",
@@ -123,25 +153,31 @@ def poll_create(*, case_id: str, user: User, options: object, closes_in_s: int |
     if case.status not in _LIVE:
         raise Conflict("Polls are for open and claimed cases.", details={"case": str(case.pk)})
     poll_id = uuid.uuid4()
-    sealed = _seal(case, str(poll_id), clean)
+    sealed = poll_seal(case.room_id, str(poll_id), clean)
     with outbox.atomic():
         poll = Poll.objects.create(
             id=poll_id, case=case, options_epoch=sealed.epoch, options_key_id=sealed.key_id,
             options_sealed=sealed.blob, option_count=len(clean), created_at=now,
             closed_at=now + timedelta(seconds=closes_in_s) if closes_in_s else None)
-        _event(poll, case, now)
+        poll_event(poll, case, now)
     return poll, case
 
 
-def _poll_for(poll_id: str, user: User) -> tuple[Poll, Case]:
-    """The poll, for whoever may open its case.
+def _poll_for(poll_id: str, user: User) -> tuple[Poll, Case | None]:
+    """The poll, for whoever may open its case; an opinion poll, for every verified physician
+    and every moderator (lounges are open to them all).
 
     Raises:
         NotFound: no such poll, or the caller may not open its case.
+        Forbidden: an opinion poll, and the caller is no verified physician nor moderator.
     """
     poll = Poll.objects.filter(pk=poll_id).first() if case_id_valid(poll_id) else None
     if poll is None:
         raise NotFound("No such poll.", details={"poll": poll_id})
+    if poll.kind == PollKind.OPINION:
+        if not user.is_moderator:
+            physician_require_verified(user=user)
+        return poll, None
     try:
         case = selectors.case_get(case_id=str(poll.case_id), user=user)
     except NotFound:
@@ -150,13 +186,15 @@ def _poll_for(poll_id: str, user: User) -> tuple[Poll, Case]:
 
 
 def poll_vote(*, poll_id: str, user: User, option: object,
-              now: datetime | None = None) -> tuple[Poll, Case]:
+              now: datetime | None = None) -> tuple[Poll, Case | None]:
     """One vote for option ``option`` (0-based). Safe from any number of processes at once:
     the unique voter MAC lets exactly one vote per physician in.
 
     Raises:
         NotFound: no such poll for the caller. Forbidden: not a verified physician.
-        Conflict: voted already, or the poll is closed. ValidationFailed: no such option.
+        Conflict: ``details.reason`` ``voted`` (voted already), ``closed`` (the poll or its
+            case is closed) or ``not_open`` (an opinion poll before its open time).
+        ValidationFailed: no such option.
     """
     now = now or timezone.now()
     poll, case = _poll_for(poll_id, user)
@@ -164,8 +202,12 @@ def poll_vote(*, poll_id: str, user: User, option: object,
     if not isinstance(option, int) or isinstance(option, bool) or not (
             0 <= option < poll.option_count):
         raise ValidationFailed("No such option.", fields={"option": "An option's index."})
-    if poll_closed(poll, now) or case.status not in _LIVE:
+    if poll_closed(poll, now) or (case is not None and case.status not in _LIVE):
         raise Conflict("This poll is closed.", details={"poll": str(poll.pk), "reason": "closed"})
+    if not poll_opened(poll, now):
+        raise Conflict("This poll is not open yet.",
+                       details={"poll": str(poll.pk), "reason": "not_open",
+                                "opens_at": poll.opens_at.isoformat()})
     try:
         with outbox.atomic():
             with transaction.atomic():  # the failed insert must not poison the outer one
@@ -174,35 +216,41 @@ def poll_vote(*, poll_id: str, user: User, option: object,
                                         specialty=physician.primary_specialty.slug)
             Poll.objects.filter(pk=poll.pk).update(votes=F("votes") + 1)
             poll.refresh_from_db(fields=["votes", "closed_at"])
-            _event(poll, case, now)
+            poll_event(poll, case, now)
     except IntegrityError:
         raise Conflict("You voted in this poll already.",
                        details={"poll": str(poll.pk), "reason": "voted"}) from None
     return poll, case
 
 
-def poll_close(*, poll_id: str, user: User, now: datetime | None = None) -> tuple[Poll, Case]:
+def poll_close(*, poll_id: str, user: User,
+               now: datetime | None = None) -> tuple[Poll, Case | None]:
     """Close the poll now: its results show to every member.
 
     Raises:
         NotFound: no such poll for the caller. Forbidden: not the poster or the accepting
-            specialist. Conflict: closed already.
+            specialist (an opinion poll: not a moderator). Conflict: closed already.
     """
     now = now or timezone.now()
     poll, case = _poll_for(poll_id, user)
-    _owner(case, user)
+    if case is None:
+        if not user.is_moderator:
+            raise Forbidden("Only moderators close opinion polls.")
+    else:
+        _owner(case, user)
     with outbox.atomic():
         closed = Poll.objects.filter(pk=poll.pk).exclude(closed_at__lte=now).update(closed_at=now)
         if not closed:
             raise Conflict("This poll is closed already.", details={"poll": str(poll.pk)})
         poll.refresh_from_db(fields=["votes", "closed_at"])
-        _event(poll, case, now)
-        notifications.poll_closed(case=case, poll_id=str(poll.pk), votes=poll.votes,
-                                  actor=user, now=now)
+        poll_event(poll, case, now)
+        if case is not None:
+            notifications.poll_closed(case=case, poll_id=str(poll.pk), votes=poll.votes,
+                                      actor=user, now=now)
     return poll, case
 
 
-def poll_get(*, poll_id: str, user: User) -> tuple[Poll, Case]:
+def poll_get(*, poll_id: str, user: User) -> tuple[Poll, Case | None]:
     return _poll_for(poll_id, user)
 
 
@@ -215,6 +263,36 @@ def poll_voted(poll: Poll, user: User) -> bool:
     return PollVote.objects.filter(poll=poll, voter=_voter(str(poll.pk), user)).exists()
 
 
+def results_visible(poll: Poll, user: User, *, voted: bool, now: datetime) -> bool:
+    """Results show once you voted or the poll closed; to moderators at any time (they may
+    export them as CSV whenever they like: docs/polls.md)."""
+    return voted or poll_closed(poll, now) or user.is_moderator
+
+
+def results_chart_check(poll: Poll, user: User, now: datetime) -> None:
+    """The chart shows what the poll's view shows: after your vote, the close, or to
+    moderators.
+
+    Raises:
+        Conflict: ``details.reason: "hidden"``, the results are not shown to the caller yet.
+    """
+    if not results_visible(poll, user, voted=poll_voted(poll, user), now=now):
+        raise Conflict("Vote first, or wait for the poll to close.",
+                       details={"poll": str(poll.pk), "reason": "hidden"})
+
+
+def results_export_check(poll: Poll, user: User, now: datetime) -> None:
+    """The CSV export and the chart: moderators at any time, everyone else once it closed.
+
+    Raises:
+        Conflict: ``details.reason: "open"``, the poll is still open and the caller is not a
+            moderator.
+    """
+    if not (user.is_moderator or poll_closed(poll, now)):
+        raise Conflict("The results are published when the poll closes.",
+                       details={"poll": str(poll.pk), "reason": "open"})
+
+
 def poll_results(poll: Poll) -> Results:
     """Counts per option, and per specialty for those with enough votes to hide voters.
 
@@ -225,11 +303,16 @@ def poll_results(poll: Poll) -> Results:
     """
     rows = (PollVote.objects.filter(poll=poll).values("specialty", "option")
             .annotate(n=Count("id")))
-    counts = [0] * poll.option_count
+    return tally([(r["specialty"], r["option"], r["n"]) for r in rows], poll.option_count)
+
+
+def tally(rows: list[tuple[str, int, int]], option_count: int) -> Results:
+    """``poll_results`` on ``(specialty, option, votes)`` rows: a pure function."""
+    counts = [0] * option_count
     groups: dict[str, list[int]] = {}
-    for row in rows:
-        counts[row["option"]] += row["n"]
-        groups.setdefault(row["specialty"], [0] * poll.option_count)[row["option"]] += row["n"]
+    for specialty, option, n in rows:
+        counts[option] += n
+        groups.setdefault(specialty, [0] * option_count)[option] += n
     shown = {s: c for s, c in groups.items() if sum(c) >= BREAKDOWN_MIN_VOTES}
     hidden = sum(counts) - sum(sum(c) for c in shown.values())
     while 0 < hidden < BREAKDOWN_MIN_VOTES and shown:

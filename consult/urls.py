@@ -21,4 +21,7 @@ urlpatterns = [
     path("polls/<str:poll_id>", views.poll_detail),
     path("polls/<str:poll_id>/vote", views.poll_vote),
     path("polls/<str:poll_id>/close", views.poll_close),
+    path("polls/<str:poll_id>/results.csv", views.poll_results_csv),
+    path("polls/<str:poll_id>/chart.svg", views.poll_results_chart),
+    path("opinion-polls", views.opinion_poll_collection),
 ]

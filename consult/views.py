@@ -9,9 +9,10 @@ import time
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
-from consult import alerts, codec, driver, polls, selectors, services
+from consult import alerts, codec, driver, opinion_polls, poll_export, polls, selectors, services
 from consult.models import Case, routing_case_id
 from core.errors import DomainError, ValidationFailed
 from core.http import api, error, field, int_param
@@ -253,15 +254,18 @@ def _poll_view(poll, case, user) -> codec.PollView:
     closed = polls.poll_closed(poll, now)
     voted = polls.poll_voted(poll, user)
     results = None
-    if voted or closed:
+    if polls.results_visible(poll, user, voted=voted, now=now):
         r = polls.poll_results(poll)
         results = codec.PollResults(
             counts=r.counts, hidden_votes=r.hidden_votes,
             by_specialty=[codec.SpecialtyResults(specialty=s, votes=n, counts=c)
                           for s, n, c in r.by_specialty])
     return codec.PollView(
-        id=str(poll.pk), case=str(case.pk), options=polls.poll_options(poll, case),
-        votes=poll.votes, closed=closed, voted=voted, results=results,
+        id=str(poll.pk), case=str(case.pk) if case is not None else None, kind=poll.kind,
+        room=polls.poll_room(poll, case), question=polls.poll_question(poll, case),
+        options=polls.poll_options(poll, case), votes=poll.votes, closed=closed,
+        opened=polls.poll_opened(poll, now), voted=voted, results=results,
+        opens_at=poll.opens_at.isoformat() if poll.opens_at else None,
         closes_at=poll.closed_at.isoformat() if poll.closed_at else None)
 
 
@@ -278,7 +282,8 @@ def case_polls(request: HttpRequest, case_id: str) -> JsonResponse:
     if request.method == "GET":
         found, case = polls.polls_of_case(case_id=case_id, user=request.user)
         return JsonResponse(codec.shape(codec.PollList(
-            polls=[_poll_view(p, case, request.user) for p in found])))
+            polls=[_poll_view(p, case, request.user) for p in found],
+            can_create=request.user.pk in (case.poster_id, case.accepted_by_id))))
     body = request.json
     return _poll_reply(polls.poll_create(
         case_id=case_id, user=request.user, options=body.get("options"),
@@ -302,3 +307,79 @@ def poll_vote(request: HttpRequest, poll_id: str) -> JsonResponse:
 @api(("POST",), auth="user")
 def poll_close(request: HttpRequest, poll_id: str) -> JsonResponse:
     return _poll_reply(polls.poll_close(poll_id=poll_id, user=request.user), request.user)
+
+
+def _when(body: dict, name: str, *, required: bool):
+    """An ISO 8601 time with its offset (``2026-12-02T17:00:00Z``).
+
+    Raises:
+        ValidationFailed: missing (when required), not a string, or not such a time.
+    """
+    raw = field(body, name, str, required=required, default=None)
+    if raw is None:
+        return None
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ValidationFailed(f"'{name}' is an ISO 8601 time with its offset.",
+                               fields={name: "e.g. 2026-12-02T17:00:00Z"})
+    return value
+
+
+@api(("POST", "GET"), auth="user")
+def opinion_poll_collection(request: HttpRequest) -> JsonResponse:
+    """GET ``?room=<lounge>``: the newest opinion polls (of that lounge, or all). POST
+    ``{room?, question, options, opens_at?, closes_at, language?, confirm_phi?}``:
+    a moderator's new poll (``room`` null: network-wide)."""
+    if request.method == "GET":
+        found = opinion_polls.opinion_polls_list(user=request.user,
+                                                 room=request.GET.get("room") or None)
+        return JsonResponse(codec.shape(codec.PollList(
+            polls=[_poll_view(p, None, request.user) for p in found],
+            can_create=request.user.is_moderator)))
+    body = request.json
+    poll = opinion_polls.opinion_poll_create(
+        user=request.user, room=body.get("room"), question=body.get("question"),
+        options=body.get("options"), opens_at=_when(body, "opens_at", required=False),
+        closes_at=_when(body, "closes_at", required=True),
+        language=field(body, "language", str, required=False, default="en"),
+        confirm_phi=field(body, "confirm_phi", bool, required=False, default=False))
+    return _poll_reply((poll, None), request.user, status=201)
+
+
+def _exported(request: HttpRequest, poll_id: str, *, chart: bool = False):
+    """The texts and results for the CSV (moderators at any time, others once closed) or the
+    chart (whoever sees the results in the poll's view: voted, closed, or a moderator)."""
+    poll, case = polls.poll_get(poll_id=poll_id, user=request.user)
+    now = timezone.now()
+    if chart:
+        polls.results_chart_check(poll, request.user, now)
+    else:
+        polls.results_export_check(poll, request.user, now)
+    return dict(question=polls.poll_question(poll, case), options=polls.poll_options(poll, case),
+                results=polls.poll_results(poll)), poll
+
+
+@api(("GET",), auth="user")
+def poll_results_csv(request: HttpRequest, poll_id: str) -> HttpResponse:
+    """The results as CSV: moderators at any time, everyone who may see the poll once it
+    closed (before: 409 ``conflict``, ``details.reason: "open"``)."""
+    texts, poll = _exported(request, poll_id)
+    response = HttpResponse(poll_export.results_csv(**texts),
+                            content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="poll-{poll.pk}.csv"'
+    return response
+
+
+@api(("GET",), auth="user")
+def poll_results_chart(request: HttpRequest, poll_id: str) -> HttpResponse:
+    """The results as an SVG bar chart (``?lang=en|es`` for its own words), for whoever
+    sees the results (before: 409 ``conflict``, ``details.reason: "hidden"``)."""
+    texts, _ = _exported(request, poll_id, chart=True)
+    lang = request.GET.get("lang", "en")
+    response = HttpResponse(poll_export.results_svg(**texts, lang=lang),
+                            content_type="image/svg+xml")
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response

@@ -9,4 +9,6 @@ urlpatterns = [
     path("static/frontend/<path:path>", views.static_file, name="frontend-static"),
     # A mailed urgent-offer link (consult/alerts.py LINK_PATH).
     path("alerts/<str:token>", views.alert_page, name="frontend-alert"),
+    # A poll's results page with its chart (consult/poll_export.py draws the chart).
+    path("polls/<str:poll_id>", views.poll_page, name="frontend-poll"),
 ]

@@ -77,3 +77,15 @@ def alert_page(request: HttpRequest, token: str) -> HttpResponse:
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
     return response
+
+
+@require_GET
+@ensure_csrf_cookie
+def poll_page(request: HttpRequest, poll_id: str) -> HttpResponse:
+    """A poll's results page (poll.html + poll.js; docs/polls.md): static, like the client;
+    its script asks /api/v1/polls/<id> with the reader's session."""
+    response = render(request, "frontend/poll.html")
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Referrer-Policy"] = "same-origin"
+    response["Cache-Control"] = "no-store"
+    return response

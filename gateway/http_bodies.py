@@ -356,3 +356,14 @@ class PollRequest(msgspec.Struct, kw_only=True):
 class VoteRequest(msgspec.Struct, kw_only=True):
     option: int
 
+
+class OpinionPollRequest(msgspec.Struct, kw_only=True):
+    """consult/opinion_polls.py: a moderator's poll; ``room`` null is network-wide."""
+
+    question: str
+    options: list[str]
+    closes_at: str  # ISO 8601 with its offset, after opens_at
+    opens_at: str | None = None  # default: now
+    room: str | None = None  # a lounge id ("lounge-<specialty>")
+    language: str = "en"  # the PHI guard's language for the texts
+    confirm_phi: bool = False

@@ -49,6 +49,7 @@ from gateway.http_bodies import (
     Error,
     OfferAlertAccepted,
     OfferAlertBody,
+    OpinionPollRequest,
     OtpCode,
     OtpEnrolment,
     OtpStatus,
@@ -149,7 +150,7 @@ STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, 
            AdverseReportBody, AdverseReports, AdverseVocabulary, AdversePairs, AdverseSignals,
            AdverseSeries, AdverseAlerts, AdverseAlertRead, AdverseReportRequest,
            OfferAlertBody, OfferAlertAccepted, PollRequest, VoteRequest, codec.PollReply,
-           codec.PollList)
+           codec.PollList, OpinionPollRequest)
 
 
 def _paths() -> dict[str, dict]:
@@ -280,8 +281,26 @@ def _case_paths(case_id: dict) -> dict[str, dict]:
         "Vote once (a second vote is 409 conflict)", (200, codec.PollReply), body=VoteRequest,
         errors=(403, 404, 409), params=(poll_id,))}
     paths[f"{API}/polls/{{poll_id}}/close"] = {"post": _op(
-        "Close a poll (its maker)", (200, codec.PollReply), body=Empty,
-        errors=(403, 404, 409), params=(poll_id,))}
+        "Close a poll (its maker; an opinion poll: a moderator)", (200, codec.PollReply),
+        body=Empty, errors=(403, 404, 409), params=(poll_id,))}
+    paths[f"{API}/polls/{{poll_id}}/results.csv"] = {"get": _non_json(_op(
+        "A poll's results as CSV: moderators at any time, others once it closed (before: 409 "
+        "conflict, details.reason open); specialties under 5 votes not shown apart",
+        (200, Empty), errors=(403, 404, 409), params=(poll_id,)),
+        "text/csv", "CSV: section, option, text, specialty, votes (docs/polls.md)")}
+    paths[f"{API}/polls/{{poll_id}}/chart.svg"] = {"get": _non_json(_op(
+        "A poll's results as an SVG bar chart, for whoever sees them (voted, closed, or a "
+        "moderator; before: 409 conflict, details.reason hidden)",
+        (200, Empty), errors=(403, 404, 409),
+        params=(poll_id, _query_param("lang", {"type": "string", "enum": ["en", "es"]}))),
+        "image/svg+xml", "The chart (Content-Security-Policy: default-src 'none')")}
+    paths[f"{API}/opinion-polls"] = {
+        "get": _op("The newest opinion polls, of one lounge (?room=) or all (verified "
+                   "physicians and moderators)", (200, codec.PollList), errors=(403, 404),
+                   params=(_query_param("room", {"type": "string"}),)),
+        "post": _op("Moderators: an opinion poll in a lounge or network-wide, with an open "
+                    "and a close time", (201, codec.PollReply), body=OpinionPollRequest,
+                    errors=(403, 422))}
     return paths
 
 

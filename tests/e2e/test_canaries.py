@@ -1,7 +1,8 @@
 """The canary scan: unique strings planted through the real API and socket of a live daphne —
 an e-mail, a password, first, last and display names, a licence number, a message body and its
-edit, a case summary, report, hide, ban, verification and resolution reasons, an attachment's
-file name, a socket ticket — are found in clear in none of: a ``pg_dump`` of the database,
+edit, a case summary, a diagnosis poll's option, an opinion poll's question and option,
+report, hide, ban, verification and resolution reasons, an attachment's file name, a socket
+ticket — are found in clear in none of: a ``pg_dump`` of the database,
 every Redis key and value (SCAN, each type read, and DUMP), the server's log.
 
 The server logs at INFO, the production default. Its mails go to Django's in-memory outbox
@@ -19,6 +20,7 @@ import json
 import secrets
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -114,6 +116,15 @@ async def test_no_planted_canary_is_in_the_database_redis_or_the_log(canary_serv
     # A case, an attachment with a canary file name.
     status, body = await call(http.call)("POST", "/api/v1/cases", {
         "specialty": "cardiology", "summary": f"{c.new('summary')} 58F with syncope"})
+    assert status == 201, body
+    # Polls: a diagnosis poll's option, an opinion poll's question and option.
+    status, body = await call(http.call)("POST", f"/api/v1/cases/{body['case']['id']}/polls", {
+        "options": [f"{c.new('poll_option')} long QT", "vasovagal"]})
+    assert status == 201, body
+    status, body = await call(admin.http.call)("POST", "/api/v1/opinion-polls", {
+        "room": LOUNGE, "question": f"{c.new('poll_question')} colchicine for all?",
+        "options": [f"{c.new('opinion_option')} yes", "no"],
+        "closes_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()})
     assert status == 201, body
     status, body = await call(_upload)(http, LOUNGE, f"{c.new('filename')}.png")
     assert status == 201, body

@@ -19,6 +19,7 @@ import * as account from "./account.js";
 import * as moderate from "./moderate.js";
 import * as urgent from "./urgent.js";
 import * as cases from "./cases.js";
+import * as polls from "./polls.js";
 import * as verify from "./verify.js";
 
 const GENERAL = "lounge-general";
@@ -97,6 +98,7 @@ const conn = new Connection({
 function onEvent(frame) {
   if (frame.type === "session.welcome") return onWelcome(frame.data);
   if (cases.onEvent(frame)) return undefined; // case.updated (case rooms)
+  if (polls.onEvent(frame)) return undefined; // poll.updated (case rooms, lounges)
   if (urgent.onEvent(frame)) return undefined; // offers, case routing, lounge case cards
   const room = state.rooms.get(frame.room);
   if (!room) return;
@@ -212,6 +214,7 @@ function showHome() {
   }
   $("messages").replaceChildren();
   urgent.onRoomShown(null);
+  polls.onRoomShown(null);
   renderRoomHead();
   renderSidebar();
   renderHome();
@@ -315,6 +318,7 @@ function openRoom(id, { focus = true } = {}) {
   renderSidebar();
   urgent.onRoomShown(id);
   cases.onRoomShown(id);
+  polls.onRoomShown(id);
   renderHome();
   $("composer-error").textContent = "";
   renderPhiWarning();
@@ -835,6 +839,7 @@ function rerenderAll() {
   renderPhiWarning();
   urgent.rerender();
   cases.rerender();
+  polls.rerender();
   renderHome();
   account.rerender();
   verify.rerender();
@@ -873,6 +878,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   conn.stop();
   urgent.reset();
   cases.reset();
+  polls.reset();
   state.rooms = new Map();
   state.current = null;
   state.me = null;
@@ -1068,6 +1074,7 @@ async function boot() {
     chatShown: () => (isPhone() ? $("drawer-toggle") : $(state.current ? "composer-input" : "home-open")).focus(),
     onPosted: (c) => urgent.knowPosted(c),
   });
+  polls.install({ specialtyName: (slug) => state.specialtyNames.get(slug) });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("composer").addEventListener("submit", (ev) => {

@@ -547,6 +547,8 @@ function renderDetail() {
   if (!c) return;
   box.dataset.case = c.id;
   box.dataset.status = c.status;
+  // polls.js shows the case's polls under it.
+  document.dispatchEvent(new CustomEvent("curbside:case-shown", { detail: { room: c.room, case: c.id } }));
   const full = "mine" in c; // a CaseView (not only a feed card)
   const parts = [];
   const head = el("div", { class: "case-detail-head" },
