@@ -1,0 +1,109 @@
+"""Mention and reply notifications on the real database (consult/notifications.py's
+``messages_addressed``, fed by rooms/messages.py): a mention or a reply to my message is in
+my inbox — never of my own message, not while I muted the room, not once I left it — and
+the row holds no text and nothing that joins it to the message."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from consult import notifications, services
+from consult.models import Notification
+from crypto import envelope
+from crypto.pseudonyms import pseudonym_id
+from rooms import messages, roster
+from rooms import services as room_services
+
+pytestmark = pytest.mark.django_db
+
+LOUNGE = "lounge-cardiology"
+NOW = datetime(2030, 5, 1, 12, 0, 42, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    envelope.cache_clear()
+    roster._cache.clear()
+    yield
+    envelope.cache_clear()
+    roster._cache.clear()
+
+
+class Person:
+    def __init__(self, make_physician, room_id: str = LOUNGE) -> None:
+        self.physician, _, _ = make_physician()
+        self.user = self.physician.user
+        self.room_id = room_id
+        room_services.room_join(room_id=room_id, user=self.user)
+        self.pseudonym = pseudonym_id(user_id=str(self.user.pk), room_id=room_id)
+        self.author = roster.author_for(user_id=str(self.user.pk), room_id=room_id,
+                                        role=self.user.role, specialty="cardiology",
+                                        verified=True)
+
+    def post(self, body: str, *, mentions=(), reply_to=None, now=NOW) -> int:
+        return messages.message_post(room_id=self.room_id, user=self.user, author=self.author,
+                                     body=body, client_id=body, mentions=tuple(mentions),
+                                     reply_to=reply_to, now=now).seq
+
+    def inbox(self) -> list[tuple[str, str]]:
+        return list(Notification.objects.filter(user=self.user).order_by("id")
+                    .values_list("kind", "room_id"))
+
+
+@pytest.fixture
+def people(make_physician):
+    return lambda room_id=LOUNGE: Person(make_physician, room_id)
+
+
+def test_a_mention_and_a_reply_reach_the_inbox_without_text(people):
+    ana, ben, cy = people(), people(), people()
+    first = ben.post("Troponin stays flat after six hours")
+    ana.post("What about a CT coronary angiogram?", mentions=[cy.pseudonym], reply_to=first)
+    assert ben.inbox() == [("reply", LOUNGE)]
+    assert cy.inbox() == [("mention", LOUNGE)]
+    assert ana.inbox() == []
+    row = Notification.objects.get(user=cy.user)
+    # No seq, no text; the time is the minute, so the row does not point at the message.
+    assert row.detail == {} and row.case_id is None
+    assert row.at == NOW.replace(second=0)
+    # Mentioned and replied to at once: one row, the mention.
+    ana.post("Ben, and the echo?", mentions=[ben.pseudonym], reply_to=first)
+    assert ben.inbox() == [("reply", LOUNGE), ("mention", LOUNGE)]
+
+
+def test_never_of_my_own_message_nor_while_muted_nor_after_leaving(people):
+    ana, ben = people(), people()
+    mine = ana.post("A question about QT", mentions=[ana.pseudonym])
+    ana.post("Replying to myself", reply_to=mine)
+    assert ana.inbox() == []  # self-mention and self-reply
+
+    notifications.room_mute(user=ben.user, room_id=LOUNGE,
+                            until=(NOW + timedelta(hours=1)).timestamp(), now=NOW)
+    ana.post("Ben?", mentions=[ben.pseudonym])
+    assert ben.inbox() == []  # muted for the hour
+    ana.post("Ben, now?", mentions=[ben.pseudonym], now=NOW + timedelta(hours=2))
+    assert ben.inbox() == [("mention", LOUNGE)]  # the mute ended by itself
+
+    theirs = ben.post("My last word here")
+    room_services.membership_end(room_id=LOUNGE, user=ben.user)
+    ana.post("Ben, are you still there?", mentions=[ben.pseudonym], reply_to=theirs)
+    assert ben.inbox() == [("mention", LOUNGE)]  # left: can no longer read the room
+
+
+def test_a_mention_in_a_case_room_names_the_case(make_physician):
+    poster, _, _ = make_physician(specialty="emergency-medicine")
+    case = services.case_open(poster=poster.user, specialty="cardiology",
+                              summary="Syncope in a swimmer", urgency="routine")
+    author = roster.author_for(user_id=str(poster.user.pk), room_id=case.room_id,
+                               role=poster.user.role, specialty="emergency-medicine",
+                               verified=True)
+    colleague, _, _ = make_physician(specialty="cardiology")
+    room_services.room_join(room_id=case.room_id, user=colleague.user)
+    messages.message_post(room_id=case.room_id, user=poster.user, author=author,
+                          body="Any thoughts?", client_id="c1", now=NOW, mentions=(
+                              pseudonym_id(user_id=str(colleague.user.pk),
+                                           room_id=case.room_id),))
+    row = Notification.objects.get(user=colleague.user)
+    assert (row.kind, row.case_id, row.room_id) == ("mention", case.pk, case.room_id)
