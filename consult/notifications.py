@@ -184,6 +184,17 @@ def case_follow(*, case_id: str, user: User, follow: bool = True) -> bool:
     return follow
 
 
+def following(*, case: Case, user: User) -> bool:
+    return CaseFollow.objects.filter(case=case, user=user).exists()
+
+
+def mutes_of(*, user: User, now: datetime | None = None) -> dict[str, float]:
+    """room id → end of the caller's mute there (epoch seconds), for mutes not over yet."""
+    now = now or timezone.now()
+    return {room: until.timestamp() for room, until in RoomMute.objects.filter(
+        user=user, until__gt=now).values_list("room_id", "until")}
+
+
 def room_mute(*, user: User, room_id: str, until: float | None,
               now: datetime | None = None) -> float | None:
     """Mute ``room_id``'s notifications for the caller until ``until`` (epoch seconds, at

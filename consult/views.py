@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from consult import alerts, codec, driver, polls, selectors, services
+from consult import alerts, codec, driver, notifications, polls, selectors, services
 from consult.models import Case, routing_case_id
 from core.errors import DomainError, ValidationFailed
 from core.http import api, error, field, int_param
@@ -80,7 +80,8 @@ def _case_view(case: Case, user) -> codec.CaseView:
         published=case.published, age_band=case.age_band, sex=case.sex,
         chief_complaint=texts["chief_complaint"], history=texts["history"],
         findings=texts["findings"], mine=case.poster_id == user.pk, metrics=_metrics(case),
-        helpful=list(case.helpful or []), outcome=services.case_outcome(case))
+        helpful=list(case.helpful or []), outcome=services.case_outcome(case),
+        following=notifications.following(case=case, user=user))
 
 
 def _flag(request: HttpRequest, name: str) -> bool:

@@ -20,6 +20,7 @@ import * as moderate from "./moderate.js";
 import * as urgent from "./urgent.js";
 import * as cases from "./cases.js";
 import * as verify from "./verify.js";
+import * as inbox from "./inbox.js";
 
 const GENERAL = "lounge-general";
 const loungeId = (slug) => `lounge-${slug}`;
@@ -97,6 +98,7 @@ const conn = new Connection({
 function onEvent(frame) {
   if (frame.type === "session.welcome") return onWelcome(frame.data);
   if (cases.onEvent(frame)) return undefined; // case.updated (case rooms)
+  if (inbox.onEvent(frame)) return undefined; // notification.new
   if (urgent.onEvent(frame)) return undefined; // offers, case routing, lounge case cards
   const room = state.rooms.get(frame.room);
   if (!room) return;
@@ -140,6 +142,7 @@ function onWelcome(data) {
   renderSidebar();
   urgent.onWelcome(data);
   cases.onWelcome(data);
+  inbox.onWelcome(data);
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
   loadRoomList();
@@ -156,6 +159,7 @@ async function loadRoomList() {
   if (!reply.ok) return;
   state.list = new Map(reply.data.rooms.map((r) => [r.id, r]));
   urgent.onRooms(reply.data.rooms);
+  inbox.onRooms(reply.data.rooms);
   if (!state.restored) {
     state.restored = true;
     let last = null;
@@ -212,6 +216,7 @@ function showHome() {
   }
   $("messages").replaceChildren();
   urgent.onRoomShown(null);
+  inbox.onRoomShown(null);
   renderRoomHead();
   renderSidebar();
   renderHome();
@@ -315,6 +320,7 @@ function openRoom(id, { focus = true } = {}) {
   renderSidebar();
   urgent.onRoomShown(id);
   cases.onRoomShown(id);
+  inbox.onRoomShown(id);
   renderHome();
   $("composer-error").textContent = "";
   renderPhiWarning();
@@ -835,6 +841,7 @@ function rerenderAll() {
   renderPhiWarning();
   urgent.rerender();
   cases.rerender();
+  inbox.rerender();
   renderHome();
   account.rerender();
   verify.rerender();
@@ -873,6 +880,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   conn.stop();
   urgent.reset();
   cases.reset();
+  inbox.reset();
   state.rooms = new Map();
   state.current = null;
   state.me = null;
@@ -1067,6 +1075,12 @@ async function boot() {
     // Back from the feed or the dashboard: focus goes where it would after picking a room.
     chatShown: () => (isPhone() ? $("drawer-toggle") : $(state.current ? "composer-input" : "home-open")).focus(),
     onPosted: (c) => urgent.knowPosted(c),
+  });
+  inbox.install({
+    conn,
+    openRoom,
+    openCase: (id) => cases.openCase(id),
+    roomTitle: (id) => roomTitle(id, state.list.get(id)?.case || state.rooms.get(id)?.summary),
   });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
