@@ -141,8 +141,7 @@ def _rooms(user) -> list[dict]:
     cases = consult_selectors.cases_by_room(room_ids=[r["id"] for r in rooms if r["kind"] == "case"])
     mutes = notifications.mutes_of(user=user)
     for r in rooms:
-        if r["id"] in mutes:
-            r["muted_until"] = mutes[r["id"]]
+        r["muted_until"] = mutes.get(r["id"])
         case = cases.get(r["id"])
         if case is not None:
             r.update(case=consult_services.case_card(case), case_status=case.status,

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from consult.models import Notification
+from consult.models import CaseFollow, Notification
 from crypto.pseudonyms import pseudonym_id
 from tests.support.a11y import assert_accessible, with_axe
 from tests.support.browser import (
@@ -42,19 +42,25 @@ WORDS = {
 }
 
 
-async def _mention(server, email: str, password: str, pseudonym: str, body: str) -> dict:
-    """A sends ``body`` to the lounge mentioning ``pseudonym``, over A's own socket."""
+async def _say(server, email: str, password: str, body: str, *, room: str = LOUNGE,
+               mentions: tuple[str, ...] = ()) -> dict:
+    """A physician sends ``body`` to ``room`` over their own socket (mentioning
+    ``mentions``), as any client may."""
     client = Http(server.http)
     client.login(email, password)
     ws = await welcomed(server.ws, client.ticket())
     try:
-        assert (await request(ws, "room.join", room=LOUNGE))["ok"]
-        reply = await request(ws, "message.send", room=LOUNGE, body=body,
-                              client_id=uuid.uuid4().hex, mentions=[pseudonym])
+        assert (await request(ws, "room.join", room=room))["ok"]
+        reply = await request(ws, "message.send", room=room, body=body,
+                              client_id=uuid.uuid4().hex, mentions=list(mentions))
         assert reply["ok"], reply
         return reply
     finally:
         await ws.close()
+
+
+def _mention(server, email: str, password: str, pseudonym: str, body: str) -> None:
+    asyncio.run(_say(server, email, password, body, mentions=(pseudonym,)))
 
 
 def _bell(page: Page):
@@ -136,13 +142,65 @@ def test_a_mention_rings_the_bell_opens_the_room_and_a_mute_silences_it(
         return Notification.objects.filter(user=b.user, kind="mention").count()
 
     browser.run(b_at_home)
-    asyncio.run(_mention(daphne_server, a_email, password, b_pseudonym, "What do you think?"))
+    _mention(daphne_server, a_email, password, b_pseudonym, "What do you think?")
     assert mine() == 1
     browser.run(b_sees_it_live_and_opens_it)
     # Muted: the mention is stored with the message, in one transaction, or not at all.
-    asyncio.run(_mention(daphne_server, a_email, password, b_pseudonym, "Still there?"))
+    _mention(daphne_server, a_email, password, b_pseudonym, "Still there?")
     assert mine() == 1
     browser.run(b_unmutes)
-    asyncio.run(_mention(daphne_server, a_email, password, b_pseudonym, "And now?"))
+    _mention(daphne_server, a_email, password, b_pseudonym, "And now?")
     assert mine() == 2
     browser.run(b_hears_again)
+
+
+def test_follow_a_case_hear_of_its_answers_and_unfollow(browser, daphne_server, make_physician):
+    _, poster_email, password = make_physician(specialty="emergency-medicine")
+    _, fan_email, _ = make_physician()
+    question = f"Wide QRS tachycardia, stable: amiodarone or procainamide? [{uuid.uuid4().hex[:6]}]"
+    poster = Http(daphne_server.http)
+    poster.login(poster_email, password)
+    status, posted = poster.call("POST", "/api/v1/cases", {
+        "question": question, "specialty": "cardiology", "urgency": "routine",
+        "audience": "network"})
+    assert status == 201, posted
+    room = posted["case"]["room"]
+    pages: dict[str, Page] = {}
+
+    def fan_follows(chromium: Browser) -> None:
+        page = pages["fan"] = with_axe(new_page(chromium))
+        login(page, daphne_server, fan_email, password)
+        from_sidebar(page, "#nav-feed")
+        card = page.locator("#feed-list .feed-item", has_text=question)
+        card.locator(".feed-open").click()
+        follow = page.locator("#case-follow")
+        expect(follow).to_have_text("Follow this case")
+        follow.click()
+        expect(page.locator("#case-follow")).to_have_text("Stop following")
+        expect(page.locator("#case-follow")).to_be_focused()
+        assert_accessible(page, "a followed case")
+        page.reload()  # the server remembers
+        expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+        from_sidebar(page, "#nav-feed")
+        page.locator("#feed-list .feed-item", has_text=question).locator(".feed-open").click()
+        expect(page.locator("#case-follow")).to_have_text("Stop following")
+        from_sidebar(page, "#home-open")
+        expect(page.locator("#home")).to_be_visible()
+
+    def fan_hears_and_unfollows(chromium: Browser) -> None:
+        page = pages["fan"]
+        expect(_bell(page)).to_have_text("1")
+        page.locator("#inbox-open").click()
+        item = page.locator(".inbox-item").first
+        expect(item.locator(".inbox-kind")).to_have_text("New answers on a case")
+        item.click()
+        expect(page.locator("#case-detail .case-question")).to_have_text(question)
+        expect(_bell(page)).to_be_hidden()
+        page.locator("#case-follow").click()
+        expect(page.locator("#case-follow")).to_have_text("Follow this case")
+        close_pages(page)
+
+    browser.run(fan_follows)
+    asyncio.run(_say(daphne_server, poster_email, password, "Any takers?", room=room))
+    browser.run(fan_hears_and_unfollows)
+    assert not CaseFollow.objects.filter(case_id=posted["case"]["id"]).exists()

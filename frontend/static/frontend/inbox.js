@@ -105,8 +105,9 @@ function readShownRoom() {
 function openOne(n) {
   if (!n.read) markRead([n.id]);
   setPanel(false, { focusBell: false });
-  if (n.room) ctx.openRoom(n.room);
-  else if (n.case) ctx.openCase(n.case);
+  // A case's notification opens the case page (its room under it); others their room.
+  if (n.case) ctx.openCase(n.case);
+  else if (n.room) ctx.openRoom(n.room);
 }
 
 function setPanel(open, { focusBell = true } = {}) {
