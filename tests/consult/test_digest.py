@@ -15,8 +15,8 @@ from consult.models import Notification
 from crypto import envelope
 from physicians.selectors import physician_profile
 from rooms import roster
-from tests.consult.test_mention_notifications import Person
 from tests.support import mail
+from tests.support.people import Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
