@@ -108,7 +108,8 @@ def answers_stored(sender, *, authors: dict[str, list[str]], now: datetime, **_)
 def messages_addressed(sender, *, addressed: list, now: datetime, **_) -> None:
     """Receiver of ``rooms.messages.messages_addressed`` (in the writer's transaction): a
     member mentioned in a message gets a ``mention``, the author of the message replied to a
-    ``reply`` (a mention wins when both) — never the writer, never someone who can no longer
+    ``reply`` (a mention wins when both; in a case room, the case's audience hears of a reply
+    as an ``answer`` already) — never the writer, never someone who can no longer
     read the room (left, kicked, banned), not while they muted the room.
 
     The row names the room (and its case), never the message: no seq, and its time rounded
@@ -132,6 +133,8 @@ def messages_addressed(sender, *, addressed: list, now: datetime, **_) -> None:
     at = now.replace(second=0, microsecond=0)
     for (room, kind), users in sorted(wanted.items()):
         told = {u for u in users if (room, u) in readers}
+        if kind == NotificationKind.REPLY and room in cases:
+            told -= _audience(cases[room])  # they hear of it as an ``answer`` already
         if told:
             notify(user_ids=told, kind=kind, case=cases.get(room), room_id=room, now=at)
 

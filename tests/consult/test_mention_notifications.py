@@ -85,3 +85,28 @@ def test_a_mention_in_a_case_room_names_the_case(make_physician):
                                            room_id=case.room_id),))
     row = Notification.objects.get(user=colleague.user)
     assert (row.kind, row.case_id, row.room_id) == ("mention", case.pk, case.room_id)
+
+
+def test_a_reply_in_a_case_room_is_an_answer_to_the_case_audience(make_physician):
+    poster, _, _ = make_physician(specialty="emergency-medicine")
+    case = services.case_open(poster=poster.user, specialty="cardiology",
+                              summary="Syncope in a swimmer", urgency="routine")
+    author = roster.author_for(user_id=str(poster.user.pk), room_id=case.room_id,
+                               role=poster.user.role, specialty="emergency-medicine",
+                               verified=True)
+    colleague, _, _ = make_physician(specialty="cardiology")
+    room_services.room_join(room_id=case.room_id, user=colleague.user)
+    colleague_author = roster.author_for(user_id=str(colleague.user.pk), room_id=case.room_id,
+                                         role=colleague.user.role, specialty="cardiology",
+                                         verified=True)
+    asked = messages.message_post(room_id=case.room_id, user=poster.user, author=author,
+                                  body="Any thoughts?", client_id="c1", now=NOW).seq
+    said = messages.message_post(room_id=case.room_id, user=colleague.user,
+                                 author=colleague_author, body="Exercise test first.",
+                                 client_id="c2", reply_to=asked, now=NOW).seq
+    assert list(Notification.objects.filter(user=poster.user).values_list("kind", flat=True)) == [
+        "answer"]  # not a reply as well
+    messages.message_post(room_id=case.room_id, user=poster.user, author=author,
+                          body="Thanks", client_id="c3", reply_to=said, now=NOW)
+    assert list(Notification.objects.filter(user=colleague.user)
+                .values_list("kind", flat=True)) == ["reply"]  # not the case's audience
