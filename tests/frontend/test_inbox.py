@@ -181,6 +181,9 @@ def test_follow_a_case_hear_of_its_answers_and_unfollow(browser, daphne_server, 
         assert_accessible(page, "a followed case")
         page.reload()  # the server remembers
         expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+        # The reload reopens the last room (the case's) once rooms.list is in: wait for it,
+        # or it would take the screen back from the feed.
+        expect(page.locator("#room-members")).to_have_text(re.compile(r"\d"))
         from_sidebar(page, "#nav-feed")
         page.locator("#feed-list .feed-item", has_text=question).locator(".feed-open").click()
         expect(page.locator("#case-follow")).to_have_text("Stop following")
