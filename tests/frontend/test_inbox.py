@@ -136,6 +136,11 @@ def test_a_mention_rings_the_bell_opens_the_room_and_a_mute_silences_it(
     def b_hears_again(chromium: Browser) -> None:
         page = pages["b"]
         expect(_bell(page)).to_have_text("1")  # one: the muted mention was never stored
+        # The digest mail's link opens the inbox (a new tab of the same browser).
+        tab = page.context.new_page()
+        tab.goto(daphne_server.http + "/#inbox")
+        expect(tab.locator("#inbox-panel")).to_be_visible()
+        expect(tab.locator(".inbox-item")).to_have_count(2)
         close_pages(page)
 
     def mine() -> int:

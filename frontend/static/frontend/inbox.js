@@ -193,16 +193,19 @@ export function install(context) {
   $("mute-apply").addEventListener("click", applyMute);
   $("mute-unmute").addEventListener("click", () => mute(null));
   document.addEventListener("visibilitychange", readShownRoom);
+  window.addEventListener("hashchange", openFromLink);
 }
 
 export function onWelcome() {
   $("inbox-open").hidden = false;
-  load().then(() => {
-    if (location.hash === "#inbox") {
-      history.replaceState(null, "", location.pathname + location.search);
-      setPanel(true);
-    }
-  });
+  load().then(openFromLink);
+}
+
+/** The digest mail's link (`/#inbox`) opens the panel, once signed in. */
+function openFromLink() {
+  if (location.hash !== "#inbox" || $("inbox-open").hidden) return;
+  history.replaceState(null, "", location.pathname + location.search);
+  setPanel(true);
 }
 
 /** notification.new: one more in the list and on the badge. True when handled. */
