@@ -363,6 +363,9 @@ CURBSIDE_DRIVER_TICK_S = float(os.environ.get("CURBSIDE_DRIVER_TICK_S", 1.0))
 # and built on this public address of the web client (scheme://host[:port], no trailing /).
 CURBSIDE_OFFER_ALERT_TTL_S = float(os.environ.get("CURBSIDE_OFFER_ALERT_TTL_S", 1800))
 CURBSIDE_PUBLIC_URL = os.environ.get("CURBSIDE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The digest of unread mentions, replies and answers (consult/digest.py): `manage.py
+# send_digests --loop` mails it this often to physicians with no open socket.
+CURBSIDE_DIGEST_EVERY_S = float(os.environ.get("CURBSIDE_DIGEST_EVERY_S", 3600))
 
 # Request bodies up to this size stay in memory. Django's ASGI handler spools anything bigger
 # to a temporary file on disk — for an attachment upload, the patient image in clear on /tmp

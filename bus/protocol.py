@@ -789,6 +789,7 @@ class RoomEntry(Payload):
     case: CaseCard | None = None
     case_status: str | None = None  # open | claimed | resolved | withdrawn
     case_mine: bool = False  # the caller posted the case
+    muted_until: float | None = None  # the caller muted the room's notifications until then
 
 
 class RoomsReply(Payload):
@@ -1107,7 +1108,7 @@ class RoomMuteSet(Request, tag="room.mute"):
 
 class NotificationCard(Payload):
     id: int
-    kind: str  # answer | case_state | offer_missed | poll_closed
+    kind: str  # answer | case_state | offer_missed | poll_closed | mention | reply
     case: str | None
     room: str | None
     at: str

@@ -77,6 +77,7 @@ class CaseView(_Shape):
     metrics: CaseMetrics
     helpful: list[int]
     outcome: protocol.CaseOutcome | None = None
+    following: bool = False  # the caller follows the case (case.follow): its news in the inbox
 
 
 class RoutingSummary(_Shape):

@@ -258,6 +258,8 @@ class NotificationKind(models.TextChoices):
     CASE_STATE = "case_state", "A case I posted or follow changed state"
     OFFER_MISSED = "offer_missed", "An urgent offer to me expired unanswered"
     POLL_CLOSED = "poll_closed", "A poll on a case I posted or follow closed: results are out"
+    MENTION = "mention", "A message mentioned me"
+    REPLY = "reply", "A message replied to one of mine"
 
 
 class Notification(models.Model):
@@ -272,6 +274,8 @@ class Notification(models.Model):
     detail = models.JSONField(default=dict, blank=True)  # ids, statuses, counts: no free text
     at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
+    # When the digest mail counted it (consult/digest.py): never counted twice.
+    mailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-id"]),

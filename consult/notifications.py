@@ -105,6 +105,40 @@ def answers_stored(sender, *, authors: dict[str, list[str]], now: datetime, **_)
                detail={"count": len(authors[case.room_id])}, now=now)
 
 
+def messages_addressed(sender, *, addressed: list, now: datetime, **_) -> None:
+    """Receiver of ``rooms.messages.messages_addressed`` (in the writer's transaction): a
+    member mentioned in a message gets a ``mention``, the author of the message replied to a
+    ``reply`` (a mention wins when both; in a case room, the case's audience hears of a reply
+    as an ``answer`` already) — never the writer, never someone who can no longer
+    read the room (left, kicked, banned), not while they muted the room.
+
+    The row names the room (and its case), never the message: no seq, and its time rounded
+    down to the minute, so a database dump cannot join it to the message row whose
+    ``mentions`` or ``reply_to`` would tie the user to their pseudonym (docs/notifications.md).
+    """
+    wanted: dict[tuple[str, str], set[str]] = {}  # (room, kind) → user ids
+    for a in addressed:
+        mentioned = set(a.mentioned) - {a.author}
+        if mentioned:
+            wanted.setdefault((a.room_id, NotificationKind.MENTION), set()).update(mentioned)
+        if a.replied and a.replied != a.author and a.replied not in mentioned:
+            wanted.setdefault((a.room_id, NotificationKind.REPLY), set()).add(a.replied)
+    if not wanted:
+        return
+    rooms = {room for room, _ in wanted}
+    readers = {(r, str(u)) for r, u in Membership.objects.filter(
+        room_id__in=sorted(rooms), user_id__in=sorted({u for us in wanted.values() for u in us}),
+        active=True, banned=False).values_list("room_id", "user_id")}
+    cases = {c.room_id: c for c in Case.objects.filter(room_id__in=sorted(rooms))}
+    at = now.replace(second=0, microsecond=0)
+    for (room, kind), users in sorted(wanted.items()):
+        told = {u for u in users if (room, u) in readers}
+        if kind == NotificationKind.REPLY and room in cases:
+            told -= _audience(cases[room])  # they hear of it as an ``answer`` already
+        if told:
+            notify(user_ids=told, kind=kind, case=cases.get(room), room_id=room, now=at)
+
+
 def notifications_list(*, user: User, before: int | None = None, unread: bool = False,
                        limit: int = 50) -> protocol.NotificationsPage:
     limit = max(1, min(limit, PAGE_MAX))
@@ -151,6 +185,17 @@ def case_follow(*, case_id: str, user: User, follow: bool = True) -> bool:
     else:
         CaseFollow.objects.filter(user=user, case=case).delete()
     return follow
+
+
+def following(*, case: Case, user: User) -> bool:
+    return CaseFollow.objects.filter(case=case, user=user).exists()
+
+
+def mutes_of(*, user: User, now: datetime | None = None) -> dict[str, float]:
+    """room id → end of the caller's mute there (epoch seconds), for mutes not over yet."""
+    now = now or timezone.now()
+    return {room: until.timestamp() for room, until in RoomMute.objects.filter(
+        user=user, until__gt=now).values_list("room_id", "until")}
 
 
 def room_mute(*, user: User, room_id: str, until: float | None,

@@ -12,7 +12,17 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
-from consult import alerts, codec, driver, opinion_polls, poll_export, polls, selectors, services
+from consult import (
+    alerts,
+    codec,
+    driver,
+    notifications,
+    opinion_polls,
+    poll_export,
+    polls,
+    selectors,
+    services,
+)
 from consult.models import Case, routing_case_id
 from core.errors import DomainError, ValidationFailed
 from core.http import api, error, field, int_param
@@ -81,7 +91,8 @@ def _case_view(case: Case, user) -> codec.CaseView:
         published=case.published, age_band=case.age_band, sex=case.sex,
         chief_complaint=texts["chief_complaint"], history=texts["history"],
         findings=texts["findings"], mine=case.poster_id == user.pk, metrics=_metrics(case),
-        helpful=list(case.helpful or []), outcome=services.case_outcome(case))
+        helpful=list(case.helpful or []), outcome=services.case_outcome(case),
+        following=notifications.following(case=case, user=user))
 
 
 def _flag(request: HttpRequest, name: str) -> bool:

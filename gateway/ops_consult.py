@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from bus import protocol
-from consult import driver
+from consult import driver, notifications
 from consult import selectors as consult_selectors
 from consult import services as consult_services
 from consult.models import routing_case_id
@@ -139,7 +139,9 @@ async def oncall_list(conn, request: protocol.OnCallList) -> dict:
 def _rooms(user) -> list[dict]:
     rooms = room_selectors.rooms_of(user=user)
     cases = consult_selectors.cases_by_room(room_ids=[r["id"] for r in rooms if r["kind"] == "case"])
+    mutes = notifications.mutes_of(user=user)
     for r in rooms:
+        r["muted_until"] = mutes.get(r["id"])
         case = cases.get(r["id"])
         if case is not None:
             r.update(case=consult_services.case_card(case), case_status=case.status,

@@ -54,6 +54,22 @@ log = logging.getLogger(__name__)
 # receiver's writes commit or roll back with the messages (consult keeps a case's first
 # response and reply count this way without rooms knowing about cases).
 case_messages_stored = Signal()
+# Sent inside the transaction that stores messages which mention members or reply to a
+# message, once per batch, with ``addressed``: a list of ``Addressed`` and ``now``. The
+# notification inbox (consult/notifications.py) stores mention and reply rows this way.
+messages_addressed = Signal()
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """Whom one new message addresses, as user ids (resolved from pseudonyms here, so no
+    pseudonym leaves this module): its author, the members it mentions and the author of the
+    message it replies to (None: no reply, or the replied author is unknown)."""
+
+    room_id: str
+    author: str
+    mentioned: tuple[str, ...]
+    replied: str | None
 
 
 @dataclass(frozen=True)
@@ -230,6 +246,9 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 authors.setdefault(room, []).append(str(d.user.pk))
         if authors:
             case_messages_stored.send(sender=Message, authors=authors, now=now)
+        addressed = _addressed(plan, rosters)
+        if addressed:
+            messages_addressed.send(sender=Message, addressed=addressed, now=now)
         for msg, (room, d, _, _) in zip(rows, plan, strict=True):
             outbox.room_event(room_id=room, frame=events.message_new(
                 room_id=room, message=msg, author=d.author, body=d.body))
@@ -243,6 +262,36 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                                         findings=list(d.phi_confirmed))
             out.setdefault(room, []).append(Posted(seq=msg.seq, id=str(msg.id), sent_at=now,
                                                    created=True))
+    return out
+
+
+def _addressed(plan: list, rosters: dict[str, dict]) -> list[Addressed]:
+    """The mentions and replies of a stored batch as user ids (one query for the replied
+    messages' authors, only when the batch has replies)."""
+    wanted = [(room, d) for room, d, _, _ in plan if d.mentions or d.reply_to]
+    if not wanted:
+        return []
+    replies = {(room, d.reply_to) for room, d in wanted if d.reply_to}
+    repliers: dict[tuple[str, int], str] = {}
+    if replies:
+        repliers = {(r, s): a for r, s, a in Message.objects.filter(
+            room_id__in={r for r, _ in replies}, seq__in={s for _, s in replies})
+            .values_list("room_id", "seq", "author") if (r, s) in replies}
+    out, fresh = [], set()
+    for room, d in wanted:
+        members = rosters.get(room)
+        if members is None:
+            members = rosters[room] = roster.roster(room)
+        if (d.reply_to and repliers.get((room, d.reply_to), "") not in members
+                and room not in fresh):  # a member who joined a moment ago: read again once
+            roster.roster_forget(room)
+            members = rosters[room] = roster.roster(room)
+            fresh.add(room)
+        replied = members.get(repliers.get((room, d.reply_to), "")) if d.reply_to else None
+        out.append(Addressed(
+            room_id=room, author=str(d.user.pk),
+            mentioned=tuple(members[p].user_id for p in d.mentions if p in members),
+            replied=replied.user_id if replied is not None else None))
     return out
 
 

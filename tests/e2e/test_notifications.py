@@ -88,3 +88,54 @@ async def test_follow_answers_mute_state_change_and_read(daphne_pair, make_physi
     await drain(poster, quiet=0.2)
     for ws in (poster, fan, answerer):
         await ws.close()
+
+
+async def test_mentions_and_replies_across_processes_follow_and_mute_state(daphne_pair,
+                                                                            make_physician):
+    one, two = daphne_pair
+    asker = await open_socket(one, make_physician, specialty="emergency-medicine")
+    expert = await open_socket(two, make_physician, specialty="cardiology")
+    room = "lounge-cardiology"
+    me = {}
+    for ws in (asker, expert):
+        joined = await request(ws, "room.join", room=room)
+        assert joined["ok"], joined
+        me[ws] = joined["data"]["me"]["pseudonym"]
+    question = await send_message(asker, room, "Anyone seen Brugada unmasked by fever?")
+    assert question["ok"], question
+
+    # A reply to the asker's message, from the other process; then a mention of the expert.
+    answer = await request(expert, "message.send", room=room, body="Yes, twice.",
+                           client_id="a1", reply_to=question["data"]["seq"])
+    assert answer["ok"], answer
+    card = (await next_event(asker, "notification.new"))["data"]["notification"]
+    assert (card["kind"], card["room"], card["case"], card["detail"]) == ("reply", room, None, {})
+    mention = await request(asker, "message.send", room=room, body="Which drugs?",
+                            client_id="m1", mentions=[me[expert]])
+    assert mention["ok"], mention
+    card = (await next_event(expert, "notification.new"))["data"]["notification"]
+    assert (card["kind"], card["room"]) == ("mention", room)
+    assert [n["kind"] for n in (await _inbox(expert))["notifications"]] == ["mention"]
+    assert [n["kind"] for n in (await _inbox(asker))["notifications"]] == ["reply"]
+
+    # The mute shows in rooms.list (the client's mute button survives a reload).
+    until = time.time() + 3600
+    assert (await request(expert, "room.mute", room=room, until=until))["ok"]
+    rooms = {r["id"]: r for r in (await request(expert, "rooms.list"))["data"]["rooms"]}
+    assert rooms[room]["muted_until"] == pytest.approx(until, abs=1)
+    rooms = {r["id"]: r for r in (await request(asker, "rooms.list"))["data"]["rooms"]}
+    assert rooms[room]["muted_until"] is None
+
+    # A case says whether I follow it (the follow button's state).
+    status, posted = await sync_to_async(asker.http.call)("POST", "/api/v1/cases", {
+        "question": "Fever-induced Brugada pattern: admit for monitoring?",
+        "specialty": "cardiology", "urgency": "routine", "audience": "network"})
+    assert status == 201, posted
+    case_id = posted["case"]["id"]
+    status, view = await sync_to_async(expert.http.call)("GET", f"/api/v1/cases/{case_id}")
+    assert status == 200 and view["case"]["following"] is False
+    assert (await request(expert, "case.follow", case=case_id))["ok"]
+    status, view = await sync_to_async(expert.http.call)("GET", f"/api/v1/cases/{case_id}")
+    assert status == 200 and view["case"]["following"] is True
+    for ws in (asker, expert):
+        await ws.close()

@@ -27,6 +27,8 @@ DYNAMIC = {
     "pending.next.{}": ["pending", "rejected", "suspended"],
     "licence.{}": ["pending", "verified", "rejected", "suspended"],
     "verify.registry.{}": ["verified", "rejected", "review"],
+    "inbox.kind.{}": ["mention", "reply", "answer", "case_state", "offer_missed", "poll_closed"],
+    "mute.for.{}": ["3600", "28800", "86400", "forever"],
     "signup.field.{}": ["first_name", "last_name", "email", "password", "country", "jurisdiction",
                         "licence_number", "specialty", "languages", "display_name"],
 }

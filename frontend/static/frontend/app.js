@@ -21,6 +21,7 @@ import * as urgent from "./urgent.js";
 import * as cases from "./cases.js";
 import * as polls from "./polls.js";
 import * as verify from "./verify.js";
+import * as inbox from "./inbox.js";
 
 const GENERAL = "lounge-general";
 const loungeId = (slug) => `lounge-${slug}`;
@@ -99,6 +100,7 @@ function onEvent(frame) {
   if (frame.type === "session.welcome") return onWelcome(frame.data);
   if (cases.onEvent(frame)) return undefined; // case.updated (case rooms)
   if (polls.onEvent(frame)) return undefined; // poll.updated (case rooms, lounges)
+  if (inbox.onEvent(frame)) return undefined; // notification.new
   if (urgent.onEvent(frame)) return undefined; // offers, case routing, lounge case cards
   const room = state.rooms.get(frame.room);
   if (!room) return;
@@ -142,6 +144,7 @@ function onWelcome(data) {
   renderSidebar();
   urgent.onWelcome(data);
   cases.onWelcome(data);
+  inbox.onWelcome(data);
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
   loadRoomList();
@@ -158,6 +161,7 @@ async function loadRoomList() {
   if (!reply.ok) return;
   state.list = new Map(reply.data.rooms.map((r) => [r.id, r]));
   urgent.onRooms(reply.data.rooms);
+  inbox.onRooms(reply.data.rooms);
   if (!state.restored) {
     state.restored = true;
     let last = null;
@@ -215,6 +219,7 @@ function showHome() {
   $("messages").replaceChildren();
   urgent.onRoomShown(null);
   polls.onRoomShown(null);
+  inbox.onRoomShown(null);
   renderRoomHead();
   renderSidebar();
   renderHome();
@@ -319,6 +324,7 @@ function openRoom(id, { focus = true } = {}) {
   urgent.onRoomShown(id);
   cases.onRoomShown(id);
   polls.onRoomShown(id);
+  inbox.onRoomShown(id);
   renderHome();
   $("composer-error").textContent = "";
   renderPhiWarning();
@@ -840,6 +846,7 @@ function rerenderAll() {
   urgent.rerender();
   cases.rerender();
   polls.rerender();
+  inbox.rerender();
   renderHome();
   account.rerender();
   verify.rerender();
@@ -879,6 +886,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   urgent.reset();
   cases.reset();
   polls.reset();
+  inbox.reset();
   state.rooms = new Map();
   state.current = null;
   state.me = null;
@@ -1075,6 +1083,12 @@ async function boot() {
     onPosted: (c) => urgent.knowPosted(c),
   });
   polls.install({ specialtyName: (slug) => state.specialtyNames.get(slug) });
+  inbox.install({
+    conn,
+    openRoom,
+    openCase: (id) => cases.openCase(id),
+    roomTitle: (id) => roomTitle(id, state.list.get(id)?.case || state.rooms.get(id)?.summary),
+  });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("composer").addEventListener("submit", (ev) => {

@@ -10,6 +10,7 @@ import { csrfToken, jsonHeaders } from "./csrf.js";
 import { $, el, markSpans } from "./dom.js";
 import { has, language, phiKindName, t } from "./i18n.js";
 import * as dashboard from "./dashboard.js";
+import { followButton } from "./inbox.js";
 
 // consult/services.py and consult/models.py: the template's choices and limits.
 const LANGUAGES = ["en", "es", "fr", "pt", "de", "it"];
@@ -252,7 +253,7 @@ function renderFeed() {
 }
 
 /** Open a case (joins its room and counts me as a viewer) and show its page. */
-async function openCase(caseId, errorNode = null) {
+export async function openCase(caseId, errorNode = null) {
   const reply = await api(`cases/${encodeURIComponent(caseId)}`);
   if (!reply.ok) {
     if (errorNode) errorNode.textContent = errorText(reply.error);
@@ -650,6 +651,14 @@ function actionsBlock(c) {
   }
   if (c.urgency === "urgent" && (c.status === "open" || c.status === "claimed" || c.status === "resolved")) {
     actions.append(inviteForm(c));
+  }
+  // Not my case: follow it to hear of its answers and changes in the inbox (inbox.js).
+  if (!c.mine) {
+    actions.append(followButton(c, (following) => {
+      remember({ ...c, following });
+      renderDetail();
+      $("case-follow")?.focus();
+    }));
   }
   return actions;
 }
