@@ -389,6 +389,18 @@ class OtpCode(msgspec.Struct, kw_only=True):
     otp: str
 
 
+class ProfileRequest(msgspec.Struct, kw_only=True):
+    """``PATCH /me``: each list given replaces the old one; the primary specialty stays."""
+
+    languages: list[str] | None = None
+    specialties: list[str] | None = None
+
+
+class PasswordChange(msgspec.Struct, kw_only=True):
+    current_password: str
+    new_password: str
+
+
 class ScheduleRequest(msgspec.Struct, kw_only=True):
     schedule: list[Any]  # windows: [day, "HH:MM", "HH:MM"] or {day, start, end}
     time_zone: str
