@@ -27,6 +27,9 @@ DYNAMIC = {
     "pending.next.{}": ["pending", "rejected", "suspended"],
     "licence.{}": ["pending", "verified", "rejected", "suspended"],
     "verify.registry.{}": ["verified", "rejected", "review"],
+    "profile.err.{}": ["languages_empty", "language_unsupported", "specialty_unknown",
+                       "specialties_too_many", "schedule_invalid", "time_zone_unknown",
+                       "password_wrong", "password_same", "password_weak"],
     "signup.field.{}": ["first_name", "last_name", "email", "password", "country", "jurisdiction",
                         "licence_number", "specialty", "languages", "display_name"],
 }

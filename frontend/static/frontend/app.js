@@ -17,6 +17,7 @@ import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
 import * as account from "./account.js";
 import * as moderate from "./moderate.js";
+import * as profile from "./profile.js";
 import * as urgent from "./urgent.js";
 import * as cases from "./cases.js";
 import * as verify from "./verify.js";
@@ -839,6 +840,7 @@ function rerenderAll() {
   account.rerender();
   verify.rerender();
   moderate.rerender();
+  profile.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -889,6 +891,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   account.reset();
   verify.reset();
   moderate.reset();
+  profile.reset();
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   if (!keepInput) $("login-password").value = "";
@@ -913,15 +916,18 @@ function signedIn(physician) {
   account.reset();
   $("verify-open").hidden = !["verifier", "admin"].includes(physician?.role);
   $("mod-open").hidden = !["moderator", "admin"].includes(physician?.role);
+  $("profile-open").hidden = false;
   enterChat();
 }
 
-/** One console ("verify", "mod") in place of the chat, or the chat (null). */
+/** One console ("verify", "mod", "profile") in place of the chat, or the chat (null). */
 function showConsole(which) {
   if (which !== "verify") verify.deactivate();
   if (which !== "mod") moderate.deactivate();
+  if (which !== "profile") profile.deactivate();
   $("verify-view").hidden = which !== "verify";
   $("mod-view").hidden = which !== "mod";
+  $("profile-view").hidden = which !== "profile";
   $("chat-view").hidden = which !== null;
 }
 
@@ -1051,6 +1057,23 @@ async function boot() {
     conn,
     roomTitle: (id, summary) => roomTitle(id, summary),
     show: (on) => showConsole(on ? "mod" : null),
+  });
+  profile.install({
+    show: (on) => {
+      showConsole(on ? "profile" : null);
+      if (!on) (isPhone() ? $("drawer-toggle") : $(state.current ? "composer-input" : "home-open")).focus();
+    },
+    specialties: () => state.specialties,
+    specialtyName: (slug) => state.specialtyNames.get(slug),
+    // My pseudonym in each room I have open (room.join's `me`).
+    pseudonyms: () => [...state.rooms.values()].filter((r) => r.me?.name)
+      .map((r) => ({ room: roomTitle(r.id, r.summary), name: r.me.name })),
+    expectReconnect: (on) => conn.expectClose(on),
+    profileChanged: (p) => {
+      if (!state.me) return;
+      state.me = { ...state.me, specialty: p.specialty, specialties: p.specialties, languages: p.languages };
+      renderSidebar();
+    },
   });
   loadSpecialties();
   document.addEventListener("visibilitychange", () => {
