@@ -163,6 +163,37 @@ class ReportBody(Body):
     report: Report
 
 
+class Revision(Body):
+    revision: int
+    body: str  # "" once the author was erased
+    replaced_at: str
+
+
+class Revisions(Body):
+    """A message's earlier bodies, oldest first (moderators; every read audited)."""
+
+    room: str
+    seq: int
+    revisions: list[Revision]
+
+
+class PhiConfirmation(Body):
+    """One PHI-guard confirmation from the audit log: kinds and count, never the text."""
+
+    id: int
+    at: str
+    actor: str
+    subject: str
+    op: str
+    kinds: list[str]
+    count: int
+
+
+class PhiConfirmations(Body):
+    entries: list[PhiConfirmation]
+    more: bool
+
+
 class AttachmentCard(Body):
     id: str
     content_type: str

@@ -54,6 +54,7 @@ from gateway.http_bodies import (
     OtpStatus,
     PasswordChange,
     Pending,
+    PhiConfirmations,
     PhysicianBody,
     PollRequest,
     ProfileRequest,
@@ -62,6 +63,7 @@ from gateway.http_bodies import (
     ReportBody,
     Reports,
     ResolveRequest,
+    Revisions,
     Schedule,
     ScheduleRequest,
     SecondSpecialtyRequest,
@@ -143,7 +145,7 @@ def _ref(struct: type) -> dict:
 
 STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, Empty, Ticket,
            OtpStatus, OtpEnrolment, Schedule, Specialties, Pending, RecentlyDecided, Decided,
-           Reports, ReportBody,
+           Reports, ReportBody, Revisions, PhiConfirmations,
            AttachmentStored, Error, Registration, Credentials, TicketRequest, OtpCode,
            ScheduleRequest, ProfileRequest, PasswordChange, CaseRequest, DecisionRequest,
            ResolveRequest,
@@ -239,6 +241,16 @@ def _core_paths() -> dict[str, dict]:
             "Moderators: resolve or dismiss a report", (200, ReportBody), auth="staff",
             body=ResolveRequest, errors=(403, 404, 409, 422), tags=staff,
             params=(_path_param("report_id", {"type": "integer", "minimum": 0}),))},
+        f"{API}/moderation/rooms/{{room_id}}/messages/{{seq}}/revisions": {"get": _op(
+            "Moderators: the earlier bodies of an edited or deleted message, oldest first "
+            "(each read appends a mod.revisions.read audit entry)", (200, Revisions),
+            auth="staff", errors=(403, 404), tags=staff,
+            params=(_path_param("room_id"), _path_param("seq", {"type": "integer",
+                                                                "minimum": 0})))},
+        f"{API}/moderation/phi-confirmations": {"get": _op(
+            "Moderators: the PHI-confirmation log, newest first (finding kinds and counts, "
+            "never text)", (200, PhiConfirmations), auth="staff", errors=(403,), tags=staff,
+            params=(_query_param("before", {"type": "integer", "minimum": 0}),))},
         f"{API}/openapi.json": {"get": {
             "summary": "This document", "security": [{}],
             "responses": {"200": {"description": "OpenAPI 3.1", "content": {
