@@ -23,7 +23,7 @@ from crypto.audit import audit_append
 from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
-from physicians.models import User
+from physicians.models import Role, User
 from rooms import events, reasons, roster, selectors, services
 from rooms.models import Ban, Membership, Message, Report, Room
 
@@ -304,7 +304,16 @@ def report_file(*, room_id: str, seq: int, reporter_pseudonym: str, reason: str,
                                     findings=findings)
         audit_append(action="report.file", actor=reporter_pseudonym, subject=subject,
                      details={"report": report.pk}, now=now)
+        # The moderators' consoles take it live (after commit, like every event).
+        outbox.users_event(user_ids=_moderator_ids(), frame=protocol.event_frame(
+            "report.filed", protocol.ReportFiled(report=report.pk), room=room_id))
     return report
+
+
+def _moderator_ids() -> list[str]:
+    """The active moderators and admins: who is told of a new report (a handful of people)."""
+    return [str(pk) for pk in User.objects.filter(
+        role__in=(Role.MODERATOR, Role.ADMIN), is_active=True).values_list("pk", flat=True)]
 
 
 RESOLUTIONS = {"resolved": Report.Status.RESOLVED, "dismiss": Report.Status.DISMISSED,

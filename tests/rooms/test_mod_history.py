@@ -7,14 +7,16 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from bus import hub
 from crypto.audit import audit_verify
 from rooms import moderation, services
 from tests.rooms import test_moderation
-from tests.rooms.test_moderation import LOUNGE, audit
+from tests.rooms.test_moderation import LOUNGE, audit, events_of
 
 # The fixtures of the moderation tests (caches cleared, people in the lounge).
 fresh_caches = test_moderation.fresh_caches
 people = test_moderation.people
+sent = test_moderation.sent
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +87,18 @@ def test_the_phi_confirmation_log_shows_kinds_never_text(people):
     members = Client()
     members.force_login(reporter.user)
     assert members.get(PHI_LOG).status_code == 403
+
+
+def test_moderators_sockets_are_told_of_a_new_report(people, sent):
+    author, reporter, member = people(), people(), people()
+    mod, admin = people(role="moderator"), people(role="admin")
+    seq = author.post("an unkind remark")
+    sent.clear()
+    report = moderation.report_file(room_id=LOUNGE, seq=seq, reporter_pseudonym=reporter.pseudonym,
+                                    reason="rude")
+    frames = events_of(sent, "report.filed")  # schema-checked, one per moderator
+    assert [(f["data"], f["room"]) for f in frames] == [({"report": report.pk}, LOUNGE)] * 2
+    told = {group for group, msg in sent if "report.filed" in msg.get("frame", "")}
+    assert told == {hub.user_group(str(mod.user.pk)), hub.user_group(str(admin.user.pk))}
+    assert hub.user_group(str(member.user.pk)) not in told
+    assert "rude" not in str(sent)
