@@ -97,6 +97,7 @@ const conn = new Connection({
 
 function onEvent(frame) {
   if (frame.type === "session.welcome") return onWelcome(frame.data);
+  if (moderate.onEvent(frame)) return undefined; // report.filed (moderators)
   if (cases.onEvent(frame)) return undefined; // case.updated (case rooms)
   if (urgent.onEvent(frame)) return undefined; // offers, case routing, lounge case cards
   const room = state.rooms.get(frame.room);
