@@ -1163,3 +1163,14 @@ class ReportFiled(Payload):
 
 EVENT_SCHEMAS.update({"report.filed": ReportFiled})
 EVENT_ENVELOPES.update({"report.filed": ROOM})
+
+
+class RoomMembers(Payload):
+    """The room's active member count changed (a new or returning member, or one who left
+    for good); best-effort, like ``typing``: ``room.join``'s summary is the truth."""
+
+    members: int
+
+
+EVENT_SCHEMAS.update({"room.members": RoomMembers})
+EVENT_ENVELOPES.update({"room.members": ROOM})

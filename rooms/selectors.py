@@ -131,6 +131,10 @@ def messages_before(*, room_id: str, before: int | None, limit: int = PAGE,
     return Page(messages=payloads, more=more)
 
 
+def member_count(*, room_id: str) -> int:
+    return Membership.objects.filter(room_id=room_id, active=True).count()
+
+
 def room_summary(*, room: Room, member: Membership | None) -> dict:
     return {
         "id": room.id,

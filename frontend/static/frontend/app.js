@@ -116,6 +116,11 @@ function onEvent(frame) {
       return refetchOne(room, data.seq);
     case "typing":
       return onTyping(room, data.author);
+    case "room.members":
+      // Live member count (a new member, or one who left for good).
+      if (room.summary) room.summary.members = data.members;
+      if (room === state.current) renderRoomHead();
+      return undefined;
     case "room.removed":
       // Kicked or banned: stop re-joining it; what was shown stays readable.
       room.wanted = false;
