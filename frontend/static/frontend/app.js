@@ -16,6 +16,7 @@ import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
 import * as account from "./account.js";
+import * as mentions from "./mentions.js";
 import * as moderate from "./moderate.js";
 import * as profile from "./profile.js";
 import * as urgent from "./urgent.js";
@@ -421,7 +422,8 @@ function submitComposer() {
   const body = input.value;
   if (!room || !body.trim()) return;
   const replyTo = state.replyTo && state.replyTo.room === room.id ? state.replyTo.seq : null;
-  const entry = { clientId: crypto.randomUUID(), body, replyTo, el: el("li", { class: "msg own" }), inflight: false };
+  const entry = { clientId: crypto.randomUUID(), body, replyTo, el: el("li", { class: "msg own" }), inflight: false,
+    mentions: mentions.mentionsIn(body) };
   room.pending.set(entry.clientId, entry);
   renderPending(room, entry);
   room.list.append(entry.el);
@@ -439,6 +441,7 @@ async function sendEntry(room, entry) {
   entry.inflight = true;
   const args = { room: room.id, body: entry.body, client_id: entry.clientId };
   if (entry.replyTo) args.reply_to = entry.replyTo;
+  if (entry.mentions?.length) args.mentions = entry.mentions;
   if (entry.confirmPhi) args.confirm_phi = true;
   const reply = await conn.request("message.send", args);
   if (!room.pending.has(entry.clientId)) return; // already delivered through its event
@@ -847,6 +850,7 @@ function rerenderAll() {
   verify.rerender();
   moderate.rerender();
   profile.rerender();
+  mentions.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -1016,6 +1020,7 @@ async function logout() {
 }
 
 function onComposerKey(ev) {
+  if (mentions.onKey(ev)) return; // the @-mention list is open: its keys
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
     submitComposer();
@@ -1063,6 +1068,20 @@ async function boot() {
     conn,
     roomTitle: (id, summary) => roomTitle(id, summary),
     show: (on) => showConsole(on ? "mod" : null),
+  });
+  mentions.install({
+    // The room's members seen so far: authors of its loaded messages, newest first, not me.
+    candidates: () => {
+      const room = state.current;
+      if (!room) return [];
+      const seen = new Map();
+      const recs = [...room.messages.values()].sort((a, b) => b.data.seq - a.data.seq);
+      for (const rec of recs) {
+        const a = rec.data.author;
+        if (a?.pseudonym && a.pseudonym !== room.me?.pseudonym && !seen.has(a.pseudonym)) seen.set(a.pseudonym, { pseudonym: a.pseudonym, name: a.name });
+      }
+      return [...seen.values()];
+    },
   });
   profile.install({
     show: (on) => {
