@@ -16,6 +16,7 @@ import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
 import * as account from "./account.js";
+import * as chatimages from "./chatimages.js";
 import * as mentions from "./mentions.js";
 import * as moderate from "./moderate.js";
 import * as profile from "./profile.js";
@@ -323,6 +324,7 @@ function openRoom(id, { focus = true } = {}) {
   renderSidebar();
   urgent.onRoomShown(id);
   cases.onRoomShown(id);
+  chatimages.onRoomShown();
   renderHome();
   $("composer-error").textContent = "";
   renderPhiWarning();
@@ -420,10 +422,14 @@ function submitComposer() {
   const room = state.current;
   const input = $("composer-input");
   const body = input.value;
+  if (room && !body.trim() && chatimages.waiting(room.id)) {
+    $("composer-error").textContent = t("chatimg.needText");
+    return;
+  }
   if (!room || !body.trim()) return;
   const replyTo = state.replyTo && state.replyTo.room === room.id ? state.replyTo.seq : null;
   const entry = { clientId: crypto.randomUUID(), body, replyTo, el: el("li", { class: "msg own" }), inflight: false,
-    mentions: mentions.mentionsIn(body) };
+    mentions: mentions.mentionsIn(body), attachments: chatimages.take(room.id) };
   room.pending.set(entry.clientId, entry);
   renderPending(room, entry);
   room.list.append(entry.el);
@@ -442,6 +448,7 @@ async function sendEntry(room, entry) {
   const args = { room: room.id, body: entry.body, client_id: entry.clientId };
   if (entry.replyTo) args.reply_to = entry.replyTo;
   if (entry.mentions?.length) args.mentions = entry.mentions;
+  if (entry.attachments?.length) args.attachments = entry.attachments;
   if (entry.confirmPhi) args.confirm_phi = true;
   const reply = await conn.request("message.send", args);
   if (!room.pending.has(entry.clientId)) return; // already delivered through its event
@@ -629,10 +636,7 @@ function renderMessage(room, rec) {
     if (m.hidden) parts.push(el("p", { class: "marker", text: t("msg.hidden") }));
     parts.push(el("p", { class: "body", text: m.body }));
   }
-  (m.attachments || []).forEach((id, i) => {
-    parts.push(el("a", { class: "attachment", href: `/api/v1/attachments/${encodeURIComponent(id)}`,
-      target: "_blank", rel: "noopener", text: `📎 ${i + 1}` }));
-  });
+  if (!m.deleted) parts.push(chatimages.thumbs(m.attachments)); // images open the viewer
   const actions = el("div", { class: "actions" });
   if (!m.deleted) {
     const reply = el("button", { type: "button", class: "link-btn reply-btn", text: t("msg.reply") });
@@ -902,6 +906,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   verify.reset();
   moderate.reset();
   profile.reset();
+  chatimages.reset();
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   if (!keepInput) $("login-password").value = "";
@@ -1116,6 +1121,7 @@ async function boot() {
     chatShown: () => (isPhone() ? $("drawer-toggle") : $(state.current ? "composer-input" : "home-open")).focus(),
     onPosted: (c) => urgent.knowPosted(c),
   });
+  chatimages.install({ room: () => state.current }); // after cases.install: the viewer
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("composer").addEventListener("submit", (ev) => {
