@@ -1156,3 +1156,25 @@ REPLY_SCHEMAS.update({
     "room.mute": RoomMuteReply,
 })
 _decoder, _by_op = _build_decoder()  # again, with the inbox ops
+
+
+class ReportFiled(Payload):
+    """To every open socket of each moderator as a report is filed (the envelope's ``room``
+    says where): the moderator console fetches the new report. No reason, no reporter."""
+
+    report: int
+
+
+EVENT_SCHEMAS.update({"report.filed": ReportFiled})
+EVENT_ENVELOPES.update({"report.filed": ROOM})
+
+
+class RoomMembers(Payload):
+    """The room's active member count changed (a new or returning member, or one who left
+    for good); best-effort, like ``typing``: ``room.join``'s summary is the truth."""
+
+    members: int
+
+
+EVENT_SCHEMAS.update({"room.members": RoomMembers})
+EVENT_ENVELOPES.update({"room.members": ROOM})

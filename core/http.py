@@ -159,7 +159,7 @@ def _answer(view: Callable, methods: tuple[str, ...], auth: str | None, request:
 # Fields whose strings are free text on several lines (TAB, LF and CR allowed).
 MULTILINE_FIELDS = frozenset({"summary", "reason", "resolution"})
 # Fields taken exactly as sent: a password is never shown, and any character may be in it.
-RAW_FIELDS = frozenset({"password"})
+RAW_FIELDS = frozenset({"password", "current_password", "new_password"})
 
 
 def unavailable() -> JsonResponse:

@@ -164,6 +164,37 @@ class ReportBody(Body):
     report: Report
 
 
+class Revision(Body):
+    revision: int
+    body: str  # "" once the author was erased
+    replaced_at: str
+
+
+class Revisions(Body):
+    """A message's earlier bodies, oldest first (moderators; every read audited)."""
+
+    room: str
+    seq: int
+    revisions: list[Revision]
+
+
+class PhiConfirmation(Body):
+    """One PHI-guard confirmation from the audit log: kinds and count, never the text."""
+
+    id: int
+    at: str
+    actor: str
+    subject: str
+    op: str
+    kinds: list[str]
+    count: int
+
+
+class PhiConfirmations(Body):
+    entries: list[PhiConfirmation]
+    more: bool
+
+
 class AttachmentCard(Body):
     id: str
     content_type: str
@@ -234,6 +265,18 @@ class TicketRequest(msgspec.Struct, kw_only=True):
 
 class OtpCode(msgspec.Struct, kw_only=True):
     otp: str
+
+
+class ProfileRequest(msgspec.Struct, kw_only=True):
+    """``PATCH /me``: each list given replaces the old one; the primary specialty stays."""
+
+    languages: list[str] | None = None
+    specialties: list[str] | None = None
+
+
+class PasswordChange(msgspec.Struct, kw_only=True):
+    current_password: str
+    new_password: str
 
 
 class ScheduleRequest(msgspec.Struct, kw_only=True):

@@ -53,14 +53,18 @@ from gateway.http_bodies import (
     OtpCode,
     OtpEnrolment,
     OtpStatus,
+    PasswordChange,
     Pending,
+    PhiConfirmations,
     PhysicianBody,
     PollRequest,
+    ProfileRequest,
     RecentlyDecided,
     Registration,
     ReportBody,
     Reports,
     ResolveRequest,
+    Revisions,
     Schedule,
     ScheduleRequest,
     SecondSpecialtyRequest,
@@ -142,9 +146,10 @@ def _ref(struct: type) -> dict:
 
 STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, Empty, Ticket,
            OtpStatus, OtpEnrolment, Schedule, Specialties, Pending, RecentlyDecided, Decided,
-           Reports, ReportBody,
+           Reports, ReportBody, Revisions, PhiConfirmations,
            AttachmentStored, Error, Registration, Credentials, TicketRequest, OtpCode,
-           ScheduleRequest, CaseRequest, DecisionRequest, ResolveRequest,
+           ScheduleRequest, ProfileRequest, PasswordChange, CaseRequest, DecisionRequest,
+           ResolveRequest,
            CaseResolveRequest, CaseInviteRequest, SecondSpecialtyRequest, codec.FeedPage,
            codec.RoundReply, codec.ImageReply, codec.Dashboard,
            AdverseReportBody, AdverseReports, AdverseVocabulary, AdversePairs, AdverseSignals,
@@ -179,10 +184,23 @@ def _core_paths() -> dict[str, dict]:
                                                 (200, OtpStatus), body=OtpCode, errors=(409, 429))},
         f"{API}/auth/otp/disable": {"post": _op("Turn TOTP off with a code", (200, OtpStatus),
                                                 body=OtpCode, errors=(403, 409, 429))},
-        f"{API}/me": {"get": _op("The logged-in physician's own profile", (200, PhysicianBody))},
-        f"{API}/me/on-call-schedule": {"put": _op(
-            "Set the weekly on-call windows (verified physicians)", (200, Schedule),
-            body=ScheduleRequest, errors=(403,))},
+        f"{API}/auth/password": {"post": _op(
+            "Change one's password (the current one required): every socket of the account "
+            "closes with 4401 and every other session ends; this session stays signed in. "
+            "400 with details.reasons: password_wrong, password_same, password_weak",
+            (200, Empty), body=PasswordChange, errors=(429,))},
+        f"{API}/me": {
+            "get": _op("The logged-in physician's own profile", (200, PhysicianBody)),
+            "patch": _op("Change one's languages and extra specialties (400 with "
+                         "details.reasons: languages_empty, language_unsupported, "
+                         "specialty_unknown, specialties_too_many)", (200, PhysicianBody),
+                         body=ProfileRequest, errors=(404,))},
+        f"{API}/me/on-call-schedule": {
+            "get": _op("The weekly on-call windows and their time zone", (200, Schedule),
+                       errors=(404,)),
+            "put": _op("Set the weekly on-call windows (verified physicians; 400 with "
+                       "details.reasons: schedule_invalid, time_zone_unknown)", (200, Schedule),
+                       body=ScheduleRequest, errors=(403,))},
         f"{API}/specialties": {"get": _op(
             "The specialty taxonomy", (200, Specialties), auth=None,
             params=(_query_param("lang", {"type": "string"}),))},
@@ -224,6 +242,16 @@ def _core_paths() -> dict[str, dict]:
             "Moderators: resolve or dismiss a report", (200, ReportBody), auth="staff",
             body=ResolveRequest, errors=(403, 404, 409, 422), tags=staff,
             params=(_path_param("report_id", {"type": "integer", "minimum": 0}),))},
+        f"{API}/moderation/rooms/{{room_id}}/messages/{{seq}}/revisions": {"get": _op(
+            "Moderators: the earlier bodies of an edited or deleted message, oldest first "
+            "(each read appends a mod.revisions.read audit entry)", (200, Revisions),
+            auth="staff", errors=(403, 404), tags=staff,
+            params=(_path_param("room_id"), _path_param("seq", {"type": "integer",
+                                                                "minimum": 0})))},
+        f"{API}/moderation/phi-confirmations": {"get": _op(
+            "Moderators: the PHI-confirmation log, newest first (finding kinds and counts, "
+            "never text)", (200, PhiConfirmations), auth="staff", errors=(403,), tags=staff,
+            params=(_query_param("before", {"type": "integer", "minimum": 0}),))},
         f"{API}/openapi.json": {"get": {
             "summary": "This document", "security": [{}],
             "responses": {"200": {"description": "OpenAPI 3.1", "content": {

@@ -26,6 +26,7 @@ class Joined:
 
     author: roster.Author
     moderator_view: bool
+    newly_member: bool = False  # this join made the membership (or made it active again)
 
 
 # Per-user message buckets of this process (a user's sockets on one process share one).
@@ -64,7 +65,8 @@ def _join(conn, room_id: str, since: int | None) -> tuple[Joined, dict, selector
         user_id=conn.identity.user_id, room_id=room_id, role=conn.identity.role,
         specialty=profile.specialty, verified=profile.verified,
         real_name=profile.display_name if member and member.real_name else None)
-    joined = Joined(author=author, moderator_view=conn.user.is_moderator)
+    joined = Joined(author=author, moderator_view=conn.user.is_moderator,
+                    newly_member=bool(getattr(member, "newly_active", False)))
     page = selectors.messages_since(room_id=room_id, since=since,
                                     moderator_view=joined.moderator_view)
     return joined, selectors.room_summary(room=room, member=member), page
@@ -101,6 +103,11 @@ async def room_join(conn, request: protocol.RoomJoin) -> dict:
     if first_join and joined.author.moderator:
         await hub.room_ephemeral(room_id=request.room, frame=events.moderator_presence(
             room_id=request.room, author=joined.author, present=True))
+    if joined.newly_member:
+        # Live member counts: only a membership that is new (or back) changes the count, so
+        # a reconnect storm re-joining its rooms sends nothing.
+        await hub.room_ephemeral(room_id=request.room, frame=events.member_count(
+            room_id=request.room, members=summary["members"]))
     return {"room": summary, "me": joined.author.card(), "messages": page.messages,
             "more": page.more}
 
@@ -122,6 +129,9 @@ async def room_leave(conn, request: protocol.RoomLeave) -> dict:
     await hub.room_unsubscribe(request.room, conn)
     if request.forget:
         await database_sync_to_async(services.membership_end)(room_id=request.room, user=conn.user)
+        members = await database_sync_to_async(selectors.member_count)(room_id=request.room)
+        await hub.room_ephemeral(room_id=request.room, frame=events.member_count(
+            room_id=request.room, members=members))
     if joined and joined.author.moderator:
         await hub.room_ephemeral(room_id=request.room, frame=events.moderator_presence(
             room_id=request.room, author=joined.author, present=False))

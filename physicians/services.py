@@ -484,13 +484,19 @@ def physician_schedule_set(*, user_id: str, schedule: list, time_zone: str) -> N
 
     Raises:
         Forbidden: the caller's licence is not verified.
-        ValidationFailed: a malformed schedule or an unknown time zone.
+        ValidationFailed: a malformed schedule (``details.reasons.schedule`` =
+            ``schedule_invalid``) or an unknown time zone (``time_zone_unknown``).
     """
     try:
         parsed = parse_schedule(schedule)
+    except ScheduleError as exc:
+        raise ValidationFailed(str(exc), fields={"schedule": str(exc)},
+                               details={"reasons": {"schedule": "schedule_invalid"}}) from None
+    try:
         parse_timezone(time_zone)
     except ScheduleError as exc:
-        raise ValidationFailed(str(exc), fields={"schedule": str(exc)}) from None
+        raise ValidationFailed(str(exc), fields={"time_zone": str(exc)},
+                               details={"reasons": {"time_zone": "time_zone_unknown"}}) from None
     Physician.objects.filter(user_id=user_id).update(on_call_schedule=schedule_to_json(parsed),
                                                      time_zone=time_zone)
 
@@ -510,3 +516,90 @@ def physician_require_verified(*, user: User) -> Physician:
         raise Forbidden("Only physicians with a verified licence may do this.",
                         details={"licence": physician.licence_status if physician else "none"})
     return physician
+
+
+# --- The physician's own profile (docs/web-client.md, "Profile") ------------------------------
+
+# Extra specialties a profile may list besides the primary one.
+MAX_EXTRA_SPECIALTIES = 10
+
+
+def physician_profile_update(*, user_id: str, languages: list[str] | None = None,
+                             specialties: list[str] | None = None) -> Physician:
+    """Change the languages one consults in and the extra specialties (the primary specialty
+    is the one the licence was checked with, and stays). ``None`` leaves a field as it is.
+
+    Each refused field is named in ``fields`` (words) and ``details.reasons`` (a stable code:
+    ``languages_empty``, ``language_unsupported``, ``specialty_unknown``,
+    ``specialties_too_many``), so a client can say it in its own language.
+
+    Raises:
+        NotFound: no such physician.
+        ValidationFailed: a field is refused; nothing changes.
+    """
+    physician = physician_get(user_id=user_id)
+    fields: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    if languages is not None:
+        bad = sorted(set(languages) - LANGUAGES)
+        if not languages:
+            fields["languages"], reasons["languages"] = "Choose at least one language.", "languages_empty"
+        elif bad:
+            fields["languages"] = f"Unsupported language codes: {', '.join(bad)}."
+            reasons["languages"] = "language_unsupported"
+    found: dict[str, Specialty] = {}
+    if specialties is not None:
+        wanted = [s for s in dict.fromkeys(specialties) if s != physician.primary_specialty.slug]
+        found = {s.slug: s for s in Specialty.objects.filter(slug__in=wanted)}
+        if missing := sorted(set(wanted) - set(found)):
+            fields["specialties"] = f"Unknown specialties: {', '.join(missing)}."
+            reasons["specialties"] = "specialty_unknown"
+        elif len(wanted) > MAX_EXTRA_SPECIALTIES:
+            fields["specialties"] = f"At most {MAX_EXTRA_SPECIALTIES} besides the primary one."
+            reasons["specialties"] = "specialties_too_many"
+    if fields:
+        raise ValidationFailed("Some fields are invalid.", fields=fields,
+                               details={"reasons": reasons})
+    with outbox.atomic():
+        if languages is not None:
+            physician.languages = list(dict.fromkeys(languages))
+            physician.save(update_fields=["languages"])  # the signal forgets the socket profile
+        if specialties is not None:
+            physician.specialties.set(list(found.values()))
+    return physician
+
+
+def password_change(*, user: User, current: str, new: str, client_ip: str | None) -> None:
+    """Set a new password after checking the current one. Saving it ends every other session
+    of the user and closes every socket of theirs with 4401 (physicians/signals.py); the
+    caller keeps its own session (``update_session_auth_hash``) and reconnects.
+
+    A wrong current password counts against the account's login limit, like a failed login.
+
+    Raises:
+        RateLimited: the account's login counter is locked.
+        ValidationFailed: ``details.reasons`` names the field and a stable code:
+            ``current_password`` → ``password_wrong``; ``new_password`` → ``password_same``
+            or ``password_weak`` (Django's validators; ``fields`` gives their words).
+    """
+    email = physician_profile(physician=physician_get(user_id=str(user.pk))).email
+    account = throttle.account_key(email)
+    throttle.check(account)
+    if not user.check_password(current):
+        throttle.count(throttle.login_account_limit(), account)
+        raise ValidationFailed("The current password is wrong.",
+                               fields={"current_password": "The current password is wrong."},
+                               details={"reasons": {"current_password": "password_wrong"}})
+    if new == current:
+        raise ValidationFailed("The new password is the current one.",
+                               fields={"new_password": "Choose a password you do not use now."},
+                               details={"reasons": {"new_password": "password_same"}})
+    try:
+        validate_password(new, user=user)
+    except ValidationError as exc:
+        raise ValidationFailed("The new password is too weak.",
+                               fields={"new_password": " ".join(exc.messages)},
+                               details={"reasons": {"new_password": "password_weak"}}) from None
+    user.set_password(new)
+    user.save(update_fields=["password"])
+    log.info("password changed (user %s)", user.pk)

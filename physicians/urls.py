@@ -11,6 +11,7 @@ urlpatterns = [
     path("auth/otp/device", views.otp_device),
     path("auth/otp/confirm", views.otp_confirm),
     path("auth/otp/disable", views.otp_disable),
+    path("auth/password", views.password_change),
     path("me", views.me),
     path("me/on-call-schedule", views.on_call_schedule),
     path("specialties", views.specialties),

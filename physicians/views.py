@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.http import HttpRequest, JsonResponse
 from django_otp import login as otp_login
 
@@ -70,9 +70,29 @@ def logout_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({}, status=200)
 
 
-@api(("GET",), auth="user")
+@api(("GET", "PATCH"), auth="user")
 def me(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"physician": _profile(services.physician_get(user_id=str(request.user.pk)))})
+    """``GET``: the profile. ``PATCH {languages?, specialties?}``: change them (each list
+    replaces the old one; the primary specialty stays)."""
+    user_id = str(request.user.pk)
+    if request.method == "PATCH":
+        services.physician_profile_update(
+            user_id=user_id,
+            languages=field(request.json, "languages", list, required=False),
+            specialties=field(request.json, "specialties", list, required=False))
+    return JsonResponse({"physician": _profile(services.physician_get(user_id=user_id))})
+
+
+@api(("POST",), auth="user")
+def password_change(request: HttpRequest) -> JsonResponse:
+    """``{current_password, new_password}``: every socket of the user closes (4401) and
+    every other session ends; this one stays signed in."""
+    services.password_change(user=request.user,
+                             current=field(request.json, "current_password"),
+                             new=field(request.json, "new_password"),
+                             client_ip=_client_ip(request))
+    update_session_auth_hash(request, request.user)
+    return JsonResponse({}, status=200)
 
 
 @api(("POST",))
@@ -175,10 +195,14 @@ def verification_decide(request: HttpRequest, user_id: str, action: str) -> Json
     }})
 
 
-@api(("PUT",), auth="user")
+@api(("GET", "PUT"), auth="user")
 def on_call_schedule(request: HttpRequest) -> JsonResponse:
     """Weekly on-call windows in the physician's time zone; the routing driver switches the
-    live on-call flag from them (docs/presence.md)."""
+    live on-call flag from them (docs/presence.md). ``GET`` reads them back."""
+    if request.method == "GET":
+        physician = services.physician_get(user_id=str(request.user.pk))
+        return JsonResponse({"schedule": physician.on_call_schedule,
+                             "time_zone": physician.time_zone})
     services.physician_require_verified(user=request.user)
     schedule = request.json.get("schedule")
     time_zone = field(request.json, "time_zone")

@@ -47,6 +47,13 @@ def typing(*, room_id: str, author: Author) -> str:
     return protocol.event_frame("typing", {"author": author.card()}, room=room_id)
 
 
+def member_count(*, room_id: str, members: int) -> str:
+    """``room.members``: the room's active member count changed (a new or returning member,
+    one who left for good)."""
+    return protocol.event_frame("room.members", protocol.RoomMembers(members=members),
+                                room=room_id)
+
+
 def moderator_presence(*, room_id: str, author: Author, present: bool) -> str:
     return protocol.event_frame("room.moderator", {"author": author.card(), "present": present},
                                 room=room_id)

@@ -7,6 +7,8 @@ sealed (rooms/reasons.py) and opened here, for moderators only.
 
 from __future__ import annotations
 
+from crypto.models import AuditEntry
+from phi.audit import ACTION as PHI_CONFIRM
 from rooms import reasons, selectors
 from rooms.models import Ban, Message, Report
 
@@ -88,3 +90,21 @@ def bans_list(*, room_id: str, pseudonym: str) -> list[dict]:
              "reason": reasons.reason_open(room_id=room_id, label=reasons.ban_label(str(b.pk)),
                                            packed=b.reason_sealed) or ""}
             for b in rows]
+
+
+# Entries per page of the PHI-confirmation log, newest first.
+PHI_LOG_PAGE = 50
+
+
+def phi_confirmations(*, before_seq: int = 0, limit: int = PHI_LOG_PAGE) -> tuple[list[dict], bool]:
+    """The PHI-confirmation entries of the audit log (phi/audit.py), newest first, before the
+    entry ``before_seq`` (0: from the newest): who confirmed (a pseudonym), where, which op,
+    the finding kinds and their count — never any text (the log holds none)."""
+    rows = AuditEntry.objects.filter(action=PHI_CONFIRM)
+    if before_seq:
+        rows = rows.filter(seq__lt=before_seq)
+    page = list(rows.order_by("-seq")[: limit + 1])
+    return [{"id": e.seq, "at": e.timestamp.isoformat(), "actor": e.actor, "subject": e.subject,
+             "op": str(e.details.get("op", "")),
+             "kinds": [str(k) for k in e.details.get("kinds", [])],
+             "count": int(e.details.get("count", 0))} for e in page[:limit]], len(page) > limit

@@ -32,3 +32,21 @@ def report_resolve(request: HttpRequest, report_id: int) -> JsonResponse:
         action=field(request.json, "action", required=False, default="resolved"),
         confirm_phi=field(request.json, "confirm_phi", bool, required=False, default=False))
     return JsonResponse({"report": mod_selectors.report_payload(report)})
+
+
+@api(("GET",), auth="is_moderator")
+def message_revisions(request: HttpRequest, room_id: str, seq: int) -> JsonResponse:
+    """``GET /api/v1/moderation/rooms/<room>/messages/<seq>/revisions`` → {room, seq,
+    revisions: [{revision, body, replaced_at}]}, oldest first; every read is audited."""
+    if seq > INT64_MAX:
+        raise NotFound(f"No message {seq}.", details={"seq": seq})
+    rows = moderation.message_revisions(room_id=room_id, seq=seq, moderator=request.user)
+    return JsonResponse({"room": room_id, "seq": seq, "revisions": rows})
+
+
+@api(("GET",), auth="is_moderator")
+def phi_confirmations(request: HttpRequest) -> JsonResponse:
+    """``GET /api/v1/moderation/phi-confirmations?before=<id>`` → {entries, more}: kinds and
+    counts only, newest first."""
+    rows, more = mod_selectors.phi_confirmations(before_seq=int_param(request, "before"))
+    return JsonResponse({"entries": rows, "more": more})

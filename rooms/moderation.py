@@ -23,8 +23,8 @@ from crypto.audit import audit_append
 from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
-from physicians.models import User
-from rooms import events, reasons, roster, services
+from physicians.models import Role, User
+from rooms import events, reasons, roster, selectors, services
 from rooms.models import Ban, Membership, Message, Report, Room
 
 SCOPES = ("room", "network")
@@ -304,7 +304,16 @@ def report_file(*, room_id: str, seq: int, reporter_pseudonym: str, reason: str,
                                     findings=findings)
         audit_append(action="report.file", actor=reporter_pseudonym, subject=subject,
                      details={"report": report.pk}, now=now)
+        # The moderators' consoles take it live (after commit, like every event).
+        outbox.users_event(user_ids=_moderator_ids(), frame=protocol.event_frame(
+            "report.filed", protocol.ReportFiled(report=report.pk), room=room_id))
     return report
+
+
+def _moderator_ids() -> list[str]:
+    """The active moderators and admins: who is told of a new report (a handful of people)."""
+    return [str(pk) for pk in User.objects.filter(
+        role__in=(Role.MODERATOR, Role.ADMIN), is_active=True).values_list("pk", flat=True)]
 
 
 RESOLUTIONS = {"resolved": Report.Status.RESOLVED, "dismiss": Report.Status.DISMISSED,
@@ -349,3 +358,31 @@ def report_resolve(*, report_id: int, moderator: User, resolution: str,
         audit_append(action=f"report.{status}", actor=actor, subject=subject,
                      details={"report": report.pk}, now=now)
     return report
+
+
+# --- Reads that are themselves audited ---------------------------------------------------------
+
+def message_revisions(*, room_id: str, seq: int, moderator: User,
+                      now: datetime | None = None) -> list[dict]:
+    """The earlier bodies of an edited or deleted message, oldest first, each with when it was
+    replaced — for moderators only, and audited: reading what an author took back is a
+    disclosure, so one ``mod.revisions.read`` entry (codes and ids only) is appended in the
+    same transaction as the read. A message never edited or deleted answers ``[]`` (and is
+    audited all the same: the moderator looked).
+
+    Raises:
+        Forbidden: not a moderator.
+        NotFound: no such message.
+    """
+    if not moderator.is_moderator:
+        raise Forbidden("Only moderators may read earlier versions.")
+    with outbox.atomic():
+        msg = Message.objects.filter(room_id=room_id, seq=seq).first()
+        if msg is None:
+            raise NotFound(f"No message {seq}.", details={"seq": seq})
+        rows = list(msg.revisions.order_by("revision"))
+        audit_append(action="mod.revisions.read", actor=_actor(moderator, room_id),
+                     subject=_message_subject(room_id, seq), details={"count": len(rows)},
+                     now=now)
+    return [{"revision": r.revision, "body": selectors.revision_open(msg, r),
+             "replaced_at": r.replaced_at.isoformat()} for r in rows]

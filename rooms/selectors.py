@@ -11,7 +11,7 @@ from bus import protocol
 from crypto import envelope
 from crypto.aead import DecryptError
 from rooms import events, roster
-from rooms.models import Membership, Message, Room
+from rooms.models import Membership, Message, MessageRevision, Room
 
 # Messages per page of history or resume; `more` says there is another page.
 PAGE = 100
@@ -56,6 +56,18 @@ def _open(m: Message) -> str:
         ).decode()
     except DecryptError:
         # Erased author (keys destroyed): the message stays in order but has no body.
+        return ""
+
+
+def revision_open(m: Message, r: MessageRevision) -> str:
+    """An earlier body of ``m`` (sealed under the binding of ``m``, at its own epoch);
+    ``""`` once the author was erased."""
+    try:
+        return envelope.message_open(
+            room_id=m.room_id, message_id=str(m.id), seq=m.seq, author=m.author,
+            sealed=envelope.Sealed(epoch=r.epoch, key_id=r.key_id, blob=bytes(r.body_sealed)),
+        ).decode()
+    except DecryptError:
         return ""
 
 
@@ -117,6 +129,10 @@ def messages_before(*, room_id: str, before: int | None, limit: int = PAGE,
     payloads, more = _fill(rows, limit=limit, max_bytes=max_bytes, moderator_view=moderator_view)
     payloads.reverse()
     return Page(messages=payloads, more=more)
+
+
+def member_count(*, room_id: str) -> int:
+    return Membership.objects.filter(room_id=room_id, active=True).count()
 
 
 def room_summary(*, room: Room, member: Membership | None) -> dict:

@@ -106,6 +106,8 @@ def membership_add(*, room: Room, user: User, role: str = MemberRole.MEMBER) -> 
                 m.active = True
                 m.save(update_fields=["active"])
             envelope.room_epoch_advance(room_id=room.id)
+            # The room's member count changed: the socket layer tells the room (no query here).
+            m.newly_active = True
         escrow.escrow_record(room_id=room.id, user_id=str(user.pk),
                              pseudonym=pseudonym_id(user_id=str(user.pk), room_id=room.id))
     roster.roster_forget(room.id)

@@ -12,4 +12,6 @@ from rooms import mod_views  # noqa: E402  (moderation queue)
 urlpatterns += [
     path("moderation/reports", mod_views.reports),
     path("moderation/reports/<int:report_id>/resolve", mod_views.report_resolve),
+    path("moderation/rooms/<str:room_id>/messages/<int:seq>/revisions", mod_views.message_revisions),
+    path("moderation/phi-confirmations", mod_views.phi_confirmations),
 ]

@@ -1,7 +1,9 @@
 """Reports and the moderator console, in real headless Chromium against a real daphne: a
-member reports a message; the report reaches the console without a reload, with the message
-and its context; the moderator hides it (members see it hidden), mutes its author (their next
-message is refused), and resolves the report with a note."""
+member reports a message; the report reaches the open console at once (`report.filed`), with
+the message and its context, an edited one's earlier version a click away; the moderator
+hides it (members see it hidden), mutes its author (their next message is refused), and
+resolves the report with a note; the PHI-confirmation log shows an overridden warning by its
+kind, never its text."""
 
 from __future__ import annotations
 
@@ -43,7 +45,19 @@ def test_a_report_reaches_the_console_and_the_moderator_acts(browser, daphne_ser
 
         join_room(author)
         join_room(reporter)
-        send_message(author, f"Wells score 1, PERC negative [{tag}]")
+        send_message(author, f"Wells score 2, PERC negative [{tag}]")
+        first = author.locator("#messages .msg[data-state=delivered]", has_text="Wells score")
+        expect(first).to_have_count(1)
+        first_seq = first.get_attribute("data-seq")
+        mine = author.locator(f'#messages .msg[data-seq="{first_seq}"]')
+        mine.get_by_role("button", name="Edit").click()
+        mine.locator("textarea.edit-input").fill(f"Wells score 1, PERC negative [{tag}]")
+        mine.locator("textarea.edit-input").press("Enter")
+        expect(mine.locator(".body")).to_have_text(f"Wells score 1, PERC negative [{tag}]")
+        # A phone number: the PHI guard asks, the author says it is not patient data.
+        send_message(author, f"Page me on 555-867-5309 if it changes [{tag}]")
+        author.get_by_role("button", name="Send anyway (not patient data)").click()
+        expect(author.locator("#messages .msg[data-state=delivered]", has_text="555-867")).to_have_count(1)
         send_message(author, rude)
         message = reporter.locator("#messages .msg", has_text=rude)
         expect(message).to_have_count(1)
@@ -54,12 +68,19 @@ def test_a_report_reaches_the_console_and_the_moderator_acts(browser, daphne_ser
         reporter.get_by_role("button", name="Send the report").click()
         expect(message.locator(".report-status")).to_have_text("Reported. A moderator will look at it.")
 
-        # The open console picks the new report up by itself (it polls).
+        # The open console takes the new report at once: report.filed, not the 60 s poll.
         card = mod.locator("#mod-queue .report-card", has_text="Insulting a colleague")
-        expect(card).to_be_visible(timeout=30_000)
+        expect(card).to_be_visible()
         expect(card.locator("h3")).to_have_text("Report in Cardiology")
         expect(card.locator(".ctx-msg.reported")).to_contain_text(rude)
-        expect(card.locator(".ctx-msg").first).to_contain_text("Wells score 1")
+        edited = card.locator(f'.ctx-msg[data-seq="{first_seq}"]')
+        expect(edited.locator(".body")).to_have_text(f"Wells score 1, PERC negative [{tag}]")
+        # What the author took back, for the moderator only (an audited read).
+        edited.get_by_role("button", name="Earlier versions").click()
+        expect(edited.locator(".versions")).to_be_focused()
+        expect(edited.locator(".versions .version")).to_have_count(1)
+        expect(edited.locator(".versions .version .body")).to_have_text(
+            f"Wells score 2, PERC negative [{tag}]")
 
         seq = message.get_attribute("data-seq")  # its text goes once hidden
         card.get_by_role("button", name="Hide").click()
@@ -77,6 +98,12 @@ def test_a_report_reaches_the_console_and_the_moderator_acts(browser, daphne_ser
         card.get_by_label(re.compile("Resolution note")).fill("Hidden and muted for an hour.")
         card.get_by_role("button", name="Resolve").click()
         expect(mod.locator("#mod-queue .report-card", has_text="Insulting a colleague")).to_have_count(0)
+
+        # The PHI-confirmation log: the kind of finding, never the number.
+        mod.locator("#mod-refresh").click()
+        expect(mod.locator("#mod-phi .phi-entry").first).to_contain_text("Message sent")
+        expect(mod.locator("#mod-phi .phi-entry").first).to_contain_text("phone number")
+        expect(mod.locator("#mod-phi")).not_to_contain_text("867")
         assert author.dialogs == [] and reporter.dialogs == [] and mod.dialogs == []
         close_pages(author, reporter, mod)
 

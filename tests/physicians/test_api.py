@@ -509,3 +509,115 @@ def test_specialties_in_english_and_spanish(specialties):
     assert spanish["pediatrics"]["name"] == "Pediatría"
     assert spanish["neonatology"]["parent"] == "pediatrics"
     assert english.keys() == spanish.keys()
+
+
+# --- the profile page: languages, specialties, schedule read back, password -----------------
+
+def _logged_in(make_physician, **kw) -> tuple[Client, str, str]:
+    user, email, password = make_physician(**kw)
+    client = Client()
+    assert post(client, LOGIN, {"email": email, "password": password}).status_code == 200
+    return client, email, password
+
+
+def _reasons(response) -> dict:
+    return response.json()["error"].get("details", {}).get("reasons", {})
+
+
+def test_profile_languages_and_specialties_are_edited(make_physician):
+    client, _, _ = _logged_in(make_physician)
+    ok = client.patch(ME, {"languages": ["es", "en", "es"], "specialties": ["neurology",
+                                                                             "cardiology"]},
+                      content_type="application/json")
+    assert ok.status_code == 200, ok.content
+    profile = ok.json()["physician"]
+    # Duplicates go; the primary specialty is not listed twice among the extra ones.
+    assert profile["languages"] == ["es", "en"]
+    assert profile["specialty"] == "cardiology" and profile["specialties"] == ["neurology"]
+    assert client.get(ME).json()["physician"]["specialties"] == ["neurology"]
+    # A field left out stays as it is.
+    only_langs = client.patch(ME, {"languages": ["fr"]}, content_type="application/json")
+    assert only_langs.json()["physician"]["specialties"] == ["neurology"]
+
+
+@pytest.mark.parametrize(("body", "field", "reason"), [
+    ({"languages": []}, "languages", "languages_empty"),
+    ({"languages": ["en", "xx"]}, "languages", "language_unsupported"),
+    ({"specialties": ["no-such-specialty"]}, "specialties", "specialty_unknown"),
+    ({"languages": "en"}, "languages", None),
+])
+def test_profile_refusals_carry_stable_codes(make_physician, body, field, reason):
+    client, _, _ = _logged_in(make_physician)
+    before = client.get(ME).json()["physician"]
+    bad = client.patch(ME, body, content_type="application/json")
+    assert_error(bad, 400, "bad_request", field)
+    if reason:
+        assert _reasons(bad) == {field: reason}
+    assert client.get(ME).json()["physician"] == before  # nothing changed
+
+
+def test_profile_edit_needs_a_session():
+    assert_error(Client().patch(ME, {"languages": ["en"]}, content_type="application/json"),
+                 401, "unauthorized")
+
+
+def test_schedule_is_read_back_with_its_time_zone(make_physician):
+    client, _, _ = _logged_in(make_physician)
+    assert client.get("/api/v1/me/on-call-schedule").json() == {"schedule": [],
+                                                                "time_zone": "UTC"}
+    client.put("/api/v1/me/on-call-schedule",
+               {"schedule": [{"day": "fri", "start": "20:00", "end": "08:00"}],
+                "time_zone": "America/Mexico_City"}, content_type="application/json")
+    assert client.get("/api/v1/me/on-call-schedule").json() == {
+        "schedule": [["fri", "20:00", "08:00"]], "time_zone": "America/Mexico_City"}
+    bad = client.put("/api/v1/me/on-call-schedule", {"schedule": [], "time_zone": "Mars/Olympus"},
+                     content_type="application/json")
+    assert _reasons(bad) == {"time_zone": "time_zone_unknown"}
+    bad = client.put("/api/v1/me/on-call-schedule",
+                     {"schedule": [["mon", "25:00", "08:00"]], "time_zone": "UTC"},
+                     content_type="application/json")
+    assert _reasons(bad) == {"schedule": "schedule_invalid"}
+
+
+PASSWORD_URL = "/api/v1/auth/password"
+NEW_PASSWORD = "a-brand-new-passphrase-42"
+
+
+def test_password_change_keeps_this_session_and_ends_the_others(make_physician):
+    client, email, password = _logged_in(make_physician)
+    other = Client()
+    assert post(other, LOGIN, {"email": email, "password": password}).status_code == 200
+    changed = post(client, PASSWORD_URL, {"current_password": password,
+                                          "new_password": NEW_PASSWORD})
+    assert changed.status_code == 200, changed.content
+    assert client.get(ME).status_code == 200  # this session stays signed in
+    assert_error(other.get(ME), 401, "unauthorized")  # the other one ended
+    assert_error(post(Client(), LOGIN, {"email": email, "password": password}), 401,
+                 "unauthorized")
+    assert post(Client(), LOGIN, {"email": email, "password": NEW_PASSWORD}).status_code == 200
+
+
+@pytest.mark.parametrize(("current", "new", "field", "reason"), [
+    ("not-my-password", NEW_PASSWORD, "current_password", "password_wrong"),
+    (None, None, "new_password", "password_same"),
+    (None, "short", "new_password", "password_weak"),
+])
+def test_password_change_refusals(make_physician, current, new, field, reason):
+    client, email, password = _logged_in(make_physician)
+    bad = post(client, PASSWORD_URL, {"current_password": current or password,
+                                      "new_password": new or password})
+    assert_error(bad, 400, "bad_request", field)
+    assert _reasons(bad) == {field: reason}
+    assert post(Client(), LOGIN, {"email": email, "password": password}).status_code == 200
+
+
+def test_wrong_current_passwords_are_throttled_like_logins(make_physician, settings):
+    settings.CURBSIDE_AUTH_LIMITS = {**settings.CURBSIDE_AUTH_LIMITS,
+                                     "login_failures_per_account": 2}
+    client, _, password = _logged_in(make_physician)
+    for _ in range(2):
+        post(client, PASSWORD_URL, {"current_password": "wrong-guess-xx",
+                                    "new_password": NEW_PASSWORD})
+    locked = post(client, PASSWORD_URL, {"current_password": password,
+                                         "new_password": NEW_PASSWORD})
+    assert_error(locked, 429, "rate_limited")

@@ -16,7 +16,10 @@ import { Connection } from "./connection.js";
 import { $, el, markSpans, utf16Index } from "./dom.js";
 import { has, initialLanguage, language, phiKindName, setLanguage, t, translatePage } from "./i18n.js";
 import * as account from "./account.js";
+import * as chatimages from "./chatimages.js";
+import * as mentions from "./mentions.js";
 import * as moderate from "./moderate.js";
+import * as profile from "./profile.js";
 import * as urgent from "./urgent.js";
 import * as cases from "./cases.js";
 import * as polls from "./polls.js";
@@ -98,6 +101,7 @@ const conn = new Connection({
 
 function onEvent(frame) {
   if (frame.type === "session.welcome") return onWelcome(frame.data);
+  if (moderate.onEvent(frame)) return undefined; // report.filed (moderators)
   if (cases.onEvent(frame)) return undefined; // case.updated (case rooms)
   if (polls.onEvent(frame)) return undefined; // poll.updated (case rooms, lounges)
   if (inbox.onEvent(frame)) return undefined; // notification.new
@@ -118,6 +122,11 @@ function onEvent(frame) {
       return refetchOne(room, data.seq);
     case "typing":
       return onTyping(room, data.author);
+    case "room.members":
+      // Live member count (a new member, or one who left for good).
+      if (room.summary) room.summary.members = data.members;
+      if (room === state.current) renderRoomHead();
+      return undefined;
     case "room.removed":
       // Kicked or banned: stop re-joining it; what was shown stays readable.
       room.wanted = false;
@@ -325,6 +334,7 @@ function openRoom(id, { focus = true } = {}) {
   cases.onRoomShown(id);
   polls.onRoomShown(id);
   inbox.onRoomShown(id);
+  chatimages.onRoomShown();
   renderHome();
   $("composer-error").textContent = "";
   renderPhiWarning();
@@ -422,9 +432,14 @@ function submitComposer() {
   const room = state.current;
   const input = $("composer-input");
   const body = input.value;
+  if (room && !body.trim() && chatimages.waiting(room.id)) {
+    $("composer-error").textContent = t("chatimg.needText");
+    return;
+  }
   if (!room || !body.trim()) return;
   const replyTo = state.replyTo && state.replyTo.room === room.id ? state.replyTo.seq : null;
-  const entry = { clientId: crypto.randomUUID(), body, replyTo, el: el("li", { class: "msg own" }), inflight: false };
+  const entry = { clientId: crypto.randomUUID(), body, replyTo, el: el("li", { class: "msg own" }), inflight: false,
+    mentions: mentions.mentionsIn(body), attachments: chatimages.take(room.id) };
   room.pending.set(entry.clientId, entry);
   renderPending(room, entry);
   room.list.append(entry.el);
@@ -442,6 +457,8 @@ async function sendEntry(room, entry) {
   entry.inflight = true;
   const args = { room: room.id, body: entry.body, client_id: entry.clientId };
   if (entry.replyTo) args.reply_to = entry.replyTo;
+  if (entry.mentions?.length) args.mentions = entry.mentions;
+  if (entry.attachments?.length) args.attachments = entry.attachments;
   if (entry.confirmPhi) args.confirm_phi = true;
   const reply = await conn.request("message.send", args);
   if (!room.pending.has(entry.clientId)) return; // already delivered through its event
@@ -629,10 +646,7 @@ function renderMessage(room, rec) {
     if (m.hidden) parts.push(el("p", { class: "marker", text: t("msg.hidden") }));
     parts.push(el("p", { class: "body", text: m.body }));
   }
-  (m.attachments || []).forEach((id, i) => {
-    parts.push(el("a", { class: "attachment", href: `/api/v1/attachments/${encodeURIComponent(id)}`,
-      target: "_blank", rel: "noopener", text: `📎 ${i + 1}` }));
-  });
+  if (!m.deleted) parts.push(chatimages.thumbs(m.attachments)); // images open the viewer
   const actions = el("div", { class: "actions" });
   if (!m.deleted) {
     const reply = el("button", { type: "button", class: "link-btn reply-btn", text: t("msg.reply") });
@@ -851,6 +865,8 @@ function rerenderAll() {
   account.rerender();
   verify.rerender();
   moderate.rerender();
+  profile.rerender();
+  mentions.rerender();
 }
 
 // --- Specialties, language, login --------------------------------------------------------
@@ -903,6 +919,8 @@ function showLogin(message = "", { keepInput = false } = {}) {
   account.reset();
   verify.reset();
   moderate.reset();
+  profile.reset();
+  chatimages.reset();
   $("login-view").hidden = false;
   $("login-error").textContent = message;
   if (!keepInput) $("login-password").value = "";
@@ -927,15 +945,18 @@ function signedIn(physician) {
   account.reset();
   $("verify-open").hidden = !["verifier", "admin"].includes(physician?.role);
   $("mod-open").hidden = !["moderator", "admin"].includes(physician?.role);
+  $("profile-open").hidden = false;
   enterChat();
 }
 
-/** One console ("verify", "mod") in place of the chat, or the chat (null). */
+/** One console ("verify", "mod", "profile") in place of the chat, or the chat (null). */
 function showConsole(which) {
   if (which !== "verify") verify.deactivate();
   if (which !== "mod") moderate.deactivate();
+  if (which !== "profile") profile.deactivate();
   $("verify-view").hidden = which !== "verify";
   $("mod-view").hidden = which !== "mod";
+  $("profile-view").hidden = which !== "profile";
   $("chat-view").hidden = which !== null;
 }
 
@@ -1018,6 +1039,7 @@ async function logout() {
 }
 
 function onComposerKey(ev) {
+  if (mentions.onKey(ev)) return; // the @-mention list is open: its keys
   if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
     submitComposer();
@@ -1066,6 +1088,37 @@ async function boot() {
     roomTitle: (id, summary) => roomTitle(id, summary),
     show: (on) => showConsole(on ? "mod" : null),
   });
+  mentions.install({
+    // The room's members seen so far: authors of its loaded messages, newest first, not me.
+    candidates: () => {
+      const room = state.current;
+      if (!room) return [];
+      const seen = new Map();
+      const recs = [...room.messages.values()].sort((a, b) => b.data.seq - a.data.seq);
+      for (const rec of recs) {
+        const a = rec.data.author;
+        if (a?.pseudonym && a.pseudonym !== room.me?.pseudonym && !seen.has(a.pseudonym)) seen.set(a.pseudonym, { pseudonym: a.pseudonym, name: a.name });
+      }
+      return [...seen.values()];
+    },
+  });
+  profile.install({
+    show: (on) => {
+      showConsole(on ? "profile" : null);
+      if (!on) (isPhone() ? $("drawer-toggle") : $(state.current ? "composer-input" : "home-open")).focus();
+    },
+    specialties: () => state.specialties,
+    specialtyName: (slug) => state.specialtyNames.get(slug),
+    // My pseudonym in each room I have open (room.join's `me`).
+    pseudonyms: () => [...state.rooms.values()].filter((r) => r.me?.name)
+      .map((r) => ({ room: roomTitle(r.id, r.summary), name: r.me.name })),
+    expectReconnect: (on) => conn.expectClose(on),
+    profileChanged: (p) => {
+      if (!state.me) return;
+      state.me = { ...state.me, specialty: p.specialty, specialties: p.specialties, languages: p.languages };
+      renderSidebar();
+    },
+  });
   loadSpecialties();
   document.addEventListener("visibilitychange", () => {
     if (state.current && document.visibilityState === "visible") markRead(state.current);
@@ -1089,6 +1142,7 @@ async function boot() {
     openCase: (id) => cases.openCase(id),
     roomTitle: (id) => roomTitle(id, state.list.get(id)?.case || state.rooms.get(id)?.summary),
   });
+  chatimages.install({ room: () => state.current }); // after cases.install: the viewer
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("composer").addEventListener("submit", (ev) => {

@@ -55,6 +55,13 @@ export class Connection {
     this.retryTimer = null;
     this.stableTimer = null;
     this.heartbeat = null;
+    this.closeExpected = false; // the next 4401 is ours (a password change): reconnect
+  }
+
+  /** The server is about to close this socket with 4401 although the session stays valid
+   * (this tab changed the password): reconnect then rather than end the session. */
+  expectClose(on) {
+    this.closeExpected = on;
   }
 
   start() {
@@ -143,6 +150,10 @@ export class Connection {
     this.hooks.onDown();
     if (this.stopped) return;
     let code = ev.code;
+    if (code === 4401 && this.closeExpected) {
+      this.closeExpected = false;
+      code = 1000; // asked for: reconnect (a refused handshake is still asked about below)
+    }
     if (!wasWelcomed && code !== 4401 && code !== 4403) {
       // A refused handshake reaches the browser as a bare 1006: ask HTTP why.
       code = await sessionRefusal();

@@ -1,19 +1,24 @@
 // Reports and the moderator console. Every member gets "Report" on others' messages (the
 // `report` op); moderators get "Moderation" in the top bar: the open reports
-// (GET /api/v1/moderation/reports, polled while the console is open, so new ones arrive
-// without a reload) with the message and its context, and the actions of docs/moderation.md:
-// hide / unhide, a timed mute, kick, room or network ban, resolve or dismiss with a note.
+// (GET /api/v1/moderation/reports; a `report.filed` event fetches each new one at once, and
+// a slow poll catches what a dropped socket missed) with the message and its context, the
+// earlier versions of edited or deleted messages (an audited read), the actions of
+// docs/moderation.md: hide / unhide, a timed mute, kick, room or network ban, resolve or
+// dismiss with a note; and the PHI-confirmation log (kinds only).
 
 import { jsonHeaders } from "./csrf.js";
 import { $, el } from "./dom.js";
-import { has, language, t } from "./i18n.js";
+import { has, language, phiKindName, t } from "./i18n.js";
 
-const POLL_MS = 10000;
+// New reports arrive as `report.filed`; the poll only catches what a dropped socket missed.
+const POLL_MS = 60000;
 const MUTE_CHOICES = [15, 60, 1440];
 
 let ctx = null; // {conn, roomTitle(id, summary), show(bool)}
 let reports = new Map(); // id → report
 let timer = null;
+let unseen = 0; // reports filed while the console was closed
+let phiBefore = 0; // the oldest PHI-log entry shown (0: none yet)
 
 const errorText = (error) => (has(`error.${error?.code}`) ? t(`error.${error.code}`) : error?.message || t("error.generic"));
 
@@ -58,14 +63,49 @@ function openReportForm(button, roomId, seq) {
 
 // --- The console (moderators) ---------------------------------------------------------------
 
-function messageNode(m, reported) {
+const clock = (iso) => new Date(iso).toLocaleString(language(), { dateStyle: "short", timeStyle: "short" });
+
+/** The earlier bodies of an edited or deleted message (each read is audited server-side). */
+async function showVersions(roomId, m, button, box) {
+  button.disabled = true;
+  try {
+    const res = await fetch(`/api/v1/moderation/rooms/${encodeURIComponent(roomId)}/messages/${m.seq}/revisions`,
+      { credentials: "same-origin" });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      box.replaceChildren(el("p", { class: "error", role: "alert", text: errorText(body.error) }));
+      button.disabled = false;
+      return;
+    }
+    box.replaceChildren(...(body.revisions.length ? body.revisions.map((r) => el("li", { class: "version" },
+      el("span", { class: "muted", text: t("mod.version", { n: r.revision, when: clock(r.replaced_at) }) }),
+      el("p", { class: "body", text: r.body || t("mod.versionErased") })))
+      : [el("li", { class: "muted", text: t("mod.noVersions") })]));
+    button.hidden = true;
+    box.hidden = false;
+    box.focus();
+  } catch {
+    box.replaceChildren(el("p", { class: "error", role: "alert", text: t("login.failed") }));
+    button.disabled = false;
+  }
+}
+
+function messageNode(roomId, m, reported) {
   if (!m) return null;
+  let versions = null;
+  if (m.edited || m.deleted) {
+    const box = el("ol", { class: "versions", hidden: true, tabindex: "-1", "aria-label": t("mod.versions") });
+    const button = el("button", { type: "button", class: "link-btn versions-btn", text: t("mod.showVersions") });
+    button.addEventListener("click", () => showVersions(roomId, m, button, box));
+    versions = [button, box];
+  }
   return el("li", { class: `ctx-msg${reported ? " reported" : ""}`, "data-seq": String(m.seq) },
     el("span", { class: "author", text: m.author?.name || "?" }), " ",
     el("time", { datetime: m.sent_at || "", text: m.sent_at ? new Date(m.sent_at).toLocaleTimeString(language(), { hour: "2-digit", minute: "2-digit" }) : "" }),
     m.hidden ? el("span", { class: "marker", text: ` (${t("msg.hidden")})` }) : null,
     m.edited ? el("span", { class: "marker", text: ` (${t("msg.edited")})` }) : null,
-    el("p", { class: "body", text: m.deleted ? t("msg.deleted") : m.body }));
+    el("p", { class: "body", text: m.deleted ? t("msg.deleted") : m.body }),
+    ...(versions || []));
 }
 
 async function act(report, op, args, status) {
@@ -131,8 +171,8 @@ function reportCard(r) {
     el("p", { class: "muted", text: t("mod.reportedBy", { who: r.reporter, when: new Date(r.created_at).toLocaleString(language(), { dateStyle: "short", timeStyle: "short" }) }) }),
     el("p", { class: "report-reason" }, el("span", { class: "muted", text: `${t("report.reason")}: ` }), r.reason_erased ? t("mod.reasonErased") : r.reason),
     el("ol", { class: "ctx-list", "aria-label": t("mod.context") },
-      ...(r.before || []).map((m) => messageNode(m, false)), messageNode(r.message, true),
-      ...(r.after || []).map((m) => messageNode(m, false))),
+      ...(r.before || []).map((m) => messageNode(r.room.id, m, false)), messageNode(r.room.id, r.message, true),
+      ...(r.after || []).map((m) => messageNode(r.room.id, m, false))),
     actions, status,
     el("label", { for: `mod-note-${r.id}`, text: t("mod.note") }), note,
     el("div", { class: "mod-actions" },
@@ -169,13 +209,59 @@ async function poll() {
   }
 }
 
+// --- The PHI-confirmation log ---------------------------------------------------------------
+
+const PHI_OPS = ["message.send", "message.edit", "report", "mod.hide", "mod.ban", "report.resolve",
+  "case.post", "case.resolve", "attachment.upload", "licence.decide", "adverse.report"];
+
+function phiEntry(e) {
+  const where = /^room:([^/]+)\//.exec(e.subject);
+  return el("li", { class: "phi-entry", "data-entry": String(e.id) },
+    el("time", { datetime: e.at, text: clock(e.at) }), " ",
+    el("strong", { text: PHI_OPS.includes(e.op) ? t(`mod.phi.op.${e.op}`) : e.op }), " · ",
+    el("span", { text: e.kinds.map(phiKindName).join(", ") }), " ",
+    el("span", { class: "muted", text: t("mod.phi.count", { n: e.count }) }), " ",
+    el("span", { class: "muted", text: where ? ctx.roomTitle(where[1], null) : e.subject }), " ",
+    el("span", { class: "muted", text: t("mod.phi.by", { who: e.actor }) }));
+}
+
+async function loadPhi(more = false) {
+  try {
+    const res = await fetch(`/api/v1/moderation/phi-confirmations${more && phiBefore ? `?before=${phiBefore}` : ""}`,
+      { credentials: "same-origin" });
+    if (!res.ok) throw new Error(String(res.status));
+    const body = await res.json();
+    const items = body.entries.map(phiEntry);
+    if (more) $("mod-phi").append(...items);
+    else $("mod-phi").replaceChildren(...(items.length ? items : [el("li", { class: "muted", text: t("mod.phi.none") })]));
+    if (body.entries.length) phiBefore = body.entries[body.entries.length - 1].id;
+    $("mod-phi-more").hidden = !body.more;
+  } catch {
+    $("mod-error").textContent = t("mod.failed");
+  }
+}
+
+/** First look at every event: a new report (true when it was one). */
+export function onEvent(frame) {
+  if (frame.type !== "report.filed") return false;
+  if (!$("mod-view").hidden) poll();
+  else {
+    unseen += 1;
+    $("mod-open").textContent = t("mod.openNew", { n: unseen });
+  }
+  return true;
+}
+
 export function open() {
   ctx.show(true);
+  unseen = 0;
   $("mod-open").setAttribute("aria-pressed", "true");
   $("mod-open").textContent = t("verify.close");
   reports = new Map();
   $("mod-queue").replaceChildren();
+  phiBefore = 0;
   poll();
+  loadPhi();
   clearInterval(timer);
   timer = setInterval(poll, POLL_MS);
   $("mod-title").focus();
@@ -186,7 +272,7 @@ export function deactivate() {
   clearInterval(timer);
   timer = null;
   $("mod-open").setAttribute("aria-pressed", "false");
-  $("mod-open").textContent = t("mod.open");
+  $("mod-open").textContent = unseen ? t("mod.openNew", { n: unseen }) : t("mod.open");
 }
 
 export function close() {
@@ -196,20 +282,33 @@ export function close() {
 
 export function rerender() {
   if (!ctx) return;
-  $("mod-open").textContent = t($("mod-open").getAttribute("aria-pressed") === "true" ? "verify.close" : "mod.open");
-  if (!$("mod-view").hidden) render();
+  const pressed = $("mod-open").getAttribute("aria-pressed") === "true";
+  $("mod-open").textContent = pressed ? t("verify.close") : unseen ? t("mod.openNew", { n: unseen }) : t("mod.open");
+  if (!$("mod-view").hidden) {
+    render();
+    phiBefore = 0;
+    loadPhi();
+  }
 }
 
 export function install(context) {
   ctx = context;
   $("mod-open").addEventListener("click", () => ($("mod-view").hidden ? open() : close()));
-  $("mod-refresh").addEventListener("click", poll);
+  $("mod-refresh").addEventListener("click", () => {
+    poll();
+    phiBefore = 0;
+    loadPhi();
+  });
+  $("mod-phi-more").addEventListener("click", () => loadPhi(true));
 }
 
 export function reset() {
   clearInterval(timer);
   timer = null;
   reports = new Map();
+  unseen = 0;
+  phiBefore = 0;
+  $("mod-phi").replaceChildren();
   $("mod-view").hidden = true;
   $("mod-open").hidden = true;
   $("mod-open").setAttribute("aria-pressed", "false");
