@@ -173,6 +173,10 @@ def test_post_find_answer_resolve_and_dashboard(browser, daphne_server, make_phy
         expect(colleague.locator("#case-resolve")).to_have_count(0)  # only the poster resolves
         send_message(colleague, answer)
         expect(colleague.locator('#messages .msg[data-state="delivered"]', has_text=answer)).to_have_count(1)
+        # A reload reopens the room with its case (rooms.list names the case of each room).
+        colleague.reload()
+        expect(colleague.locator("#case-detail .case-question")).to_have_text(question)
+        expect(colleague.locator("#messages .msg", has_text=answer)).to_have_count(1)
 
         # The poster sees the answer in the case room and resolves, crediting it.
         expect(poster.locator("#messages .msg", has_text=answer)).to_have_count(1)

@@ -171,6 +171,7 @@ async function loadRoomList() {
   state.list = new Map(reply.data.rooms.map((r) => [r.id, r]));
   urgent.onRooms(reply.data.rooms);
   inbox.onRooms(reply.data.rooms);
+  cases.onRooms(reply.data.rooms);
   if (!state.restored) {
     state.restored = true;
     let last = null;

@@ -918,6 +918,14 @@ export function onEvent(frame) {
   }
 }
 
+/** After `rooms.list` (a reload, a reconnect): which of my rooms are case rooms, so a case
+ * room reopened from storage shows its case again, not only its messages. */
+export function onRooms(rooms) {
+  for (const r of rooms) if (r.case?.id) byRoom.set(r.id, r.case.id);
+  const id = shownRoom ? byRoom.get(shownRoom) : null;
+  if (id && !("mine" in (known.get(id) || {}))) onRoomShown(shownRoom); // fetch it once
+}
+
 export function onRoomShown(roomId) {
   shownRoom = roomId;
   if (view !== "chat") showView("chat");
