@@ -195,3 +195,22 @@ class PollReply(_Shape):
 
 class PollList(_Shape):
     polls: list[PollView]
+
+
+# --- Search (consult/search.py, docs/search.md) ----------------------------------------------
+
+
+class SearchHit(_Shape):
+    kind: str  # case | message
+    room: str
+    case: str | None
+    seq: int | None
+    title: str
+    snippet: str
+    at: str
+    matched: int
+
+
+class SearchPage(_Shape):
+    hits: list[SearchHit]
+    next: int | None  # ``offset`` of the next page; null at the end

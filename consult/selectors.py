@@ -35,6 +35,11 @@ def _verified(user: User) -> Physician | None:
     return physician if physician and physician.licence_status == LicenceStatus.VERIFIED else None
 
 
+def physician_verified(user: User) -> bool:
+    """Whether ``user`` is an active physician with a verified licence."""
+    return _verified(user) is not None
+
+
 def specialties_of(physician: Physician) -> set[str]:
     """The physician's specialties and their parents (an electrophysiologist is a
     cardiologist too), by slug."""
@@ -240,3 +245,8 @@ def dashboard(*, now: datetime | None = None, weeks: int = DASHBOARD_WEEKS) -> d
 def cases_by_room(*, room_ids: list[str]) -> dict[str, Case]:
     """The cases of these case rooms, by room id (rooms without a case are left out)."""
     return {c.room_id: c for c in Case.objects.select_related("specialty").filter(room_id__in=room_ids)}
+
+
+def cases_of(case_ids: list) -> list[Case]:
+    """These cases (no access check: the caller has done it)."""
+    return list(Case.objects.select_related("specialty").filter(pk__in=case_ids))

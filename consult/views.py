@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from consult import alerts, codec, driver, polls, selectors, services
+from consult import alerts, codec, driver, polls, search, selectors, services
 from consult.models import Case, routing_case_id
 from core.errors import DomainError, ValidationFailed
 from core.http import api, error, field, int_param
@@ -230,6 +230,19 @@ def dashboard(request: HttpRequest) -> JsonResponse:
     if not 1 <= weeks <= 104:
         raise ValidationFailed("'weeks' must be 1 to 104.", fields={"weeks": "1 to 104."})
     return JsonResponse(codec.shape(codec.Dashboard(**selectors.dashboard(weeks=weeks))))
+
+
+@api(("GET",), auth="user")
+def search_view(request: HttpRequest) -> JsonResponse:
+    """``GET /api/v1/search?q=&kind=&limit=&offset=``: what the caller may read that
+    matches, best first (consult/search.py)."""
+    hits, nxt = search.search(
+        user=request.user, q=request.GET.get("q", ""), kind=request.GET.get("kind") or None,
+        limit=int_param(request, "limit", search.PAGE),
+        offset=int_param(request, "offset", 0))
+    return JsonResponse(codec.shape(codec.SearchPage(hits=[codec.SearchHit(
+        kind=h.kind, room=h.room, case=h.case, seq=h.seq, title=h.title, snippet=h.snippet,
+        at=h.at.isoformat(), matched=h.matched) for h in hits], next=nxt)))
 
 
 @api(("GET",), auth="user")
