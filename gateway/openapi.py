@@ -62,6 +62,7 @@ from gateway.http_bodies import (
     ResolveRequest,
     Schedule,
     ScheduleRequest,
+    SearchRequest,
     SecondSpecialtyRequest,
     SignUpAnswer,
     Specialties,
@@ -149,7 +150,7 @@ STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, 
            AdverseReportBody, AdverseReports, AdverseVocabulary, AdversePairs, AdverseSignals,
            AdverseSeries, AdverseAlerts, AdverseAlertRead, AdverseReportRequest,
            OfferAlertBody, OfferAlertAccepted, PollRequest, VoteRequest, codec.PollReply,
-           codec.PollList, codec.SearchPage)
+           codec.PollList, SearchRequest, codec.SearchPage)
 
 
 def _paths() -> dict[str, dict]:
@@ -259,14 +260,9 @@ def _case_paths(case_id: dict) -> dict[str, dict]:
         "Network figures per specialty and week beside SERMO's published ones",
         (200, codec.Dashboard), params=(_query_param("weeks", {
             "type": "integer", "minimum": 1, "maximum": 104}),))}
-    paths[f"{API}/search"] = {"get": _op(
+    paths[f"{API}/search"] = {"post": _op(
         "Search the cases and messages the caller may read (docs/search.md)",
-        (200, codec.SearchPage), errors=(403,), params=(
-            {**_query_param("q", {"type": "string", "minLength": 1, "maxLength": 200}),
-             "required": True},
-            _query_param("kind", {"type": "string", "enum": ["cases", "messages"]}),
-            _query_param("limit", {"type": "integer", "minimum": 1, "maximum": 50}),
-            _query_param("offset", {"type": "integer", "minimum": 0, "maximum": 500})))}
+        (200, codec.SearchPage), body=SearchRequest, errors=(403,))}
     token = _path_param("token")
     paths[f"{API}/alerts/{{token}}"] = {"get": _op(
         "What a mailed urgent-offer link offers (its addressee only)", (200, OfferAlertBody),
