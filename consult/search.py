@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 
 from consult import selectors, services
 from consult.models import CaseTerm
@@ -96,31 +96,34 @@ def search(*, user: User, q: object, kind: str | None = None, limit: int = PAGE,
                                details={"field": "offset", "reason": "invalid"})
     tokens = term_tokens(words)
     want = offset + limit + 1
+    physician = selectors.physician_verified(user)
+    visible = selectors.cases_visible(user, physician)
     ranked: list[tuple[int, datetime, str, object]] = []
     if kind in (None, "cases"):
         ranked += [(r["hits"], r["at"], "case", r["case_id"])
-                   for r in _case_matches(user, tokens, want)]
+                   for r in _case_matches(visible, tokens, want)]
     if kind in (None, "messages"):
+        rooms = readable_rooms(user, visible, verified=physician is not None)
         ranked += [(r["hits"], r["at"], "message", r["message_id"])
-                   for r in _message_matches(user, tokens, want)]
+                   for r in _message_matches(rooms, tokens, want)]
     ranked.sort(key=lambda r: (r[0], r[1], str(r[3])), reverse=True)
     page = ranked[offset:offset + limit]
     more = len(ranked) > offset + limit and offset + limit <= OFFSET_MAX
     return _hits(page, set(words)), (offset + limit if more else None)
 
 
-def _case_matches(user: User, tokens: list[bytes], want: int) -> list[dict]:
-    visible = selectors.cases_visible(user).values("pk")
-    return list(CaseTerm.objects.filter(term__in=tokens, case_id__in=visible)
+def _case_matches(visible: QuerySet, tokens: list[bytes], want: int) -> list[dict]:
+    return list(CaseTerm.objects.filter(term__in=tokens, case_id__in=visible.values("pk"))
                 .values("case_id").annotate(hits=Count("id"), at=Max("case__posted_at"))
                 .order_by("-hits", "-at", "-case_id")[:want])
 
 
-def readable_rooms(user: User) -> Q:
-    """Which rooms' messages ``user`` may read now, as a filter on ``room_id``."""
-    cases = selectors.cases_visible(user).values("room_id")
-    rooms = Q(room_id__in=cases)
-    if user.is_moderator or selectors.physician_verified(user):
+def readable_rooms(user: User, visible: QuerySet, *, verified: bool) -> Q:
+    """Which rooms' messages ``user`` may read now, as a filter on ``room_id``: the rooms of
+    the cases they may open (``visible``), every lounge if they are verified (or a
+    moderator), else the rooms they are a member of; never a room they are banned from."""
+    rooms = Q(room_id__in=visible.values("room_id"))
+    if user.is_moderator or verified:
         rooms |= Q(room_id__in=Room.objects.filter(kind=RoomKind.LOUNGE).values("id"))
     else:
         rooms |= Q(room_id__in=Membership.objects.filter(user=user, active=True)
@@ -129,11 +132,11 @@ def readable_rooms(user: User) -> Q:
     return rooms & ~Q(room_id__in=banned)
 
 
-def _message_matches(user: User, tokens: list[bytes], want: int) -> list[dict]:
-    return list(MessageTerm.objects.filter(readable_rooms(user), term__in=tokens,
-                                           message__deleted_at__isnull=True,
-                                           message__hidden_at__isnull=True)
-                .values("message_id").annotate(hits=Count("id"), at=Max("message__sent_at"))
+def _message_matches(rooms: Q, tokens: list[bytes], want: int) -> list[dict]:
+    # Deleted and hidden messages have no terms (their writers drop them): no join needed
+    # here; ``_hits`` still leaves out any such message of the page.
+    return list(MessageTerm.objects.filter(rooms, term__in=tokens)
+                .values("message_id").annotate(hits=Count("id"), at=Max("at"))
                 .order_by("-hits", "-at", "-message_id")[:want])
 
 
@@ -150,7 +153,8 @@ def snippet(text: str, words: set[str]) -> str:
 def _hits(page: list[tuple[int, datetime, str, object]], words: set[str]) -> list[Hit]:
     case_ids = [ref for _, _, k, ref in page if k == "case"]
     message_ids = [ref for _, _, k, ref in page if k == "message"]
-    messages = {m.pk: m for m in Message.objects.filter(pk__in=message_ids)}
+    messages = {m.pk: m for m in Message.objects.filter(pk__in=message_ids, deleted_at__isnull=True,
+                                                         hidden_at__isnull=True)}
     rooms = {m.room_id for m in messages.values()}
     by_room = selectors.cases_by_room(room_ids=[r for r in rooms if r.startswith(CASE_ROOM_PREFIX)])
     cases = {c.pk: c for c in by_room.values()}
@@ -165,7 +169,7 @@ def _hits(page: list[tuple[int, datetime, str, object]], words: set[str]) -> lis
             out.append(Hit(kind="case", room=case.room_id, case=str(case.pk), seq=None,
                            title=_case_title(case), snippet=snippet(body, words), at=at,
                            matched=matched))
-        else:
+        elif ref in messages:
             m = messages[ref]
             case = by_room.get(m.room_id)
             out.append(Hit(kind="message", room=m.room_id, case=str(case.pk) if case else None,

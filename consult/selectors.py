@@ -35,9 +35,9 @@ def _verified(user: User) -> Physician | None:
     return physician if physician and physician.licence_status == LicenceStatus.VERIFIED else None
 
 
-def physician_verified(user: User) -> bool:
-    """Whether ``user`` is an active physician with a verified licence."""
-    return _verified(user) is not None
+def physician_verified(user: User) -> Physician | None:
+    """``user``'s physician when it is active with a verified licence, else None."""
+    return _verified(user)
 
 
 def specialties_of(physician: Physician) -> set[str]:
@@ -119,15 +119,20 @@ class FeedFilter:
     answered_by_me: bool = False
 
 
-def cases_visible(user: User) -> QuerySet[Case]:
-    """Every case ``user`` may open, as one query (``case_can_open`` in SQL)."""
+_UNREAD = object()
+
+
+def cases_visible(user: User, physician: Physician | None | object = _UNREAD) -> QuerySet[Case]:
+    """Every case ``user`` may open, as one query (``case_can_open`` in SQL). ``physician``
+    is ``user``'s verified physician (None: not verified) when the caller read it already."""
     qs = Case.objects.select_related("specialty")
     if user.is_moderator:
         return qs
     member = Exists(Membership.objects.filter(room_id=OuterRef("room_id"), user=user,
                                               active=True))
     mine = Q(poster=user) | Q(member)
-    physician = _verified(user)
+    if physician is _UNREAD:
+        physician = _verified(user)
     if physician is None:
         return qs.filter(mine)
     public = (Q(urgency=Urgency.ROUTINE) | Q(published=True)) & ~Q(status=CaseStatus.WITHDRAWN)

@@ -224,7 +224,7 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 attachments=list(d.attachments), sent_at=now))
         _insert_messages(rows)
         search_index.message_terms_add(
-            (msg.id, room, d.body) for msg, (room, d, _, _) in zip(rows, plan, strict=True))
+            (msg.id, room, now, d.body) for msg, (room, d, _, _) in zip(rows, plan, strict=True))
         metrics.count_after_commit(metrics.MESSAGES_POSTED, len(rows))
         authors: dict[str, list[str]] = {}
         for room, d, _, _ in plan:

@@ -100,6 +100,7 @@ class MessageTerm(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
     room_id = models.CharField(max_length=64)
+    at = models.DateTimeField()  # the message's sent_at: recency ranks without a join
     term = models.BinaryField(max_length=16)
 
     class Meta:

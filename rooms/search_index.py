@@ -9,6 +9,7 @@ dropped, shown again → indexed again, author erased → dropped.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connection
 
@@ -19,13 +20,15 @@ from crypto.search_terms import term_tokens
 from rooms.models import Message, MessageTerm
 
 
-def message_terms_add(items: Iterable[tuple[object, str, str]]) -> int:
-    """Index (message id, room id, body) triples; returns the rows written. One INSERT."""
-    ids, rooms, tokens = [], [], []
-    for message_id, room_id, body in items:
+def message_terms_add(items: Iterable[tuple[object, str, datetime, str]]) -> int:
+    """Index (message id, room id, sent at, body) tuples; returns the rows written. One
+    INSERT."""
+    ids, rooms, stamps, tokens = [], [], [], []
+    for message_id, room_id, sent_at, body in items:
         for token in term_tokens(sorted(distinct_terms(body))):
             ids.append(message_id)
             rooms.append(room_id)
+            stamps.append(sent_at)
             tokens.append(token)
     if not tokens:
         return 0
@@ -33,13 +36,13 @@ def message_terms_add(items: Iterable[tuple[object, str, str]]) -> int:
         # Arrays: one statement text whatever the batch (like rooms.messages._insert_messages).
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {MessageTerm._meta.db_table} (message_id, room_id, term) "
-                "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[])",
-                [ids, rooms, tokens])
+                f"INSERT INTO {MessageTerm._meta.db_table} (message_id, room_id, at, term) "
+                "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::bytea[])",
+                [ids, rooms, stamps, tokens])
     else:
         MessageTerm.objects.bulk_create(
-            [MessageTerm(message_id=i, room_id=r, term=t) for i, r, t in zip(ids, rooms, tokens,
-                                                                            strict=True)])
+            [MessageTerm(message_id=i, room_id=r, at=a, term=t)
+             for i, r, a, t in zip(ids, rooms, stamps, tokens, strict=True)])
     return len(tokens)
 
 
@@ -49,9 +52,10 @@ def message_terms_drop(message_ids: Iterable[object]) -> int:
     return n
 
 
-def message_terms_replace(*, message_id: object, room_id: str, body: str) -> None:
-    message_terms_drop([message_id])
-    message_terms_add([(message_id, room_id, body)])
+def message_terms_replace(m: Message, body: str) -> None:
+    """The message's terms, now those of ``body``."""
+    message_terms_drop([m.pk])
+    message_terms_add([(m.pk, m.room_id, m.sent_at, body)])
 
 
 def message_body(m: Message) -> str:
@@ -67,4 +71,4 @@ def message_body(m: Message) -> str:
 
 def message_reindex(m: Message) -> None:
     """Index a message again from its sealed body (shown again after a hide; backfill)."""
-    message_terms_replace(message_id=m.id, room_id=m.room_id, body=message_body(m))
+    message_terms_replace(m, message_body(m))

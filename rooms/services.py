@@ -160,7 +160,7 @@ def message_edit(*, room_id: str, seq: int, user: User, author: roster.Author, b
             sealed.epoch, sealed.key_id, sealed.blob, now)
         msg.save(update_fields=["epoch", "key_id", "body_sealed", "edited_at"])
         if msg.hidden_at is None:  # a hidden message stays out of the index until shown
-            search_index.message_terms_replace(message_id=msg.id, room_id=room_id, body=body)
+            search_index.message_terms_replace(msg, body)
         if phi_confirmed:
             phi_confirmation_record(actor=author.pseudonym, op="message.edit",
                                     subject=f"room:{room_id}/seq:{msg.seq}",

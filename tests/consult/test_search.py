@@ -159,3 +159,20 @@ def test_the_backfill_indexes_existing_rows(make_physician):
     assert {h.kind for h in _found(poster.user, "brugada")} == {"case", "message"}
     assert _found(poster.user, "brugada", kind="cases")[0].case == str(case.pk)
     assert Message.objects.count() >= 1
+
+
+def test_the_wire_bounds_are_the_services():
+    import msgspec
+
+    from bus import protocol
+    from gateway.http_bodies import SearchRequest
+
+    assert protocol.SEARCH_QUERY_MAX_CHARS == search.QUERY_MAX_CHARS
+    for struct in (protocol.Search, SearchRequest):
+        fields = {f.name: f for f in msgspec.structs.fields(struct)}
+        assert fields["limit"].default == search.PAGE and fields["offset"].default == 0
+        for name, top in (("q", search.QUERY_MAX_CHARS), ("limit", search.PAGE_MAX),
+                          ("offset", search.OFFSET_MAX)):
+            bound = msgspec.inspect.type_info(fields[name].type)
+            assert top in (getattr(bound, "max_length", None), getattr(bound, "le", None)), (
+                struct, name)

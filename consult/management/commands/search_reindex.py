@@ -37,6 +37,6 @@ class Command(BaseCommand):
                 rows = list(shown.select_for_update().filter(pk__in=ids[start:start + BATCH]))
                 message_index.message_terms_drop([m.pk for m in rows])
                 terms += message_index.message_terms_add(
-                    (m.pk, m.room_id, message_index.message_body(m)) for m in rows)
+                    (m.pk, m.room_id, m.sent_at, message_index.message_body(m)) for m in rows)
             count += len(rows)
         self.stdout.write(f"indexed {cases} cases and {count} messages ({terms} terms)")
