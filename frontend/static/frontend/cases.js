@@ -252,7 +252,7 @@ function renderFeed() {
 }
 
 /** Open a case (joins its room and counts me as a viewer) and show its page. */
-async function openCase(caseId, errorNode = null) {
+export async function openCase(caseId, errorNode = null) {
   const reply = await api(`cases/${encodeURIComponent(caseId)}`);
   if (!reply.ok) {
     if (errorNode) errorNode.textContent = errorText(reply.error);
