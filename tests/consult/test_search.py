@@ -158,7 +158,18 @@ def test_the_backfill_indexes_existing_rows(make_physician):
     call_command("search_reindex")
     assert {h.kind for h in _found(poster.user, "brugada")} == {"case", "message"}
     assert _found(poster.user, "brugada", kind="cases")[0].case == str(case.pk)
-    assert Message.objects.count() >= 1
+    rows = CaseTerm.objects.count()
+    # --missing indexes only what has no terms: the case's stay as they are.
+    MessageTerm.objects.all().delete()
+    call_command("search_reindex", "--missing")
+    assert CaseTerm.objects.count() == rows
+    assert {h.kind for h in _found(poster.user, "brugada")} == {"case", "message"}
+    # A deleted message is not indexed again.
+    seq = Message.objects.get(room_id="lounge-cardiology").seq
+    room_services.message_delete(room_id="lounge-cardiology", seq=seq, user=poster.user,
+                                 author=_author(poster.user, "lounge-cardiology"))
+    call_command("search_reindex")
+    assert _found(poster.user, "brugada", kind="messages") == []
 
 
 def test_the_wire_bounds_are_the_services():
