@@ -163,7 +163,9 @@ def _hits(page: list[tuple[int, datetime, str, object]], words: set[str]) -> lis
     out = []
     for matched, at, kind, ref in page:
         if kind == "case":
-            case = cases[ref]
+            case = cases.get(ref)
+            if case is None:
+                continue
             texts = services.case_search_texts(case)
             body = next((t for t in texts if words & set(terms(t))), texts[0])
             out.append(Hit(kind="case", room=case.room_id, case=str(case.pk), seq=None,
