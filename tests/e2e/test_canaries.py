@@ -172,3 +172,15 @@ def test_the_suite_log_scan_sees_a_planted_value(tmp_path):
     leaky.write_bytes(b"login failed for DR7.123@Example.Test with Correct-Horse-Battery\n")
     assert canaries.suite_log_leaks([clean, leaky]) == {
         str(leaky): ["fixture password", "fixture e-mail"]}
+
+
+def test_the_scan_sees_a_canary_in_a_bytea_column():
+    """pg_dump writes a ``bytea`` value as hex: a canary stored in clear in a binary column
+    (a search term saved unkeyed, say) is found in that form too, in any letter case."""
+    c = Canaries()
+    word = c.new("search_term")
+    dump = (b"COPY public.rooms_messageterm (id, message_id, room_id, at, term) FROM stdin;\n"
+            b"1\tm\tlounge-cardiology\t2026-12-02\t\\\\x" + word.lower().encode().hex().encode()
+            + b"\n")
+    assert c.found_in(dump) == ["search_term"]
+    assert c.found_in(dump.replace(word.lower().encode().hex().encode(), b"00ff")) == []
