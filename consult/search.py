@@ -8,7 +8,7 @@ matched in SQL, limited in the same query to what the searcher may read:
   to their audience, urgent private ones to their members and moderators);
 - messages: the rooms of those cases, and every lounge for a verified physician (or a
   moderator), except rooms the searcher is banned from; a deleted or hidden message has no
-  terms (the writers drop them) and is filtered out again here.
+  terms (the writers drop them), and the page leaves out any such message again.
 
 Ranking: the number of distinct query terms a document holds (any term matches: a longer
 query ranks, it does not narrow), then recency. Pages by offset, bounded. Only the page's
