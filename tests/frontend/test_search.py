@@ -1,6 +1,7 @@
 """Search in the web client (real Chromium, real daphne): the box in the top bar finds a case
 by a word of its question — in English and in Spanish, with and without accents — and opens
-it; a message hit opens its room at the message, paging back to it; a physician who may not
+it; a message hit opens its room at the message, paging back to it (a case room's under its
+case page); a physician who may not
 read an urgent case finds nothing; a refused query says why; at 390 px everything fits."""
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_search_opens_the_case_and_the_room_at_the_message(browser, daphne_serve
     poster, _, _ = make_physician(specialty="pediatrics")
     tag = uuid.uuid4().hex[:8]
     title = f"Neumonía complicada {tag}"
-    services.case_open(poster=poster.user, specialty="pediatrics", language="es",
+    case = services.case_open(poster=poster.user, specialty="pediatrics", language="es",
                               template=services.CaseTemplate(
                                   title=title, question="¿Qué antibiótico en una neumonía "
                                                         "con derrame pleural?"))
@@ -49,6 +50,14 @@ def test_search_opens_the_case_and_the_room_at_the_message(browser, daphne_serve
     word = f"takotsubo{tag}"
     seqs = _post_many(poster.user, [f"Stress cardiomyopathy, {word} pattern on echo"]
                       + [f"filler {i}" for i in range(69)])
+    answer = f"brugada{tag}"
+    room_services.room_join(room_id=case.room_id, user=poster.user)
+    in_case = messages.message_post(
+        room_id=case.room_id, user=poster.user, client_id=uuid.uuid4().hex,
+        body=f"Ajmaline test to unmask {answer}?",
+        author=roster.author_for(user_id=str(poster.user.pk), room_id=case.room_id,
+                                 role=poster.user.role, specialty="pediatrics",
+                                 verified=True)).seq
     _, email, password = make_physician(specialty="neurology")
 
     def steps(chromium: Browser) -> None:
@@ -73,6 +82,15 @@ def test_search_opens_the_case_and_the_room_at_the_message(browser, daphne_serve
         expect(found).to_have_class("msg found")
         expect(found).to_be_in_viewport()
         expect(found.locator(".body")).to_contain_text(word)
+
+        # A message in the case room: the case page, and the room at the message.
+        _search(page, answer)
+        hit = page.locator("#find-list .find-hit")
+        expect(hit).to_have_count(1)
+        expect(hit.locator(".find-hit-title")).to_have_text(title)
+        hit.click()
+        expect(page.locator("#case-detail-title")).to_have_text(title)
+        expect(page.locator(f'#messages .msg[data-seq="{in_case}"]')).to_have_class("msg found")
 
         _search(page, "the of and")  # only stop words
         expect(page.locator("#find-error")).to_have_text(

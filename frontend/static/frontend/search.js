@@ -58,10 +58,12 @@ function close({ focus = true } = {}) {
   if (focus) $("find-input").focus();
 }
 
-function open(hit) {
+async function open(hit) {
   close({ focus: false });
-  if (hit.kind === "message") ctx.showMessage(hit.room, hit.seq);
-  else ctx.openCase(hit.case);
+  if (hit.kind === "case") return ctx.openCase(hit.case);
+  // A message in a case room: the case page above it, then the room at the message.
+  if (hit.case) await ctx.openCase(hit.case);
+  return ctx.showMessage(hit.room, hit.seq);
 }
 
 function hitItem(hit) {
