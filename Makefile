@@ -21,6 +21,7 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py search_reindex --missing
 	$(PY) manage.py serve -b $(HOST) -p $(PORT)
 
 # The suite runs on PostgreSQL + Redis (defaults below; override with DATABASE_URL/REDIS_URL).

@@ -1178,3 +1178,37 @@ class RoomMembers(Payload):
 
 EVENT_SCHEMAS.update({"room.members": RoomMembers})
 EVENT_ENVELOPES.update({"room.members": ROOM})
+# --- Search (consult/search.py, gateway/ops_search.py, docs/search.md) -----------------------
+
+SEARCH_QUERY_MAX_CHARS = 200  # consult.search.QUERY_MAX_CHARS; a test holds them equal
+
+
+class Search(Request, tag="search"):
+    """Cases and messages the caller may read that hold the query's words (accents and
+    case folded), best first: ``offset`` pages (``next`` of the previous page)."""
+
+    q: Annotated[str, msgspec.Meta(max_length=SEARCH_QUERY_MAX_CHARS, pattern=TEXT_PATTERN)]
+    kind: Literal["cases", "messages"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=50)] = 20
+    offset: Annotated[int, msgspec.Meta(ge=0, le=500)] = 0
+
+
+class SearchHit(Payload):
+    kind: str  # case | message
+    room: str
+    case: str | None  # the case, or the case of the room the message is in
+    seq: int | None  # a message's seq
+    title: str
+    snippet: str
+    at: str
+    matched: int  # distinct query words it holds
+
+
+class SearchPage(Payload):
+    hits: list[SearchHit]
+    next: int | None  # ``offset`` of the next page; null at the end
+
+
+REQUEST_TYPES = (*REQUEST_TYPES, Search)
+REPLY_SCHEMAS.update({"search": SearchPage})
+_decoder, _by_op = _build_decoder()  # again, with search

@@ -203,3 +203,22 @@ class PollReply(_Shape):
 class PollList(_Shape):
     polls: list[PollView]
     can_create: bool = False  # the caller may make a poll here (POST to the same path)
+
+
+# --- Search (consult/search.py, docs/search.md) ----------------------------------------------
+
+
+class SearchHit(_Shape):
+    kind: str  # case | message
+    room: str
+    case: str | None
+    seq: int | None
+    title: str
+    snippet: str
+    at: str
+    matched: int
+
+
+class SearchPage(_Shape):
+    hits: list[SearchHit]
+    next: int | None  # ``offset`` of the next page; null at the end

@@ -108,6 +108,19 @@ class SeenKind(models.TextChoices):
     PARTICIPANT = "participant", "Wrote in the case room"
 
 
+class CaseTerm(models.Model):
+    """One search term of a case's texts (title, question, chief complaint, history,
+    findings, and the outcome once resolved) as a keyed blind token
+    (crypto/search_terms.py; docs/search.md), written in the transaction that writes them."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    term = models.BinaryField(max_length=16)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "term"], name="case_term_once")]
+        indexes = [models.Index(fields=["term"], name="case_term_lookup")]
+
+
 class CaseSeen(models.Model):
     """Who opened a case and who wrote in it, once each: the unique viewers and participants
     are counts of these rows (kept in the case row by the same transactions). Keyed by the

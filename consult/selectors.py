@@ -35,6 +35,11 @@ def _verified(user: User) -> Physician | None:
     return physician if physician and physician.licence_status == LicenceStatus.VERIFIED else None
 
 
+def physician_verified(user: User) -> Physician | None:
+    """``user``'s physician when it is active with a verified licence, else None."""
+    return _verified(user)
+
+
 def specialties_of(physician: Physician) -> set[str]:
     """The physician's specialties and their parents (an electrophysiologist is a
     cardiologist too), by slug."""
@@ -114,15 +119,20 @@ class FeedFilter:
     answered_by_me: bool = False
 
 
-def cases_visible(user: User) -> QuerySet[Case]:
-    """Every case ``user`` may open, as one query (``case_can_open`` in SQL)."""
+_UNREAD = object()
+
+
+def cases_visible(user: User, physician: Physician | None | object = _UNREAD) -> QuerySet[Case]:
+    """Every case ``user`` may open, as one query (``case_can_open`` in SQL). ``physician``
+    is ``user``'s verified physician (None: not verified) when the caller read it already."""
     qs = Case.objects.select_related("specialty")
     if user.is_moderator:
         return qs
     member = Exists(Membership.objects.filter(room_id=OuterRef("room_id"), user=user,
                                               active=True))
     mine = Q(poster=user) | Q(member)
-    physician = _verified(user)
+    if physician is _UNREAD:
+        physician = _verified(user)
     if physician is None:
         return qs.filter(mine)
     public = (Q(urgency=Urgency.ROUTINE) | Q(published=True)) & ~Q(status=CaseStatus.WITHDRAWN)
@@ -240,3 +250,8 @@ def dashboard(*, now: datetime | None = None, weeks: int = DASHBOARD_WEEKS) -> d
 def cases_by_room(*, room_ids: list[str]) -> dict[str, Case]:
     """The cases of these case rooms, by room id (rooms without a case are left out)."""
     return {c.room_id: c for c in Case.objects.select_related("specialty").filter(room_id__in=room_ids)}
+
+
+def cases_of(case_ids: list) -> list[Case]:
+    """These cases (no access check: the caller has done it)."""
+    return list(Case.objects.select_related("specialty").filter(pk__in=case_ids))

@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bus import outbox, protocol
-from consult import codec, notifications, selectors
+from consult import codec, notifications, search_index, selectors
 from consult.models import (
     AGE_BANDS,
     ROUND_SEPARATOR,
@@ -237,6 +237,7 @@ def case_open(*, poster: User, specialty: str, summary: str = "",
             case.template_epoch, case.template_key_id, case.template_sealed = (
                 sealed.epoch, sealed.key_id, sealed.blob)
         case.save(force_insert=True)
+        search_index.case_terms_write(case.pk, [template.question, *texts.values()])
         CaseSeen.objects.create(room_id=room.id, user=poster, kind=SeenKind.PARTICIPANT, at=now)
         _audit(case, action=CaseAction.POST, before="", after=CaseStatus.OPEN, actor=poster,
                now=now, detail={"audience": audience})
@@ -296,6 +297,22 @@ def case_texts(case: Case) -> dict[str, str]:
             room_id=case.room_id, attachment_id=f"case-template:{case.pk}",
             sealed=envelope.Sealed(epoch=case.template_epoch, key_id=case.template_key_id,
                                    blob=bytes(case.template_sealed)))))
+    return texts
+
+
+def case_question(case: Case) -> str:
+    return envelope.blob_open(
+        room_id=case.room_id, attachment_id=f"case-summary:{case.pk}",
+        sealed=envelope.Sealed(epoch=case.summary_epoch, key_id=case.summary_key_id,
+                               blob=bytes(case.summary_sealed))).decode()
+
+
+def case_search_texts(case: Case) -> list[str]:
+    """Every text of the case the search index holds (its outcome too, once resolved)."""
+    texts = [case_question(case), *case_texts(case).values()]
+    outcome = case_outcome(case)
+    if outcome is not None:
+        texts += [outcome.diagnosis, outcome.done, outcome.notes]
     return texts
 
 
@@ -693,6 +710,7 @@ def case_resolve(*, case_id: str, user: User, outcome: dict, helpful: list | Non
                          outcome=protocol.CaseOutcome(**clean),
                          fields=("helpful", "outcome_epoch", "outcome_key_id", "outcome_sealed"))
         _routing_close(row, case, case.status)
+        search_index.case_terms_write(case.pk, case_search_texts(case))
         if findings:
             phi_confirmation_record(actor=pseudonym_id(user_id=str(user.pk), room_id=case.room_id),
                                     subject=f"case:{case.pk}", op="case.resolve",

@@ -15,6 +15,7 @@ urlpatterns = [
     path("cases/<str:case_id>/images", views.case_image),
     path("cases/<str:case_id>/second-specialty", views.case_second),
     path("dashboard", views.dashboard),
+    path("search", views.search_view),
     path("alerts/<str:token>", views.offer_alert),
     path("alerts/<str:token>/accept", views.offer_alert_accept),
     path("cases/<str:case_id>/polls", views.case_polls),

@@ -20,6 +20,7 @@ from consult import (
     opinion_polls,
     poll_export,
     polls,
+    search,
     selectors,
     services,
 )
@@ -242,6 +243,22 @@ def dashboard(request: HttpRequest) -> JsonResponse:
     if not 1 <= weeks <= 104:
         raise ValidationFailed("'weeks' must be 1 to 104.", fields={"weeks": "1 to 104."})
     return JsonResponse(codec.shape(codec.Dashboard(**selectors.dashboard(weeks=weeks))))
+
+
+@api(("POST",), auth="user")
+def search_view(request: HttpRequest) -> JsonResponse:
+    """``POST /api/v1/search {q, kind?, limit?, offset?}``: what the caller may read that
+    matches, best first (consult/search.py). A POST body, not a query string: the words a
+    physician searches for would otherwise land in every access log on the way (daphne's,
+    the proxy's) and in the browser's history (docs/search.md)."""
+    body = request.json
+    hits, nxt = search.search(
+        user=request.user, q=field(body, "q"), kind=field(body, "kind", required=False),
+        limit=field(body, "limit", int, required=False, default=search.PAGE),
+        offset=field(body, "offset", int, required=False, default=0))
+    return JsonResponse(codec.shape(codec.SearchPage(hits=[codec.SearchHit(
+        kind=h.kind, room=h.room, case=h.case, seq=h.seq, title=h.title, snippet=h.snippet,
+        at=h.at.isoformat(), matched=h.matched) for h in hits], next=nxt)))
 
 
 @api(("GET",), auth="user")

@@ -9,7 +9,7 @@ carries a field not named here (tests/e2e/test_fuzz_http.py).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -410,3 +410,10 @@ class OpinionPollRequest(msgspec.Struct, kw_only=True):
     room: str | None = None  # a lounge id ("lounge-<specialty>")
     language: str = "en"  # the PHI guard's language for the texts
     confirm_phi: bool = False
+class SearchRequest(msgspec.Struct, kw_only=True):
+    """``POST /api/v1/search`` (consult/search.py): the words, and which kind of hits."""
+
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    kind: Literal["cases", "messages"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=50)] = 20
+    offset: Annotated[int, msgspec.Meta(ge=0, le=500)] = 0

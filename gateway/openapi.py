@@ -67,6 +67,7 @@ from gateway.http_bodies import (
     Revisions,
     Schedule,
     ScheduleRequest,
+    SearchRequest,
     SecondSpecialtyRequest,
     SignUpAnswer,
     Specialties,
@@ -155,7 +156,7 @@ STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, 
            AdverseReportBody, AdverseReports, AdverseVocabulary, AdversePairs, AdverseSignals,
            AdverseSeries, AdverseAlerts, AdverseAlertRead, AdverseReportRequest,
            OfferAlertBody, OfferAlertAccepted, PollRequest, VoteRequest, codec.PollReply,
-           codec.PollList, OpinionPollRequest)
+           codec.PollList, OpinionPollRequest, SearchRequest, codec.SearchPage)
 
 
 def _paths() -> dict[str, dict]:
@@ -288,6 +289,9 @@ def _case_paths(case_id: dict) -> dict[str, dict]:
         "Network figures per specialty and week beside SERMO's published ones",
         (200, codec.Dashboard), params=(_query_param("weeks", {
             "type": "integer", "minimum": 1, "maximum": 104}),))}
+    paths[f"{API}/search"] = {"post": _op(
+        "Search the cases and messages the caller may read (docs/search.md)",
+        (200, codec.SearchPage), body=SearchRequest, errors=(403,))}
     token = _path_param("token")
     paths[f"{API}/alerts/{{token}}"] = {"get": _op(
         "What a mailed urgent-offer link offers (its addressee only)", (200, OfferAlertBody),

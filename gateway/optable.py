@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bus import protocol
-from gateway import ops_consult, ops_moderation, ops_notifications, ops_rooms
+from gateway import ops_consult, ops_moderation, ops_notifications, ops_rooms, ops_search
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 
@@ -48,4 +48,6 @@ OPS: dict[type[protocol.Request], Handler] = {
     protocol.NotificationsRead: ops_notifications.notifications_read,
     protocol.CaseFollowSet: ops_notifications.case_follow,
     protocol.RoomMuteSet: ops_notifications.room_mute,
+    # search (gateway/ops_search.py)
+    protocol.Search: ops_search.search_op,
 }

@@ -18,7 +18,7 @@ from crypto.models import EscrowRecord
 from crypto.pseudonyms import pseudonym_id
 from physicians.models import Physician, User
 from physicians.services import CLOSE_FORBIDDEN, physician_get
-from rooms.models import Membership
+from rooms.models import Membership, Message, MessageTerm
 from rooms.roster import roster_forget
 
 
@@ -43,6 +43,10 @@ def physician_erase(*, user_id: str, keep_escrow: bool = False, now: datetime | 
     authors = [(room, pseudonym_id(user_id=str(user.pk), room_id=room)) for room in room_ids]
     with outbox.atomic():
         author_keys_destroy(authors=authors)
+        # Their messages can no longer be opened: nor found (docs/search.md).
+        for room, pseudonym in authors:
+            MessageTerm.objects.filter(message__in=Message.objects.filter(
+                room_id=room, author=pseudonym)).delete()
         if not keep_escrow:
             for room, pseudonym in authors:
                 EscrowRecord.objects.filter(room_id=room, pseudonym=pseudonym).delete()

@@ -43,7 +43,7 @@ from core.errors import (
 from crypto import envelope
 from phi.audit import phi_confirmation_record
 from physicians.models import User
-from rooms import events, roster
+from rooms import events, roster, search_index
 from rooms.models import CASE_ROOM_PREFIX, Attachment, Membership, Message, Room
 from rooms.services import membership_check
 
@@ -239,6 +239,8 @@ def _insert_rooms(batches: dict[str, list[Draft]], rosters: dict[str, dict],
                 body_sealed=box.blob, reply_to=d.reply_to, mentions=list(d.mentions),
                 attachments=list(d.attachments), sent_at=now))
         _insert_messages(rows)
+        search_index.message_terms_add(
+            (msg.id, room, now, d.body) for msg, (room, d, _, _) in zip(rows, plan, strict=True))
         metrics.count_after_commit(metrics.MESSAGES_POSTED, len(rows))
         authors: dict[str, list[str]] = {}
         for room, d, _, _ in plan:

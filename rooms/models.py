@@ -93,6 +93,22 @@ class Message(models.Model):
         ]
 
 
+class MessageTerm(models.Model):
+    """One search term of a message's current body, as a keyed blind token
+    (crypto/search_terms.py; docs/search.md): never the term. Written in the transaction
+    that stores, edits, hides or deletes the message; a hidden or deleted message has none."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    room_id = models.CharField(max_length=64)
+    at = models.DateTimeField()  # the message's sent_at: recency ranks without a join
+    term = models.BinaryField(max_length=16)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "term"],
+                                               name="message_term_once")]
+        indexes = [models.Index(fields=["term", "room_id"], name="message_term_lookup")]
+
+
 class MessageRevision(models.Model):
     """An earlier body of an edited or deleted message, kept sealed for moderators."""
 

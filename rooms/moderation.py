@@ -24,7 +24,7 @@ from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
 from physicians.models import Role, User
-from rooms import events, reasons, roster, selectors, services
+from rooms import events, reasons, roster, search_index, selectors, services
 from rooms.models import Ban, Membership, Message, Report, Room
 
 SCOPES = ("room", "network")
@@ -108,6 +108,7 @@ def message_hide(*, room_id: str, seq: int, moderator: User, reason: str,
         msg.hidden_reason_sealed = reasons.reason_seal(
             room_id=room_id, label=reasons.hide_label(str(msg.id)), text=reason)
         msg.save(update_fields=["hidden_at", "hidden_reason_sealed"])
+        search_index.message_terms_drop([msg.id])
         if findings:
             phi_confirmation_record(actor=actor, subject=subject, op="mod.hide",
                                     findings=findings)
@@ -131,6 +132,8 @@ def message_unhide(*, room_id: str, seq: int, moderator: User,
             raise Conflict("The message is not hidden.", details={"seq": seq})
         msg.hidden_at, msg.hidden_reason_sealed = None, None
         msg.save(update_fields=["hidden_at", "hidden_reason_sealed"])
+        if msg.deleted_at is None:
+            search_index.message_reindex(msg)
         audit_append(action="mod.unhide", actor=_actor(moderator, room_id),
                      subject=_message_subject(room_id, seq), details={}, now=now)
         outbox.room_event(room_id=room_id, frame=events.message_changed(

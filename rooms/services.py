@@ -15,7 +15,7 @@ from crypto import envelope, escrow
 from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from physicians.models import User
-from rooms import events, roster
+from rooms import events, roster, search_index
 from rooms.models import (
     MemberRole,
     Membership,
@@ -161,6 +161,8 @@ def message_edit(*, room_id: str, seq: int, user: User, author: roster.Author, b
         msg.epoch, msg.key_id, msg.body_sealed, msg.edited_at = (
             sealed.epoch, sealed.key_id, sealed.blob, now)
         msg.save(update_fields=["epoch", "key_id", "body_sealed", "edited_at"])
+        if msg.hidden_at is None:  # a hidden message stays out of the index until shown
+            search_index.message_terms_replace(msg, body)
         if phi_confirmed:
             phi_confirmation_record(actor=author.pseudonym, op="message.edit",
                                     subject=f"room:{room_id}/seq:{msg.seq}",
@@ -182,6 +184,7 @@ def message_delete(*, room_id: str, seq: int, user: User, author: roster.Author,
         _keep_revision(msg, now)
         msg.deleted_at = now
         msg.save(update_fields=["deleted_at"])
+        search_index.message_terms_drop([msg.id])
         outbox.room_event(room_id=room_id, frame=events.message_changed(
             "message.deleted", room_id=room_id, seq=seq, data={"deleted_at": now.isoformat()}))
     return msg

@@ -2,7 +2,8 @@
 an e-mail, a password, first, last and display names, a licence number, a message body and its
 edit, a case summary, a diagnosis poll's option, an opinion poll's question and option,
 report, hide, ban, verification and resolution reasons, an attachment's file name, a socket
-ticket — are found in clear in none of: a ``pg_dump`` of the database,
+ticket, a searched word and the search queries (socket and HTTP) — are found in clear in none
+of: a ``pg_dump`` of the database,
 every Redis key and value (SCAN, each type read, and DUMP), the server's log.
 
 The server logs at INFO, the production default. Its mails go to Django's in-memory outbox
@@ -129,6 +130,21 @@ async def test_no_planted_canary_is_in_the_database_redis_or_the_log(canary_serv
     status, body = await call(_upload)(http, LOUNGE, f"{c.new('filename')}.png")
     assert status == 201, body
 
+    # Search (docs/search.md): a message that stays shown, its words indexed as keyed
+    # tokens; searching finds it and the case by their canary words (so the index is there),
+    # over the socket and over HTTP, and a query's own words are stored and logged nowhere.
+    term = c.new("search_term")
+    kept = await request(ws, "message.send", room=LOUNGE, client_id="canary-2",
+                         body=f"Pericarditis recurrente {term} con colchicina")
+    assert kept["ok"] is True, kept
+    found = await request(ws, "search", q=f"{term} {c.new('search_query')}")
+    assert [h["seq"] for h in found["data"]["hits"]] == [kept["data"]["seq"]], found
+    found = await request(ws, "search", q=c.planted["summary"], kind="cases")
+    assert len(found["data"]["hits"]) == 1, found
+    status, body = await call(http.call)("POST", "/api/v1/search",
+                                         {"q": f"{term} {c.new('search_http_query')}"})
+    assert status == 200 and len(body["hits"]) == 1, body
+
     # Moderation: a report, its resolution, a hide, a ban — each with a reason.
     reported = await request(admin, "report", room=LOUNGE, seq=seq,
                              reason=f"{c.new('report_reason')} off topic")
@@ -151,6 +167,7 @@ async def test_no_planted_canary_is_in_the_database_redis_or_the_log(canary_serv
     log = canaries.log_text(canary_server.log_path)
     # The dumps and the log really hold what was done (a scan of nothing proves nothing).
     assert b"COPY public.rooms_message" in db_dump and b"COPY public.consult_case" in db_dump
+    assert b"COPY public.rooms_messageterm" in db_dump and b"COPY public.consult_caseterm" in db_dump
     assert redis_dump and b"POST /api/v1/cases" in log
     # … and the scan sees what is stored in clear: the author's pseudonym in the room is.
     assert pseudonym.encode() in db_dump
@@ -166,3 +183,15 @@ def test_the_suite_log_scan_sees_a_planted_value(tmp_path):
     leaky.write_bytes(b"login failed for DR7.123@Example.Test with Correct-Horse-Battery\n")
     assert canaries.suite_log_leaks([clean, leaky]) == {
         str(leaky): ["fixture password", "fixture e-mail"]}
+
+
+def test_the_scan_sees_a_canary_in_a_bytea_column():
+    """pg_dump writes a ``bytea`` value as hex: a canary stored in clear in a binary column
+    (a search term saved unkeyed, say) is found in that form too, in any letter case."""
+    c = Canaries()
+    word = c.new("search_term")
+    dump = (b"COPY public.rooms_messageterm (id, message_id, room_id, at, term) FROM stdin;\n"
+            b"1\tm\tlounge-cardiology\t2026-12-02\t\\\\x" + word.lower().encode().hex().encode()
+            + b"\n")
+    assert c.found_in(dump) == ["search_term"]
+    assert c.found_in(dump.replace(word.lower().encode().hex().encode(), b"00ff")) == []

@@ -143,6 +143,10 @@ def test_what_the_views_send_on_success_validates(daphne_server, sessions):
         call("/api/v1/cases/{case_id}", "GET", 200, path_parameters={"case_id": case_id})
         call("/api/v1/cases/{case_id}/withdraw", "POST", 200, path_parameters={"case_id": case_id},
              media_type="application/json", body={})
+    # Search finds the (withdrawn) routine case for its poster, with every hit field filled.
+    found = call("/api/v1/search", "POST", 200, media_type="application/json",
+                 body={"q": "LBBB troponin", "kind": "cases", "limit": 1})
+    assert found["hits"] and found["hits"][0]["kind"] == "case", found
     for path in ("/api/v1/me", "/api/v1/auth/otp", "/api/v1/specialties", "/api/v1/verifications",
                  "/api/v1/moderation/reports"):
         call(path, "GET", 200)

@@ -53,10 +53,14 @@ class Canaries:
         return value
 
     def found_in(self, blob: bytes) -> list[str]:
-        """The kinds whose canary ``blob`` holds in clear (any letter case)."""
+        """The kinds whose canary ``blob`` holds in clear (any letter case), also as the hex
+        digits ``pg_dump`` writes a ``bytea`` value in (``\\x636e7279…``): plaintext stored
+        in a binary column is plaintext too."""
         lowered = blob.lower()
         return [kind for kind, value in self.planted.items()
-                if value.encode() in blob or value.lower().encode() in lowered]
+                if value.encode() in blob or value.lower().encode() in lowered
+                or value.encode().hex().encode() in lowered
+                or value.lower().encode().hex().encode() in lowered]
 
 
 def pg_dump() -> bytes:

@@ -23,6 +23,7 @@ import * as profile from "./profile.js";
 import * as urgent from "./urgent.js";
 import * as cases from "./cases.js";
 import * as polls from "./polls.js";
+import * as search from "./search.js";
 import * as verify from "./verify.js";
 import * as inbox from "./inbox.js";
 
@@ -154,6 +155,7 @@ function onWelcome(data) {
   urgent.onWelcome(data);
   cases.onWelcome(data);
   inbox.onWelcome(data);
+  search.onWelcome(data);
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
   loadRoomList();
@@ -351,6 +353,27 @@ function openRoom(id, { focus = true } = {}) {
   if (!focus) return;
   if (!fromDrawer || !isPhone()) $("composer-input").focus();
   else $("drawer-toggle").focus();
+}
+
+/** Open a room at one of its messages (a search hit): join it, page back until the message
+ * is there (at most MAX_PAGES_BACK pages), then scroll to it and mark it. */
+const MAX_PAGES_BACK = 20;
+async function showMessage(roomId, seq) {
+  openRoom(roomId, { focus: false });
+  const room = state.rooms.get(roomId);
+  for (let i = 0; i < 100 && !room.joined && state.current === room; i += 1) {
+    await new Promise((resolve) => { setTimeout(resolve, 100); });
+  }
+  for (let i = 0; i < MAX_PAGES_BACK && room.joined && !room.messages.has(seq) && room.more && state.current === room; i += 1) {
+    await loadEarlier();
+  }
+  const rec = room.messages.get(seq);
+  if (!rec || state.current !== room) return;
+  for (const node of room.list.querySelectorAll(".msg.found")) node.classList.remove("found");
+  rec.el.classList.add("found");
+  rec.el.tabIndex = -1;
+  rec.el.scrollIntoView({ block: "center" });
+  rec.el.focus({ preventScroll: true });
 }
 
 // --- The room drawer (phones) -------------------------------------------------------------
@@ -862,6 +885,7 @@ function rerenderAll() {
   cases.rerender();
   polls.rerender();
   inbox.rerender();
+  search.rerender();
   renderHome();
   account.rerender();
   verify.rerender();
@@ -904,6 +928,7 @@ function showLogin(message = "", { keepInput = false } = {}) {
   cases.reset();
   polls.reset();
   inbox.reset();
+  search.reset();
   state.rooms = new Map();
   state.current = null;
   state.me = null;
@@ -1144,6 +1169,7 @@ async function boot() {
     roomTitle: (id) => roomTitle(id, state.list.get(id)?.case || state.rooms.get(id)?.summary),
   });
   chatimages.install({ room: () => state.current }); // after cases.install: the viewer
+  search.install({ conn, openCase: cases.openCase, showMessage });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("composer").addEventListener("submit", (ev) => {
