@@ -243,7 +243,8 @@ async def test_factory_with_url_is_redis(prefix):
 
 
 async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
-    """Presence is the dominant load: a heartbeat must cost one Redis command, not several."""
+    """Presence is the dominant load: a heartbeat must cost one Redis command, not several.
+    Heartbeats travel in pipelines (one per batch): each pipeline sent is one entry."""
     from redis.asyncio import Redis
 
     from presence.store_redis import RedisPresenceStore
@@ -256,6 +257,17 @@ async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
             self.commands.append(str(args[0]))
             return await super().execute_command(*args, **options)
 
+        def pipeline(self, transaction=True, shard_hint=None):
+            pipe = super().pipeline(transaction, shard_hint)
+            execute = pipe.execute
+
+            async def counted(raise_on_error=True):
+                self.commands.append([str(args[0]) for args, _ in pipe.command_stack])
+                return await execute(raise_on_error=raise_on_error)
+
+            pipe.execute = counted
+            return pipe
+
     client = CountingRedis.from_url(redis_url(), decode_responses=True)
     store = RedisPresenceStore(client, prefix=prefix)
     try:
@@ -264,7 +276,7 @@ async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
         client.commands.clear()
         for _ in range(5):
             await store.heartbeat(user_id="a", conn_id="c", now=clock.advance(25))
-        assert client.commands == ["EVALSHA"] * 5
+        assert client.commands == [["EVALSHA"]] * 5
     finally:
         await purge(client, prefix)
         await client.aclose()
@@ -342,3 +354,47 @@ async def test_racing_releases_of_one_case_release_once(store, clock):
     assert min(counts) == 2
     assert await store.consults_open("alice") == 2
     assert await store.consults_held("alice") == {"c1", "c3"}
+
+
+async def test_concurrent_heartbeats_behave_as_one_at_a_time(store, clock):
+    """The Redis store sends concurrent heartbeats as one pipeline; each still extends its
+    own connection, reports its own change, and an unknown one fails alone."""
+    for i in range(40):
+        await store.connect(user_id=f"u{i:02d}", conn_id=f"c{i}", process_id="p1",
+                            profile=CARDIO if i % 2 else NEURO, now=clock.now)
+    await store.set_status(user_id="u03", status="away", now=clock.now)
+    now = clock.advance(HEARTBEAT_INTERVAL_S)
+    results = await asyncio.gather(
+        *(store.heartbeat(user_id=f"u{i:02d}", conn_id=f"c{i}", now=now, active=i == 3)
+          for i in range(40)),
+        store.heartbeat(user_id="u05", conn_id="gone", now=now),
+        store.heartbeat(user_id="nobody", conn_id="c0", now=now),
+        return_exceptions=True)
+    assert all(r is None for r in results[:40]), results[:40]
+    assert [type(r) for r in results[40:]] == [UnknownConnection, UnknownConnection]
+    # Every deadline moved on: one TTL after the first connect, all are still online.
+    later = clock.advance(CONNECTION_TTL_S - 1)
+    assert len(await store.online(now=later)) == 40
+    assert (await store.get("u03", now=later)).chosen_status == "away"
+
+
+async def test_heartbeats_of_one_tick_share_one_redis_round_trip(redis_client, prefix, clock):
+    from presence.store_redis import RedisPresenceStore
+
+    store = RedisPresenceStore(redis_client, prefix=prefix)
+    for i in range(50):
+        await store.connect(user_id=f"u{i}", conn_id="c", process_id="p1", profile=CARDIO,
+                            now=clock.now)
+    now = clock.advance(HEARTBEAT_INTERVAL_S)
+    await asyncio.gather(*(store.heartbeat(user_id=f"u{i}", conn_id="c", now=now)
+                           for i in range(50)))
+    assert store.heartbeat_round_trips <= 2
+    # A Redis that forgot its scripts (restarted, SCRIPT FLUSH): the batch loads and resends.
+    await redis_client.script_flush()
+    before = store.heartbeat_round_trips
+    now = clock.advance(HEARTBEAT_INTERVAL_S)
+    assert await asyncio.gather(*(store.heartbeat(user_id=f"u{i}", conn_id="c", now=now)
+                                  for i in range(5))) == [None] * 5
+    assert store.heartbeat_round_trips == before + 2
+    online = await store.online(now=clock.advance(CONNECTION_TTL_S - 1))
+    assert [p.user_id for p in online] == [f"u{i}" for i in range(5)]
