@@ -444,5 +444,13 @@ class RedisPresenceStore:
     async def mark_offered(self, *, user_id: str, now: float) -> None:
         await self._redis.hset(self._load_key(user_id), "offered", repr(float(now)))
 
+    async def mark_offered_many(self, *, user_ids: list[str], now: float) -> None:
+        if not user_ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hset(self._load_key(user_id), "offered", repr(float(now)))
+            await pipe.execute()
+
     async def close(self) -> None:
         await self._redis.aclose()

@@ -398,3 +398,18 @@ async def test_heartbeats_of_one_tick_share_one_redis_round_trip(redis_client, p
     assert store.heartbeat_round_trips == before + 2
     online = await store.online(now=clock.advance(CONNECTION_TTL_S - 1))
     assert [p.user_id for p in online] == [f"u{i}" for i in range(5)]
+
+
+async def test_offers_marked_in_one_call_are_each_marked(store, clock):
+    """An urgent round marks hundreds of offers at once (one Redis pipeline); each physician
+    reads as offered at that time, others untouched, and an empty round is a no-op."""
+    await store.mark_offered_many(user_ids=[], now=clock.now)
+    offered = [f"s{i:03d}" for i in range(500)]
+    await store.mark_offered(user_id="other", now=clock.now)
+    later = clock.advance(5)
+    await store.mark_offered_many(user_ids=offered, now=later)
+    for user_id in (offered[0], offered[-1], "other", "never"):
+        await store.connect(user_id=user_id, conn_id="c", process_id="p1", profile=CARDIO,
+                            now=later)
+    seen = {p.user_id: p.last_offered_at for p in await store.online(now=later)}
+    assert seen == {offered[0]: later, offered[-1]: later, "other": later - 5, "never": None}
