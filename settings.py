@@ -181,6 +181,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so the daphne processes of end-to-end tests see the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_curbside.sqlite3")}
+    # Persistent connections: Channels' database_sync_to_async closes "old" connections
+    # before and after every call, and with CONN_MAX_AGE=0 that opened and closed the SQLite
+    # file (connect, the WAL pragmas, close) around every batch of the message path — ~11 %
+    # of an embedded server's samples (docs/benchmarks.md). A SQLite connection is a file
+    # handle per thread: the few threads of the process keep theirs, and Django still closes
+    # one after an error it cannot use (close_if_unusable_or_obsolete). No health check: a
+    # local file does not go away like a server (Django's SQLite is_usable is always true).
+    # PostgreSQL keeps its pool above (persistent connections there would be one per ASGI
+    # thread, and its pool checks each connection as it leaves the pool).
+    DATABASES["default"]["CONN_MAX_AGE"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "physicians.User"

@@ -28,9 +28,10 @@ COLUMNS = {
              "cpu_rest_pct"],
     "fanout": ["topology", "app", "members", "offered", "deliveries_per_s", "p50_ms", "p95_ms",
                "p99_ms", "max_ms", "listeners_p99_ms", "lost", "dup", "server_cpu_pct",
-               "loadgen_cpu_pct"],
+               "server_us_per_delivery", "loadgen_cpu_pct", "load1"],
     "rooms": ["topology", "app", "rooms", "sockets", "deliveries_per_s", "p50_ms", "p95_ms",
-              "p99_ms", "max_ms", "lost", "dup", "server_cpu_pct"],
+              "p99_ms", "max_ms", "lost", "dup", "server_cpu_pct", "server_us_per_delivery",
+              "loadgen_cpu_pct", "load1"],
     "reconnect": ["topology", "app", "clients", "missed_each", "failed", "all_back_s",
                   "client_p50_ms", "client_p99_ms", "recovered", "lost", "dup", "out_of_order"],
 }
@@ -66,7 +67,9 @@ def machine() -> dict:
     return {"nproc": len(__import__("os").sched_getaffinity(0)), "memory": mem, "cpu": cpu,
             "python": platform.python_version(), "kernel": platform.release(),
             **{pkg: version(pkg) for pkg in ("django", "channels", "daphne", "channels-redis",
-                                             "redis", "twisted", "autobahn", "websockets")},
+                                             "redis", "twisted", "autobahn", "websockets",
+                                             "uvicorn", "wsproto", "uvloop", "httptools",
+                                             "granian")},
             "redis-server": server(["redis-server", "--version"]),
             "postgres": server(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
                                 "show server_version"])}
@@ -75,14 +78,14 @@ def machine() -> dict:
 def ratio_rows(name: str, rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
-        if row.get("app") != "curbside":
+        if not str(row.get("app", "")).startswith("curbside"):
             continue
         match = next((b for b in rows if b.get("app") == "baseline"
                       and b["topology"] == row["topology"]
                       and all(b.get(k) == row.get(k) for k in KEYS[name])), None)
         if match is None:
             continue
-        r = {"topology": row["topology"], "app": "ratio (×, >1 = Curbside better)",
+        r = {"topology": row["topology"], "app": f"ratio {row['app']}/baseline (×, >1 = better)",
              **{k: row.get(k) for k in KEYS[name]}}
         for metric, lower in RATIOS[name].items():
             r[metric] = report.ratio(row.get(metric), match.get(metric), lower_is_better=lower)
@@ -117,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     p.add_argument("--topologies", default=",".join(TOPOLOGIES))
-    p.add_argument("--apps", default="curbside,baseline")
+    p.add_argument("--apps", default="curbside,baseline",
+                   help="curbside[@server] (server: daphne, uvicorn, uvicorn-wsproto, granian) "
+                        "and/or baseline, comma-separated; cells alternate in this order")
+    p.add_argument("--pin-server", default="", metavar="CPUS",
+                   help="run every server process under `taskset -c CPUS` (e.g. 0)")
+    p.add_argument("--pin-loadgen", default="", metavar="CPUS",
+                   help="pin the load-generator processes to CPUS (e.g. 1)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of load per phase")
     p.add_argument("--workers", type=int, default=2, help="load-generator processes")
     p.add_argument("--idle-sizes", type=ints, default=[1000, 5000, 10000])
@@ -152,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
                    redis_curbside=args.redis_curbside, redis_baseline=args.redis_baseline,
                    workers=args.workers,
                    duration=args.duration, users=args.users, case_rooms=args.case_rooms,
-                   profile_s=args.profile)
+                   profile_s=args.profile, server_cpus=args.pin_server,
+                   loadgen_cpus=args.pin_loadgen)
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine()
+    info["pinned"] = {"servers": args.pin_server or None, "loadgen": args.pin_loadgen or None}
     print(json.dumps(info), flush=True)
     apps = args.apps.split(",")
     failures = 0
@@ -173,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"... {name} / {topology} / {app} (run {rep + 1}/{args.repeat})",
                               file=sys.stderr, flush=True)
                         try:
+                            # The machine's load as the cell starts (1-minute average).
+                            load1 = float(Path("/proc/loadavg").read_text().split()[0])
                             with Cluster(opts, app, topology) as cluster:
-                                runs[app].append(run_one(name, cluster, args))
+                                runs[app].append([{**row, "load1": load1}
+                                                  for row in run_one(name, cluster, args)])
                         except Exception as exc:  # keep going: one broken cell must not hide the rest
                             failures += 1
                             rows.append({"topology": topology, "app": app,

@@ -39,6 +39,10 @@ class Options:
     open_concurrency: int = 64
     # Seconds of py-spy sampling of the first Curbside server during each closed-loop phase.
     profile_s: float = 0.0
+    # CPU lists for ``taskset -c`` (servers) and ``sched_setaffinity`` (load generator);
+    # empty: not pinned.
+    server_cpus: str = ""
+    loadgen_cpus: str = ""
     _fixtures: dict = field(default_factory=dict)
     _cookies: dict = field(default_factory=dict)
 
@@ -111,9 +115,27 @@ def _flush(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+def split_app(label: str) -> tuple[str, str]:
+    """``curbside`` / ``curbside@uvicorn`` / ``baseline`` → (app, server)."""
+    app, _, server = label.partition("@")
+    if app not in ("curbside", "baseline") or (server and app == "baseline"):
+        raise ValueError(f"unknown app {label!r}: curbside[@server] or baseline")
+    return app, server or "daphne"
+
+
+def _cpu_set(cpus: str) -> set[int]:
+    out: set[int] = set()
+    for part in cpus.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 class Cluster:
-    def __init__(self, opts: Options, app: str, topology: str) -> None:
-        self.opts, self.app, self.topology = opts, app, topology
+    def __init__(self, opts: Options, label: str, topology: str) -> None:
+        app, server = split_app(label)
+        self.opts, self.app, self.server, self.topology = opts, app, server, topology
+        self.label = label
         n, redis = TOPOLOGIES[topology]
         self.servers: list[servers.Server] = []
         self.conns: list = []
@@ -128,14 +150,16 @@ class Cluster:
                 _flush(opts.redis_curbside)
             for _ in range(n):
                 port = servers.free_port()
-                self.servers.append(servers.curbside(port, env, logs / f"curbside-{port}.log"))
+                self.servers.append(servers.curbside(port, env, logs / f"curbside-{port}.log",
+                                                     server, opts.server_cpus))
         else:
             env = baseline_env(opts, topology)
             if redis:
                 _flush(opts.redis_baseline)
             for _ in range(n):
                 port = servers.free_port()
-                self.servers.append(servers.baseline(port, env, logs / f"baseline-{port}.log"))
+                self.servers.append(servers.baseline(port, env, logs / f"baseline-{port}.log",
+                                                     opts.server_cpus))
         try:
             for s in self.servers:
                 s.start()
@@ -152,6 +176,8 @@ class Cluster:
                 proc = ctx.Process(target=worker.main, args=(child, {
                     "app": app, "run": run, "cookies": cookies}), daemon=True)
                 proc.start()
+                if opts.loadgen_cpus:
+                    os.sched_setaffinity(proc.pid, _cpu_set(opts.loadgen_cpus))
                 self.conns.append(parent)
                 self.procs.append(proc)
         except BaseException:

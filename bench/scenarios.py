@@ -99,6 +99,10 @@ def load(cluster: Cluster, *, sizes: dict[str, int], duration: float, rate: floa
         "failed": failed,
         "rate_limited_retries": sum(p["rate_limited"] for p in parts),
         "server_cpu_pct": round((cpu1 - cpu0) / elapsed * 100),
+        # Server CPU (every process, user + system) per delivery received in the load window:
+        # steadier than deliveries/s on a shared machine.
+        "server_us_per_delivery": (round((cpu1 - cpu0) * 1e6 / in_window, 1)
+                                   if (in_window := sum(p["in_window"] for p in parts)) else None),
         "loadgen_cpu_pct": round((wcpu1 - wcpu0) / elapsed * 100),
         "loadgen_lag_max_ms": round(max(p["lag_max"] for p in parts) * 1000, 1),
     }

@@ -1,5 +1,7 @@
-"""Start the servers under test (Curbside via ``manage.py serve``, the tutorial chat via
-``python -m daphne``), stop them by PID, and read their memory and CPU from /proc."""
+"""Start the servers under test (Curbside via ``manage.py serve [--server …]``, the tutorial
+chat via ``python -m daphne``), optionally pinned to CPUs with ``taskset``, stop them by PID,
+and read their memory and CPU from /proc — of the whole process tree: granian runs the
+application in a worker process of its own."""
 
 from __future__ import annotations
 
@@ -29,11 +31,14 @@ class Server:
     port: int
     log_path: Path
     proc: subprocess.Popen | None = None
+    # CPUs for ``taskset -c`` (e.g. "0"); empty: wherever the kernel puts it.
+    cpus: str = ""
 
     def start(self) -> Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the child)
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log,
+        argv = ["taskset", "-c", self.cpus, *self.argv] if self.cpus else self.argv
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_DEADLINE_S
         while time.monotonic() < deadline:
@@ -65,24 +70,61 @@ class Server:
                 self.proc.wait(timeout=10)
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/<pid>/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def _rss_one(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_one(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def curbside(port: int, env: dict[str, str], log_path: Path) -> Server:
-    return Server([sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", str(port)],
-                  env, port, log_path)
+def rss_bytes(pid: int) -> int:
+    """Resident memory of the process and its children."""
+    return sum(_rss_one(p) for p in tree(pid))
 
 
-def baseline(port: int, env: dict[str, str], log_path: Path) -> Server:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of the process and its live children (``taskset`` execs
+    the server in place, so the PID is the server's own)."""
+    return sum(_cpu_one(p) for p in tree(pid))
+
+
+# Curbside's servers: `manage.py serve --server <name>` (gateway/management/commands/serve.py).
+CURBSIDE_SERVERS = ("daphne", "uvicorn", "uvicorn-wsproto", "granian")
+
+
+def curbside(port: int, env: dict[str, str], log_path: Path, server: str = "daphne",
+             cpus: str = "") -> Server:
+    if server not in CURBSIDE_SERVERS:
+        raise ValueError(f"unknown server {server!r} (one of {', '.join(CURBSIDE_SERVERS)})")
+    return Server([sys.executable, "manage.py", "serve", "--server", server, "-b", "127.0.0.1",
+                   "-p", str(port)], env, port, log_path, cpus=cpus)
+
+
+def baseline(port: int, env: dict[str, str], log_path: Path, cpus: str = "") -> Server:
     return Server([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                   "bench.baseline.asgi:application"], env, port, log_path)
+                   "bench.baseline.asgi:application"], env, port, log_path, cpus=cpus)

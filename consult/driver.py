@@ -64,10 +64,9 @@ def _reach(specialty: str) -> set[str]:
 
 
 async def _after(result: services.StepResult, now: float) -> None:
-    store = runtime.store()
-    for action in result.actions:
-        if isinstance(action, Offer):
-            await store.mark_offered(user_id=action.user_id, now=now)
+    # An urgent round offers hundreds at once: one pipeline, not a round trip per offer.
+    await runtime.store().mark_offered_many(
+        user_ids=[a.user_id for a in result.actions if isinstance(a, Offer)], now=now)
     await capacity_apply(result.capacity, now=now)
 
 

@@ -81,6 +81,14 @@ _PACK = struct.Struct(">IQ")
 _epoch_keys = KeyCache()
 _current = KeyCache()
 _author_keys = KeyCache()
+# (room_id, pseudonym, epoch, key_id, epoch key, author key) -> message content key: a
+# memo of the HKDF (~2/3 of opening one message), so a history page — or a reconnect storm
+# reading the same authors' messages — derives each author's key once per epoch. The key
+# material is part of the memo's key, so it is a pure function's cache: a re-created author
+# key (after erasure) or a different epoch key can never meet a stale derived key. The
+# epoch and author keys are still looked up (and checked) on every open, as before, so the
+# erasure bound of the caches above is unchanged.
+_content_keys = KeyCache()
 
 
 def cache_clear() -> None:
@@ -88,6 +96,7 @@ def cache_clear() -> None:
     _epoch_keys.clear()
     _current.clear()
     _author_keys.clear()
+    _content_keys.clear()
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -237,9 +246,14 @@ def message_open(*, room_id: str, message_id: str, seq: int, author: str, sealed
     _check_format(sealed.blob)
     epoch_key = _epoch_key_for(sealed, room_id)
     author_key = _author_key(room_id, author, create=False)
-    content_key = _derive(b"message", epoch_key, author_key, room_id, author, sealed.epoch, sealed.key_id)
+    memo = (room_id, author, sealed.epoch, sealed.key_id, epoch_key, author_key)
+    content_key = _content_keys.get(memo)
+    if content_key is None:
+        content_key = _derive(b"message", epoch_key, author_key, room_id, author, sealed.epoch,
+                              sealed.key_id)
+        _content_keys.put(memo, content_key)
     aad = _message_aad(room_id, message_id, seq, sealed.epoch, author, sealed.key_id)
-    return aead.open_(content_key, sealed.blob[1:], aad)
+    return aead.open_(content_key, sealed.blob[1:], aad)  # type: ignore[arg-type]
 
 
 def blob_seal(*, room_id: str, attachment_id: str, body: bytes, author: str | None = None) -> Sealed:
@@ -297,6 +311,8 @@ def author_keys_destroy(*, authors: list[tuple[str, str]]) -> int:
             deleted += n
     for pair in authors:
         _author_keys.discard(tuple(pair))
+    gone = {tuple(pair) for pair in authors}
+    _content_keys.discard_where(lambda memo: (memo[0], memo[1]) in gone)
     return deleted
 
 

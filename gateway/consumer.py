@@ -442,7 +442,10 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
             return
         try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except Disconnected:
+        except (Disconnected, OSError):
+            # autobahn's Disconnected under daphne; under uvicorn and granian a send to a
+            # closed socket raises an OSError, as the ASGI spec asks of servers (uvicorn's
+            # ClientDisconnected).
             log.debug("send to a closing socket dropped")
         except Exception:
             log.exception("send failed; the socket stays open")

@@ -214,6 +214,11 @@ class PresenceStore(Protocol):
 
     async def mark_offered(self, *, user_id: str, now: float) -> None: ...
 
+    async def mark_offered_many(self, *, user_ids: list[str], now: float) -> None:
+        """``mark_offered`` for each of ``user_ids`` (an urgent round offers hundreds at
+        once): one round trip in Redis."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -400,6 +405,10 @@ class MemoryPresenceStore:
 
     async def mark_offered(self, *, user_id: str, now: float) -> None:
         self._offered[user_id] = now
+
+    async def mark_offered_many(self, *, user_ids: list[str], now: float) -> None:
+        for user_id in user_ids:
+            await self.mark_offered(user_id=user_id, now=now)
 
     async def close(self) -> None:
         return None

@@ -1,9 +1,13 @@
 """The Redis ``PresenceStore``: presence shared by every daphne process.
 
-Each mutating call is one Lua script (one round trip, atomic), so two processes never
-interleave halfway through a heartbeat. The scripts never read the server clock: the
-caller's ``now`` and the deadlines derived from it are passed in, and every expiry is a
-sorted-set score compared with that ``now``. docs/presence.md draws the key layout.
+Each mutating call is one Lua script (atomic), so two processes never interleave halfway
+through a heartbeat. Heartbeats, the bulk of presence traffic (one per socket every
+heartbeat interval), are batched per store — one per event loop, so per process: the ones
+that arrive while a batch is in flight go out together as the next batch, one pipeline of
+script calls and one round trip for all of them (group commit; nothing waits at rest).
+The scripts never read the server clock: the caller's ``now`` and the deadlines derived
+from it are passed in, and every expiry is a sorted-set score compared with that ``now``.
+docs/presence.md draws the key layout.
 
 All keys share ``prefix``. The scripts touch keys they derive from the user id, which
 Redis Cluster forbids unless every key hashes to one slot: wrap the prefix in braces
@@ -12,10 +16,12 @@ Redis Cluster forbids unless every key hashes to one slot: wrap the prefix in br
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from core import redis as redis_clients
 from presence.store import (
@@ -267,7 +273,8 @@ def _presence(raw: list[Any], now: float) -> Presence:
 
 
 class RedisPresenceStore:
-    """``PresenceStore`` on Redis; one script call (one round trip) per operation."""
+    """``PresenceStore`` on Redis; one script call (one round trip) per operation, except
+    heartbeats: concurrent ones share one pipeline (``_send_beats``)."""
 
     def __init__(self, redis: Redis, *, prefix: str,
                  connection_ttl_s: float = CONNECTION_TTL_S) -> None:
@@ -287,6 +294,11 @@ class RedisPresenceStore:
                 "started": _STARTED,
             }.items()
         }
+        # Heartbeats waiting for the next pipeline: (script args, future of the reply).
+        self._beats: list[tuple[list[str], asyncio.Future]] = []
+        self._beat_task: asyncio.Task | None = None
+        # Pipelines sent for heartbeats (tests/presence check the batching with it).
+        self.heartbeat_round_trips = 0
 
     @classmethod
     def from_url(cls, redis_url: str, *, prefix: str, connection_ttl_s: float = CONNECTION_TTL_S,
@@ -333,11 +345,51 @@ class RedisPresenceStore:
     async def heartbeat(
         self, *, user_id: str, conn_id: str, now: float, active: bool = False
     ) -> PresenceChange | None:
-        deadline = repr(float(now + self._ttl))
-        reply = await self._run("heartbeat", user_id, now, conn_id, deadline, "1" if active else "0")
+        args = [self._prefix, repr(float(now)), repr(IDLE_AWAY_S), user_id, conn_id,
+                repr(float(now + self._ttl)), "1" if active else "0"]
+        future = asyncio.get_running_loop().create_future()
+        self._beats.append((args, future))
+        if self._beat_task is None or self._beat_task.done():
+            self._beat_task = asyncio.create_task(self._send_beats())
+        reply = await future
         if reply[0] == -1:
             raise UnknownConnection(user_id, conn_id)
         return self._change(user_id, reply, now)
+
+    async def _send_beats(self) -> None:
+        """Send what is queued as one pipeline, then what queued meanwhile, until empty.
+        Each heartbeat is still its own atomic script call, in arrival order; a failed
+        round trip fails every heartbeat of its batch (as it would have failed each alone)."""
+        while self._beats:
+            batch, self._beats = self._beats, []
+            try:
+                replies = await self._heartbeat_pipeline([args for args, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), reply in zip(batch, replies, strict=True):
+                if not future.done():
+                    if isinstance(reply, Exception):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+
+    async def _heartbeat_pipeline(self, batch: list[list[str]]) -> list[Any]:
+        script = self._scripts["heartbeat"]
+        for attempt in (1, 2):
+            self.heartbeat_round_trips += 1
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for args in batch:
+                    pipe.evalsha(script.sha, 0, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
+                # A Redis that restarted (or SCRIPT FLUSH) forgot the script: load it, resend.
+                await self._redis.script_load(_HEARTBEAT)
+                continue
+            return replies
+        return replies
 
     async def disconnect(self, *, user_id: str, conn_id: str, now: float) -> PresenceChange | None:
         return self._change(user_id, await self._run("disconnect", user_id, now, conn_id), now)
@@ -404,6 +456,14 @@ class RedisPresenceStore:
 
     async def mark_offered(self, *, user_id: str, now: float) -> None:
         await self._redis.hset(self._load_key(user_id), "offered", repr(float(now)))
+
+    async def mark_offered_many(self, *, user_ids: list[str], now: float) -> None:
+        if not user_ids:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hset(self._load_key(user_id), "offered", repr(float(now)))
+            await pipe.execute()
 
     async def close(self) -> None:
         await self._redis.aclose()

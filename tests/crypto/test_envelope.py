@@ -191,3 +191,34 @@ def test_destroyed_epoch_key_is_reported_as_destroyed():
     envelope.cache_clear()
     with pytest.raises(KeysDestroyed):
         open_(sealed)
+
+
+def test_a_page_of_one_author_derives_the_content_key_once(monkeypatch):
+    """History pages memoize the derived content key per (room, author, epoch, keys): a
+    page of one author's messages derives it once, and every message still opens."""
+    sealed = [seal(f"note {i}".encode(), mid=f"m{i}", seq=i) for i in range(1, 21)]
+    envelope.cache_clear()
+    derived = []
+    real = envelope._derive
+    monkeypatch.setattr(envelope, "_derive", lambda *a, **k: derived.append(a[0]) or real(*a, **k))
+    for i, s in enumerate(sealed, start=1):
+        assert open_(s, mid=f"m{i}", seq=i) == f"note {i}".encode()
+    assert derived == [b"message"]
+    # The memo never vouches for a message: a moved ciphertext still fails.
+    with pytest.raises(DecryptError):
+        open_(sealed[0], mid="m2", seq=2)
+
+
+def test_erasure_also_drops_the_memoized_content_key():
+    old = seal(b"before erasure", mid="m1", seq=1)
+    assert open_(old) == b"before erasure"  # memoized now
+    author_keys_destroy(authors=[(ROOM, ALICE)])
+    assert not [m for m in envelope._content_keys._items if m[:2] == (ROOM, ALICE)]
+    with pytest.raises(KeysDestroyed):
+        open_(old)
+    # A new author key for the same author: new messages open, old ones never do (the
+    # memo is keyed by the key material too), without any cache being cleared.
+    new = seal(b"after erasure", mid="m2", seq=2)
+    assert open_(new, mid="m2", seq=2) == b"after erasure"
+    with pytest.raises(DecryptError):
+        open_(old)

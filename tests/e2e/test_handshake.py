@@ -135,11 +135,14 @@ async def test_the_session_ticket_answers_like_the_view_and_logout_ends_it(daphn
                                      method="POST", headers={"Cookie": cookie,
                                                              "Content-Type": content_type,
                                                              "X-CSRFToken": csrf})
+        # The headers as the client's case-insensitive mapping (``.get("Vary")`` finds
+        # ``vary``): uvicorn sends header names in lower case, daphne as the application
+        # wrote them; both are HTTP.
         try:
             with urllib.request.urlopen(req, timeout=15) as resp:
-                return resp.status, dict(resp.headers), resp.read()
+                return resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read()
+            return exc.code, exc.headers, exc.read()
 
     # With the session cookie but without the CSRF token (a forged cross-site POST): refused
     # on the fast path and by the view alike.

@@ -243,7 +243,8 @@ async def test_factory_with_url_is_redis(prefix):
 
 
 async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
-    """Presence is the dominant load: a heartbeat must cost one Redis command, not several."""
+    """Presence is the dominant load: a heartbeat must cost one Redis command, not several.
+    Heartbeats travel in pipelines (one per batch): each pipeline sent is one entry."""
     from redis.asyncio import Redis
 
     from presence.store_redis import RedisPresenceStore
@@ -256,6 +257,17 @@ async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
             self.commands.append(str(args[0]))
             return await super().execute_command(*args, **options)
 
+        def pipeline(self, transaction=True, shard_hint=None):
+            pipe = super().pipeline(transaction, shard_hint)
+            execute = pipe.execute
+
+            async def counted(raise_on_error=True):
+                self.commands.append([str(args[0]) for args, _ in pipe.command_stack])
+                return await execute(raise_on_error=raise_on_error)
+
+            pipe.execute = counted
+            return pipe
+
     client = CountingRedis.from_url(redis_url(), decode_responses=True)
     store = RedisPresenceStore(client, prefix=prefix)
     try:
@@ -264,7 +276,7 @@ async def test_redis_heartbeat_is_one_round_trip(prefix, clock):
         client.commands.clear()
         for _ in range(5):
             await store.heartbeat(user_id="a", conn_id="c", now=clock.advance(25))
-        assert client.commands == ["EVALSHA"] * 5
+        assert client.commands == [["EVALSHA"]] * 5
     finally:
         await purge(client, prefix)
         await client.aclose()
@@ -354,3 +366,62 @@ async def test_holders_lists_every_held_case_and_forgets_released_ones(store, cl
     await store.consult_finished(user_id="bob", case_id="c3")
     await store.consult_finished(user_id="alice", case_id="c1")
     assert await store.holders() == {"alice": {"c2"}}
+
+
+async def test_concurrent_heartbeats_behave_as_one_at_a_time(store, clock):
+    """The Redis store sends concurrent heartbeats as one pipeline; each still extends its
+    own connection, reports its own change, and an unknown one fails alone."""
+    for i in range(40):
+        await store.connect(user_id=f"u{i:02d}", conn_id=f"c{i}", process_id="p1",
+                            profile=CARDIO if i % 2 else NEURO, now=clock.now)
+    await store.set_status(user_id="u03", status="away", now=clock.now)
+    now = clock.advance(HEARTBEAT_INTERVAL_S)
+    results = await asyncio.gather(
+        *(store.heartbeat(user_id=f"u{i:02d}", conn_id=f"c{i}", now=now, active=i == 3)
+          for i in range(40)),
+        store.heartbeat(user_id="u05", conn_id="gone", now=now),
+        store.heartbeat(user_id="nobody", conn_id="c0", now=now),
+        return_exceptions=True)
+    assert all(r is None for r in results[:40]), results[:40]
+    assert [type(r) for r in results[40:]] == [UnknownConnection, UnknownConnection]
+    # Every deadline moved on: one TTL after the first connect, all are still online.
+    later = clock.advance(CONNECTION_TTL_S - 1)
+    assert len(await store.online(now=later)) == 40
+    assert (await store.get("u03", now=later)).chosen_status == "away"
+
+
+async def test_heartbeats_of_one_tick_share_one_redis_round_trip(redis_client, prefix, clock):
+    from presence.store_redis import RedisPresenceStore
+
+    store = RedisPresenceStore(redis_client, prefix=prefix)
+    for i in range(50):
+        await store.connect(user_id=f"u{i}", conn_id="c", process_id="p1", profile=CARDIO,
+                            now=clock.now)
+    now = clock.advance(HEARTBEAT_INTERVAL_S)
+    await asyncio.gather(*(store.heartbeat(user_id=f"u{i}", conn_id="c", now=now)
+                           for i in range(50)))
+    assert store.heartbeat_round_trips <= 2
+    # A Redis that forgot its scripts (restarted, SCRIPT FLUSH): the batch loads and resends.
+    await redis_client.script_flush()
+    before = store.heartbeat_round_trips
+    now = clock.advance(HEARTBEAT_INTERVAL_S)
+    assert await asyncio.gather(*(store.heartbeat(user_id=f"u{i}", conn_id="c", now=now)
+                                  for i in range(5))) == [None] * 5
+    assert store.heartbeat_round_trips == before + 2
+    online = await store.online(now=clock.advance(CONNECTION_TTL_S - 1))
+    assert [p.user_id for p in online] == [f"u{i}" for i in range(5)]
+
+
+async def test_offers_marked_in_one_call_are_each_marked(store, clock):
+    """An urgent round marks hundreds of offers at once (one Redis pipeline); each physician
+    reads as offered at that time, others untouched, and an empty round is a no-op."""
+    await store.mark_offered_many(user_ids=[], now=clock.now)
+    offered = [f"s{i:03d}" for i in range(500)]
+    await store.mark_offered(user_id="other", now=clock.now)
+    later = clock.advance(5)
+    await store.mark_offered_many(user_ids=offered, now=later)
+    for user_id in (offered[0], offered[-1], "other", "never"):
+        await store.connect(user_id=user_id, conn_id="c", process_id="p1", profile=CARDIO,
+                            now=later)
+    seen = {p.user_id: p.last_offered_at for p in await store.online(now=later)}
+    assert seen == {offered[0]: later, offered[-1]: later, "other": later - 5, "never": None}

@@ -27,6 +27,11 @@ START_DEADLINE_S = 30.0
 # What a server logs for a frame that breaks the protocol (gateway.consumer.INVALID_FRAME_MARK;
 # not imported, so this module needs no Django).
 INVALID_FRAME_MARK = "INVALID FRAME"
+# The ASGI server the suite's processes run under (`manage.py serve --server`): daphne, the
+# default; CURBSIDE_TEST_SERVER=uvicorn runs the whole suite on another one — the first step
+# of switching the default (docs/benchmarks.md, "Which ASGI server"). A test's own
+# ``--server`` (tests/e2e/test_other_servers.py) comes later on the line and wins.
+TEST_SERVER = os.environ.get("CURBSIDE_TEST_SERVER", "daphne")
 # Servers started and not yet stopped, by id (their logs are checked after every test).
 RUNNING: dict[int, Daphne] = {}
 # The log of every server started in this session: scanned for the suite's canaries at its end
@@ -66,8 +71,8 @@ class Daphne:
         log = open(self.log_path, "wb")  # noqa: SIM115 (kept open for the child)
         self.log_checked = 0
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", str(self.port),
-             *self.extra_args],
+            [sys.executable, "manage.py", "serve", "--server", TEST_SERVER,
+             "-b", "127.0.0.1", "-p", str(self.port), *self.extra_args],
             cwd=ROOT, env={**self.env, "CURBSIDE_VALIDATE_FRAMES": "1"}, stdout=log,
             stderr=subprocess.STDOUT,
         )

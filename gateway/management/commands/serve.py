@@ -1,33 +1,76 @@
-"""serve: run daphne on asgi:application with the limits from settings.
-
-Autobahn (under daphne) lets an application close a socket only with 1000 or 3000–4999, so
-the 1009 "message too big" close of PROTOCOL.md has to come from the server itself: this
-command hands daphne the frame limit from settings, and gateway/patches.py makes daphne send
-the close frame. Any other daphne option can follow.
+"""serve: run asgi:application with the limits from settings, under daphne (the default) or
+another ASGI server chosen with ``--server``.
 
     manage.py serve -b 127.0.0.1 -p 8000 [daphne options…]
+    manage.py serve --server uvicorn -b 127.0.0.1 -p 8000          # websockets implementation
+    manage.py serve --server uvicorn-wsproto -b 127.0.0.1 -p 8000
+    manage.py serve --server granian -b 127.0.0.1 -p 8000
+
+daphne: autobahn (under daphne) lets an application close a socket only with 1000 or
+3000–4999, so the 1009 "message too big" close of PROTOCOL.md has to come from the server
+itself: this command hands daphne the frame limit from settings, and gateway/patches.py makes
+daphne send the close frame. Any other daphne option can follow.
+
+uvicorn and granian are optional (``pip install .[servers]``; docs/benchmarks.md has the
+measurements that compare them). They get the same incoming frame limit and ping interval
+where the server has the setting, and only ``-b``/``-p``: other options are theirs to take
+from their own environment variables (``UVICORN_…``, ``GRANIAN_…``). The daphne runtime patches
+do not apply to them (their protocol code is not Twisted's or autobahn's).
 
 In development without ``CURBSIDE_WS_ORIGINS``, the allowed browser origins follow the
-address daphne is bound to (gateway/origins.py), so ``make run PORT=18000`` just works.
+address the server is bound to (gateway/origins.py), so ``make run PORT=18000`` just works.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+
 from daphne.cli import CommandLineInterface
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from gateway import origins, patches
 
+SERVERS = ("daphne", "uvicorn", "uvicorn-wsproto", "granian")
+
+
+def split_server(args: list[str]) -> tuple[str, list[str]]:
+    """``--server NAME`` (or ``--server=NAME``) out of the arguments; daphne without it."""
+    server, rest, i = "daphne", [], 0
+    while i < len(args):
+        if args[i] == "--server" and i + 1 < len(args):
+            server, i = args[i + 1], i + 2
+            continue
+        if args[i].startswith("--server="):
+            server = args[i].split("=", 1)[1]
+        else:
+            rest.append(args[i])
+        i += 1
+    if server not in SERVERS:
+        raise CommandError(f"--server must be one of {', '.join(SERVERS)}, not {server!r}")
+    return server, rest
+
+
+def host_port(args: list[str]) -> tuple[str, int]:
+    """``-b HOST -p PORT`` (daphne's spelling) for the other servers."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-b", "--bind", default=origins.DEFAULT_HOST)
+    p.add_argument("-p", "--port", type=int, default=origins.DEFAULT_PORT)
+    known, unknown = p.parse_known_args(args)
+    if unknown:
+        raise CommandError(f"only -b and -p are taken with this --server, not {unknown}")
+    return known.bind, known.port
+
 
 class Command(BaseCommand):
-    help = "Serve Curbside with daphne (HTTP + /ws/v1/)."
+    help = "Serve Curbside (HTTP + /ws/v1/) with daphne, or uvicorn/granian with --server."
 
     def add_arguments(self, parser):
         parser.add_argument("daphne_args", nargs="*", help="daphne options, after --")
 
     def run_from_argv(self, argv):
-        # Pass everything after "serve" to daphne untouched (its options are not ours).
+        # Pass everything after "serve" to the server untouched (its options are not ours).
         args = argv[2:]
         if args[:1] == ["--"]:
             args = args[1:]
@@ -35,22 +78,51 @@ class Command(BaseCommand):
                      traceback=False, verbosity=1)
 
     def handle(self, *args, daphne_args: list[str], **opts):
+        server, daphne_args = split_server(daphne_args)
+        frame = settings.CURBSIDE_LIMITS["frame_bytes"]
+        if server != "daphne":
+            host, port = host_port(daphne_args)
+            self.follow_bound_address(["-b", host, "-p", str(port)])
+            if server == "granian":
+                self.granian(host, port)
+            else:
+                self.uvicorn(host, port, "wsproto" if server == "uvicorn-wsproto" else "websockets",
+                             frame)
+            return
         patches.apply()  # the close-frame factory among them (gateway/patches.py)
         self.follow_bound_address(daphne_args)
-        frame = str(settings.CURBSIDE_LIMITS["frame_bytes"])
         # daphne pings every open socket every 20 s by default, on top of the clients' own
         # heartbeat (a ping op every heartbeat_s): at 10,000 idle sockets that is 500
         # WebSocket pings and pongs a second — a fifth of the CPU at rest. Its ping stays as
         # the dead-peer check, at CURBSIDE_WS_PING_S (a later --ping-interval still wins).
         CommandLineInterface().run(
-            ["--websocket-max-message-size", frame,
+            ["--websocket-max-message-size", str(frame),
              "--ping-interval", str(settings.CURBSIDE_WS_PING_S), *daphne_args,
              "asgi:application"]
         )
 
+    def uvicorn(self, host: str, port: int, ws: str, frame: int) -> None:
+        import uvicorn  # optional: the [servers] extra
+
+        # lifespan off: Channels' ProtocolTypeRouter has no lifespan handler. uvloop and
+        # httptools are used when installed (uvicorn's "auto"), as `uvicorn[standard]` does.
+        uvicorn.run("asgi:application", host=host, port=port, ws=ws, ws_max_size=frame,
+                    ws_ping_interval=float(settings.CURBSIDE_WS_PING_S),
+                    ws_ping_timeout=float(settings.CURBSIDE_WS_PING_S),
+                    lifespan="off", access_log=False, log_level="warning",
+                    proxy_headers=False, server_header=False)
+
+    def granian(self, host: str, port: int) -> None:
+        from granian import Granian  # optional: the [servers] extra
+        from granian.constants import Interfaces
+
+        # ASGINL: ASGI without lifespan (Channels' router has no lifespan handler).
+        Granian("asgi:application", address=host, port=port, interface=Interfaces.ASGINL,
+                websockets=True, workers=1, log_access=False).serve()
+
     def follow_bound_address(self, daphne_args: list[str]) -> None:
-        """Development, no ``CURBSIDE_WS_ORIGINS``: allow the origins of the address daphne
-        is about to listen on (set before daphne loads the application and its middleware,
+        """Development, no ``CURBSIDE_WS_ORIGINS``: allow the origins of the address the
+        server is about to listen on (set before it loads the application and its middleware,
         which read them)."""
         if settings.PRODUCTION or settings.CURBSIDE_WS_ORIGINS_SET:
             return
@@ -60,5 +132,8 @@ class Command(BaseCommand):
         allowed = origins.served_origins(*bound, settings.ALLOWED_HOSTS)
         settings.CURBSIDE_WS_ORIGINS = allowed
         settings.CSRF_TRUSTED_ORIGINS = allowed
+        # granian runs the application in a worker process of its own, which reads settings
+        # afresh: it learns the origins from the environment.
+        os.environ["CURBSIDE_WS_ORIGINS"] = ",".join(allowed)
         self.stdout.write(f"Allowed browser origins (set CURBSIDE_WS_ORIGINS to change): "
                           f"{', '.join(allowed)}")
