@@ -14,10 +14,9 @@ from datetime import datetime
 from django.db import connection
 
 from core.terms import distinct_terms
-from crypto import envelope
-from crypto.aead import DecryptError
 from crypto.search_terms import term_tokens
 from rooms.models import Message, MessageTerm
+from rooms.selectors import message_body
 
 
 def message_terms_add(items: Iterable[tuple[object, str, datetime, str]]) -> int:
@@ -56,17 +55,6 @@ def message_terms_replace(m: Message, body: str) -> None:
     """The message's terms, now those of ``body``."""
     message_terms_drop([m.pk])
     message_terms_add([(m.pk, m.room_id, m.sent_at, body)])
-
-
-def message_body(m: Message) -> str:
-    """The message's current body, or "" when its author was erased (keys destroyed)."""
-    try:
-        return envelope.message_open(
-            room_id=m.room_id, message_id=str(m.id), seq=m.seq, author=m.author,
-            sealed=envelope.Sealed(epoch=m.epoch, key_id=m.key_id, blob=bytes(m.body_sealed)),
-        ).decode()
-    except DecryptError:
-        return ""
 
 
 def message_reindex(m: Message) -> None:

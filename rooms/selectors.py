@@ -48,7 +48,8 @@ class Page:
     more: bool
 
 
-def _open(m: Message) -> str:
+def message_body(m: Message) -> str:
+    """The message's current body, or "" when its author was erased (keys destroyed)."""
     try:
         return envelope.message_open(
             room_id=m.room_id, message_id=str(m.id), seq=m.seq, author=m.author,
@@ -72,7 +73,7 @@ def revision_open(m: Message, r: MessageRevision) -> str:
 
 
 def _payload(m: Message, moderator_view: bool) -> dict:
-    body = "" if m.deleted_at else _open(m)
+    body = "" if m.deleted_at else message_body(m)
     return events.message_payload(message=m, author=roster.author_of(m.room_id, m.author),
                                   body=body, moderator_view=moderator_view)
 

@@ -6,7 +6,8 @@
 // reset). Every element of these screens is built here, so index.html stays as it was.
 // Same safety rule as everywhere: server and user text only through el() / textContent.
 
-import { csrfToken, jsonHeaders } from "./csrf.js";
+import { csrfToken } from "./csrf.js";
+import { api } from "./http.js";
 import { $, el, markSpans } from "./dom.js";
 import { has, language, phiKindName, t } from "./i18n.js";
 import * as dashboard from "./dashboard.js";
@@ -57,21 +58,6 @@ function remember(c) {
   const prior = known.get(c.id);
   known.set(c.id, prior && !("mine" in c) && "mine" in prior ? { ...prior, ...c } : c);
   byRoom.set(c.room, c.id);
-}
-
-async function api(path, { method = "GET", body = undefined } = {}) {
-  const init = { method, credentials: "same-origin" };
-  if (method !== "GET") {
-    init.headers = jsonHeaders();
-    init.body = JSON.stringify(body || {});
-  }
-  try {
-    const res = await fetch(`/api/v1/${path}`, init);
-    const data = await res.json().catch(() => ({}));
-    return { ok: res.ok, status: res.status, data, error: data.error };
-  } catch {
-    return { ok: false, status: 0, data: {}, error: { code: "offline_http", message: t("post.failed") } };
-  }
 }
 
 // --- Screens: the feed and the dashboard take the place of the chat view ---------------------

@@ -8,7 +8,7 @@
 // room shows through the "curbside:case-shown" document event.
 // Same safety rule as everywhere: server and user text only through el() / textContent.
 
-import { jsonHeaders } from "./csrf.js";
+import { api } from "./http.js";
 import { $, el } from "./dom.js";
 import { has, language, t } from "./i18n.js";
 
@@ -37,21 +37,6 @@ const errorText = (error) => {
   const fields = Object.values(error?.fields || {}).join(" ");
   return [error?.message || t("error.generic"), fields].filter(Boolean).join(" ");
 };
-
-async function api(path, { method = "GET", body = undefined } = {}) {
-  const init = { method, credentials: "same-origin" };
-  if (method !== "GET") {
-    init.headers = jsonHeaders();
-    init.body = JSON.stringify(body || {});
-  }
-  try {
-    const res = await fetch(`/api/v1/${path}`, init);
-    const data = await res.json().catch(() => ({}));
-    return { ok: res.ok, status: res.status, data, error: data.error };
-  } catch {
-    return { ok: false, status: 0, data: {}, error: { code: "offline_http", message: t("post.failed") } };
-  }
-}
 
 const listPath = () => (shownRoom?.startsWith("lounge-")
   ? `opinion-polls?room=${encodeURIComponent(shownRoom)}`
