@@ -415,3 +415,38 @@ async def test_an_on_call_specialist_still_gets_urgent_offers_after_redis_restar
     assert accepted["ok"], accepted
     for ws in (poster, neuro, mod):
         await ws.close()
+
+
+async def test_a_case_posted_while_postgresql_is_unreachable_is_unavailable_then_posts_once(
+        fleet, make_physician):
+    """Case posting (HTTP) in a database outage: a clean 503 ``unavailable``, no case
+    stored; once the database is back the same post succeeds, and an urgent one is routed."""
+    p0, p1 = fleet.servers
+    poster = await open_socket(p0, make_physician, specialty="emergency-medicine")
+    neuro = await open_socket(p1, make_physician, specialty="neurology")
+    assert (await request(neuro, "presence.set", status="available", on_call=True))["ok"]
+    body = {"specialty": "neurology", "urgency": "urgent",
+            "summary": "acute aphasia, onset 40 min"}
+
+    def cases() -> int:
+        from consult.models import Case
+        return Case.objects.count()
+
+    fleet.pg_proxy.cut()
+    try:
+        status, reply = await sync_to_async(poster.http.call)("POST", "/api/v1/cases", body)
+        assert (status, reply["error"]["code"]) == (503, "unavailable"), (status, reply)
+    finally:
+        fleet.pg_proxy.restore()
+    assert await sync_to_async(cases)() == 0
+
+    async def post_ok():
+        status, reply = await sync_to_async(poster.http.call)("POST", "/api/v1/cases", body)
+        return reply if status == 201 else None
+
+    case = await _eventually(post_ok, what="a case posted after the database is back")
+    offer = await next_event(neuro, "offer.new", timeout=RECOVERY_S)
+    assert offer["data"]["case"]["id"] == case["case"]["id"]
+    assert await sync_to_async(cases)() == 1
+    for ws in (poster, neuro):
+        await ws.close()
