@@ -304,6 +304,10 @@ CURBSIDE_CASE_LIMITS = {
 # so this is a backstop: a reply over it is answered with too_large, an event over it is
 # dropped and logged (gateway/consumer.py). At least frame_bytes (gateway/checks.py).
 CURBSIDE_SEND_FRAME_BYTES = int(os.environ.get("CURBSIDE_SEND_FRAME_BYTES", 1024 * 1024))
+# What a process may hold unsent for one socket whose client does not read (beyond the
+# kernel's buffers) before it drops that socket (gateway/patches.py, SendBacklog). At least
+# twice CURBSIDE_SEND_FRAME_BYTES.
+CURBSIDE_SEND_BACKLOG_BYTES = int(os.environ.get("CURBSIDE_SEND_BACKLOG_BYTES", 4 * 1024 * 1024))
 # Password guessing and sign-ups (physicians/throttle.py; counters in the database, shared
 # by every process). Failed logins per account (e-mail) and per client address within the
 # window lock that account or address for lockout_s, doubling with every further failure up

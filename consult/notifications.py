@@ -13,7 +13,7 @@ exists exactly when the change it reports was committed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -214,8 +214,9 @@ def room_mute(*, user: User, room_id: str, until: float | None,
     if until is None or until <= now.timestamp():
         RoomMute.objects.filter(user=user, room_id=room_id).delete()
         return None
-    end = datetime.fromtimestamp(until, tz=UTC)
-    if end - now > timedelta(seconds=protocol.MUTE_MAX_S):
+    # Compared as numbers first: a huge ``until`` (1e300) overflows ``fromtimestamp``.
+    if until - now.timestamp() > protocol.MUTE_MAX_S:
         raise ValidationFailed("Mute for at most a year.", fields={"until": "At most a year."})
+    end = datetime.fromtimestamp(until, tz=UTC)
     RoomMute.objects.update_or_create(user=user, room_id=room_id, defaults={"until": end})
     return until

@@ -55,6 +55,13 @@ def case_create(request: HttpRequest) -> JsonResponse:
             **{name: field(body, name, required=False, default="") for name in _TEMPLATE_TEXT})
         urgency = field(body, "urgency")
     else:
+        # The one-field form stores only ``summary``: a template field beside it would be
+        # dropped without a word.
+        stray = {name: "A template field: send 'question' to use the template."
+                 for name in _TEMPLATE_TEXT if name in body}
+        if stray:
+            raise ValidationFailed("Template fields need 'question' (the one-field form "
+                                   "takes 'summary' alone).", fields=stray)
         urgency = field(body, "urgency", required=False, default="routine")
     case = services.case_open(
         poster=request.user, specialty=field(body, "specialty"),

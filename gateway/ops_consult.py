@@ -18,6 +18,7 @@ from consult import selectors as consult_selectors
 from consult import services as consult_services
 from consult.models import routing_case_id
 from core.errors import Forbidden, NotFound
+from physicians import selectors as physician_selectors
 from physicians import services as physician_services
 from presence import runtime
 from presence.store import PresenceProfile, UnknownConnection
@@ -44,13 +45,22 @@ async def frame_seen(conn) -> None:
             log.exception("presence heartbeat failed")
 
 
-async def socket_opened(conn) -> None:
+async def socket_opened(conn, *, again: bool = False) -> None:
+    """Register the socket's presence: as it opens, or ``again`` once the store forgot it
+    (swept after a stall, a Redis restarted empty). Registering again takes the on-call flag
+    from the database, where every change of it is kept: the profile the socket opened with
+    may predate the physician's switch (on call after connecting), and restoring it took
+    them off call for urgent routing while their screen said on call."""
     conn.last_heartbeat = time.monotonic()
     now = time.time()
     store = runtime.store()
     change = await store.connect(user_id=conn.identity.user_id, conn_id=conn.conn_id,
                                  process_id=runtime.PROCESS_ID, profile=_profile(conn), now=now)
-    if conn.identity.profile.on_call:
+    on_call = conn.identity.profile.on_call
+    if again:
+        on_call = await database_sync_to_async(physician_selectors.on_call_of)(
+            user_id=conn.identity.user_id)
+    if on_call:
         change = await store.set_on_call(user_id=conn.identity.user_id, on_call=True,
                                          now=now) or change
     driver.driver_ensure(settings.CURBSIDE_DRIVER_TICK_S)
@@ -72,8 +82,8 @@ async def heartbeat(conn) -> None:
                                         conn_id=conn.conn_id, now=time.time(),
                                         active=active)
     except UnknownConnection:
-        # Swept as dead (a long stall): register again, as a new connection.
-        await socket_opened(conn)
+        # Swept as dead (a long stall), or Redis lost it: register again.
+        await socket_opened(conn, again=True)
 
 
 async def ping(conn, request: protocol.Ping) -> protocol.PongData:
@@ -84,7 +94,7 @@ async def ping(conn, request: protocol.Ping) -> protocol.PongData:
 async def presence_set(conn, request: protocol.PresenceSet) -> protocol.PresenceReply:
     store, now, user_id = runtime.store(), time.time(), conn.identity.user_id
     if await store.get(user_id, now=now) is None:  # swept during a stall: register again
-        await socket_opened(conn)
+        await socket_opened(conn, again=True)
     change = None
     if request.status is not None:
         change = await store.set_status(user_id=user_id, status=request.status, now=now)

@@ -50,7 +50,9 @@ import daphne.server
 from autobahn.websocket.types import ConnectionDeny
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from django.conf import settings
+from twisted.internet.interfaces import IPushProducer
 from twisted.web import http as twisted_http
+from zope.interface import implementer
 
 from bus import protocol
 from gateway import shutdown
@@ -96,26 +98,99 @@ SERVER_CLOSE_CODES = frozenset({protocol.CLOSE_GOING_AWAY, 1011, protocol.CLOSE_
                                 protocol.CLOSE_TRY_AGAIN_LATER})
 
 
+@implementer(IPushProducer)
+class SendBacklog:
+    """What a socket's client has not read yet, as far as this process holds it.
+
+    Twisted keeps in user space, without a limit, whatever the kernel's send buffer does not
+    take, and tells a registered streaming producer when that buffer grows past its
+    ``bufferSize`` (64 KiB: ``pauseProducing``) and when it has drained (``resumeProducing``).
+    Registered on each socket's transport, this counts the bytes sent while the client is
+    behind; past ``CURBSIDE_SEND_BACKLOG_BYTES`` the socket is dropped (a client that stopped
+    reading would otherwise make the process hold every frame of its rooms for it). Its
+    client reconnects and resumes with ``since`` as after any dropped connection.
+
+    A transport holds one producer: the upgraded HTTP connection (Twisted's ``HTTPChannel``)
+    is already registered, and pauses reading from the client while it is behind. This one
+    takes its place and passes every call on to it.
+    """
+
+    def __init__(self, inner=None) -> None:
+        self.inner = inner
+        self.behind = False
+        self.bytes = 0
+
+    def pauseProducing(self) -> None:
+        self.behind = True
+        if self.inner is not None:
+            self.inner.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.behind, self.bytes = False, 0
+        if self.inner is not None:
+            self.inner.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.behind = False
+        if self.inner is not None:
+            self.inner.stopProducing()
+
+    def over(self, sent: int, limit: int) -> bool:
+        """Count ``sent`` bytes just written; whether the client is now too far behind."""
+        if not self.behind:
+            return False
+        self.bytes += sent
+        return self.bytes > limit
+
+
+def send_backlog_limit() -> int:
+    """``CURBSIDE_SEND_BACKLOG_BYTES``, never below twice the largest frame the server sends
+    (one legitimate large reply to a reading client must not trip it)."""
+    return max(settings.CURBSIDE_SEND_BACKLOG_BYTES, 2 * settings.CURBSIDE_SEND_FRAME_BYTES)
+
+
 class CurbsideWebSocketProtocol(WebSocketProtocol):
     """daphne's protocol with the server's close codes (``SERVER_CLOSE_CODES``), a 503 for a
-    handshake refused with 1013, no new sockets while the process shuts down, and (patch 4)
+    handshake refused with 1013, no new sockets while the process shuts down, (patch 4)
     a limit of its own on what it sends: autobahn's one ``maxMessagePayloadSize`` stays the
-    limit on what it receives."""
+    limit on what it receives, and a bound on what it holds for a client that does not read
+    (``SendBacklog``)."""
 
     # Set by the autobahn-send-limit patch when it applies (gateway/patches.py, item 4).
     send_limit = False
+    backlog: SendBacklog | None = None
+
+    def onOpen(self):
+        transport = self.transport
+        inner = getattr(transport, "producer", None)
+        if inner is None or getattr(transport, "streamingProducer", False):
+            if inner is not None:
+                transport.unregisterProducer()
+            self.backlog = SendBacklog(inner)
+            transport.registerProducer(self.backlog, True)
+        return super().onOpen()
 
     def sendMessage(self, payload, isBinary=False, fragmentSize=None, sync=False,
                     doNotCompress=False):
         if not self.send_limit:
-            return super().sendMessage(payload, isBinary, fragmentSize, sync, doNotCompress)
-        # Twisted runs this on its one thread, start to end: no frame is received meanwhile.
-        incoming = self.maxMessagePayloadSize
-        self.maxMessagePayloadSize = settings.CURBSIDE_SEND_FRAME_BYTES
-        try:
-            return super().sendMessage(payload, isBinary, fragmentSize, sync, doNotCompress)
-        finally:
-            self.maxMessagePayloadSize = incoming
+            result = super().sendMessage(payload, isBinary, fragmentSize, sync, doNotCompress)
+        else:
+            # Twisted runs this on its one thread, start to end: no frame is received
+            # meanwhile.
+            incoming = self.maxMessagePayloadSize
+            self.maxMessagePayloadSize = settings.CURBSIDE_SEND_FRAME_BYTES
+            try:
+                result = super().sendMessage(payload, isBinary, fragmentSize, sync,
+                                             doNotCompress)
+            finally:
+                self.maxMessagePayloadSize = incoming
+        if (self.backlog is not None and self.backlog.over(len(payload), send_backlog_limit())
+                and self.state != self.STATE_CLOSED):
+            log.warning("socket dropped: its client left over %d bytes unread",
+                        self.backlog.bytes)
+            self.backlog = None
+            self.dropConnection(abort=True)
+        return result
 
     def onConnect(self, request):
         if shutdown.draining():

@@ -208,6 +208,13 @@ def socket_profile(*, user_id: str) -> SocketIdentity | tuple[int, str]:
                           profile=physician_profile(physician=physician))
 
 
+def on_call_of(*, user_id: str) -> bool:
+    """The on-call flag last set (``physician_on_call_set``): what a socket registering its
+    presence again restores, rather than the flag of the profile it opened with."""
+    return bool(Physician.objects.filter(user_id=user_id).values_list("on_call", flat=True)
+                .first())
+
+
 def schedules_of(user_ids: list[str]) -> dict[str, tuple[list, str]]:
     """user id → (on-call schedule, time zone), for those of ``user_ids`` who keep one."""
     rows = (Physician.objects.filter(user_id__in=user_ids).exclude(on_call_schedule=[])

@@ -68,3 +68,18 @@ def test_only_members_see_an_urgent_case_and_only_the_poster_withdraws(client,
     bad = other.post("/api/v1/cases/not-a-uuid/withdraw", content_type="application/json")
     assert bad.status_code == 404 and bad.json()["error"]["code"] == "not_found"
     assert Client().get(f"/api/v1/cases/{case_id}").status_code == 401
+
+
+def test_template_fields_beside_the_one_field_summary_are_refused_not_dropped(client,
+                                                                             make_physician):
+    """The one-field form (``summary``, no ``question``) took ``history``, ``findings``,
+    ``age_band`` … and stored none of them, answering 201: a client that mixed the two forms
+    lost what the physician wrote without a word. Now a ``bad_request`` naming each."""
+    _, email, password = make_physician(specialty="emergency-medicine")
+    c = _client(client, email, password)
+    r = c.post("/api/v1/cases", {"specialty": "cardiology", "summary": "syncope in a swimmer",
+                                 "history": "two episodes while swimming",
+                                 "age_band": "18-29"}, content_type="application/json")
+    assert r.status_code == 400, r.json()
+    assert r.json()["error"]["code"] == "bad_request"
+    assert set(r.json()["error"]["fields"]) == {"history", "age_band"}

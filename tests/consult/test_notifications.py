@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from consult import driver, notifications, polls, services
 from consult.models import Notification
+from core.errors import ValidationFailed
 from presence import runtime
 from presence.store import PresenceProfile
 
@@ -69,3 +70,18 @@ def test_a_closing_poll_tells_the_case_audience_and_a_mute_ends_by_itself(make_p
     notifications.poll_closed(case=case, poll_id=str(poll.pk), votes=0, actor=poster.user,
                               now=later)
     assert _kinds(fan.user) == ["poll_closed"]
+
+
+@pytest.mark.parametrize("until", [1e300, 1e18, 253402300800.0])  # the last: year 10000
+def test_a_mute_past_any_date_is_refused_as_too_long_not_an_internal_error(make_physician,
+                                                                           until):
+    """``room.mute`` with a huge ``until`` (valid: a float ≥ 0) answered ``internal``: the
+    year check came after ``datetime.fromtimestamp``, which overflows first."""
+    fan, _, _ = make_physician(specialty="neurology")
+    poster, _, _ = make_physician(specialty="emergency-medicine")
+    case = services.case_open(poster=poster.user, specialty="cardiology",
+                              summary="Syncope in a swimmer", urgency="routine")
+    notifications.case_follow(case_id=str(case.pk), user=fan.user)
+    with pytest.raises(ValidationFailed) as refused:
+        notifications.room_mute(user=fan.user, room_id=case.room_id, until=until)
+    assert refused.value.fields == {"until": "At most a year."}
