@@ -501,6 +501,14 @@ async def deliver(items: list[tuple[str, dict]]) -> None:
     await hub.send(items)
 
 
+async def listening() -> None:
+    """Start this process's hub if it is not running yet (daphne has no startup hook; the
+    first socket starts it otherwise). A cache fed by the hub's invalidations must call this
+    before it stores anything: a process that has served a ticket but never a socket would
+    otherwise keep a logged-out session until its TTL (physicians/socket_cache.py)."""
+    await hub._ensure()
+
+
 async def room_subscribe(room_id: str, socket: Socket) -> None:
     """Let ``socket`` receive the room's events (through this process's hub)."""
     await hub.join(room_group(room_id), socket)

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 
-from bus.hub import hub, session_group, user_group
+from bus.hub import hub, listening, session_group, user_group
 from physicians.selectors import SocketIdentity, session_user
 
 # Bound on cached users per process: enough for every user a process serves at once; the
@@ -232,6 +232,9 @@ async def session_user_id(session_key: str) -> str | None:
     user_id = cache.get(key)
     if user_id is not None:
         return user_id
+    # Listen for invalidations before reading: a logout on another process must reach
+    # this cache (its session.close arrives through the hub).
+    await listening()
     epoch = cache.epoch
     found = await database_sync_to_async(session_user)(session_key=session_key)
     if found is None:
