@@ -66,6 +66,11 @@ def test_a_report_reaches_the_console_and_the_moderator_acts(browser, daphne_ser
         card = mod.locator("#mod-queue .report-card", has_text="Insulting a colleague")
         expect(card).to_be_visible()
         expect(card.locator("h3")).to_have_text("Report in Cardiology")
+        # The reporter by their pseudonym's handle in the room, as the context names authors
+        # (not the raw pseudonym id).
+        reporter_handle = re.search(r"Others see you here as (.+?)\. Each",
+                                    reporter.locator("#room-me").inner_text()).group(1)
+        expect(card).to_contain_text(f"Reported by {reporter_handle}")
         expect(card.locator(".ctx-msg.reported")).to_contain_text(rude)
         edited = card.locator(f'.ctx-msg[data-seq="{first_seq}"]')
         expect(edited.locator(".body")).to_have_text(f"Wells score 1, PERC negative [{tag}]")
