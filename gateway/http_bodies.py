@@ -145,6 +145,7 @@ class Report(Body):
     room: ReportRoom
     seq: int
     reporter: str
+    reporter_name: str | None  # the reporter's handle in the room, as authors are named
     reason: str
     reason_erased: bool
     created_at: str

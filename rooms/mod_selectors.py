@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from crypto.models import AuditEntry
 from phi.audit import ACTION as PHI_CONFIRM
-from rooms import reasons, selectors
+from rooms import reasons, roster, selectors
 from rooms.models import Ban, Message, Report
 
 # Messages shown on either side of a reported one.
@@ -43,6 +43,13 @@ def report_resolution(report: Report) -> str:
                                packed=report.resolution_sealed) or ""
 
 
+def _handle(room_id: str, pseudonym: str) -> str | None:
+    """The pseudonym's handle in the room ("Dr. Opal Tiger · e921"), as message authors are
+    named; None when the roster no longer holds it."""
+    member = roster.roster(room_id).get(pseudonym)
+    return member.author.name if member else None
+
+
 def report_payload(report: Report) -> dict:
     message, before, after = report_context(room_id=report.room_id, seq=report.seq)
     room = report.room
@@ -53,6 +60,7 @@ def report_payload(report: Report) -> dict:
         "room": {"id": room.id, "kind": room.kind, "title": room.title},
         "seq": report.seq,
         "reporter": report.reporter,
+        "reporter_name": _handle(report.room_id, report.reporter),
         "reason": reason or "",
         "reason_erased": reason is None,
         "created_at": report.created_at.isoformat(),

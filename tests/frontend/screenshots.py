@@ -2,20 +2,38 @@
 
 Not part of the suite (the file name does not match test_*.py; pytest runs it only when it is
 named on the command line). It drives the real client against a real daphne, like the
-browser tests: login, the home with an urgent offer waiting, a lounge conversation, and the
-verifier console, on a desktop (1280×800) and a phone (390×844), in English and Spanish.
+browser tests: login, the home with an urgent offer waiting, a lounge conversation, the
+verifier console; then a case page with its diagnosis poll voted and the results shown, the
+inbox open on a mention, search results, the profile page at its on-call schedule, and the
+moderator console with a report; on a desktop (1280×800) and a phone (390×844), in English
+and Spanish (login and the verifier console: desktop only; 32 PNGs in all).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import DESKTOP, PHONE, close_pages, login, new_page, send_message
+from consult import polls, services
+from physicians.models import Physician
+from rooms import moderation
+from tests.support.browser import (
+    DESKTOP,
+    PHONE,
+    close_pages,
+    from_sidebar,
+    login,
+    login_staff,
+    new_page,
+    open_case,
+    send_message,
+)
 from tests.support.otp import otp_fields
+from tests.support.people import Person
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -25,10 +43,22 @@ expect.set_options(timeout=20_000)
 TEXT = {
     "en": {"case": "72F, new LBBB and chest pain for 2 h, BP 100/60: cath lab now?",
            "chat": ["Troponin flat at 3 h, ECG normal: discharge?",
-                    "Agree, with a 2-week stress test and a follow-up call."]},
+                    "Agree, with a 2-week stress test and a follow-up call."],
+           "syncope": "Exertional syncope in a 19-year-old swimmer, normal ECG: which diagnosis first?",
+           "options": ["Long QT syndrome", "Catecholaminergic VT", "Vasovagal syncope"],
+           "mention": "{who} could you look at the swimmer's exercise test before Friday?",
+           "rude": "Only an idiot would order a D-dimer with a Wells score of 0.",
+           "context": ["Wells 0, PERC negative: no D-dimer, no CT.", "PERC rule it is, then."],
+           "reason": "Insulting a colleague", "search": "syncope swimmer"},
     "es": {"case": "Mujer de 72 años, BRIHH nuevo y dolor torácico de 2 h, TA 100/60: ¿hemodinámica ya?",
            "chat": ["Troponina plana a las 3 h, ECG normal: ¿alta?",
-                    "De acuerdo, con ergometría en 2 semanas y una llamada de control."]},
+                    "De acuerdo, con ergometría en 2 semanas y una llamada de control."],
+           "syncope": "Síncope de esfuerzo en un nadador de 19 años, ECG normal: ¿qué diagnóstico primero?",
+           "options": ["Síndrome de QT largo", "TV catecolaminérgica", "Síncope vasovagal"],
+           "mention": "{who} ¿puedes mirar la ergometría del nadador antes del viernes?",
+           "rude": "Solo un idiota pediría un dímero D con un Wells de 0.",
+           "context": ["Wells 0, PERC negativo: ni dímero D ni TAC.", "Pues regla PERC."],
+           "reason": "Insulta a un colega", "search": "sincope nadador"},
 }
 
 
@@ -52,10 +82,10 @@ def test_screenshots(browser, daphne_server, make_physician, lang):
     def steps(chromium: Browser) -> None:
         pages = {name: new_page(chromium, viewport=vp, locale=locale, device_scale_factor=1)
                  for name, vp in (("desktop", DESKTOP), ("phone", PHONE))}
-        for name, page in pages.items():
-            page.goto(daphne_server.http + "/")
-            expect(page.locator("#login-submit")).to_be_enabled()
-            _shot(page, f"{name}-{lang}-login")
+        desk = pages["desktop"]
+        desk.goto(daphne_server.http + "/")
+        expect(desk.locator("#login-submit")).to_be_enabled()
+        _shot(desk, f"desktop-{lang}-login")
         poster, other = new_page(chromium, locale=locale), new_page(chromium, locale=locale)
         login(poster, daphne_server, poster_email, password)
         login(other, daphne_server, other_email, password)
@@ -87,21 +117,106 @@ def test_screenshots(browser, daphne_server, make_physician, lang):
             expect(page.locator("#room-members")).not_to_be_empty()
         send_message(other, text["chat"][0])
         send_message(pages["desktop"], text["chat"][1])
+        desk_sent = pages["desktop"].locator("#messages .msg", has_text=text["chat"][1])
         for name, page in pages.items():
             expect(page.locator("#messages .msg", has_text=text["chat"][1])).to_have_count(1)
+            expect(desk_sent).to_have_attribute("data-state", "delivered")
             _shot(page, f"{name}-{lang}-lounge")
 
-        desk = pages["desktop"]
         desk.locator("#logout").click()
-        desk.fill("#login-email", verifier_email)
-        desk.fill("#login-password", password)
-        desk.click("#login-submit")
-        desk.fill("#login-otp", code)
-        desk.click("#login-submit")
-        expect(desk.locator("#verify-open")).to_be_visible()
+        login_staff(desk, daphne_server, verifier_email, password, code)
         desk.locator("#verify-open").click()
         expect(desk.locator("#verify-queue .console-card").first).to_be_visible()
         _shot(desk, f"desktop-{lang}-verifier")
         close_pages(poster, other, *pages.values())
 
     browser.run(steps)
+
+
+def _home(page: Page) -> None:
+    """Back to the home; on a phone through the drawer."""
+    from_sidebar(page, "#home-open")
+    expect(page.locator("#home")).to_be_visible()
+    if page.locator("#drawer-toggle").is_visible():
+        expect(page.locator("#sidebar")).to_be_hidden()  # the phone's drawer has slid away
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_screenshots_of_cases_inbox_search_profile_and_moderation(browser, daphne_server, make_physician,
+                                                                   lang):
+    text = TEXT[lang]
+    locale = "es-ES" if lang == "es" else "en-US"
+    zone = "Europe/Madrid"
+    poster = Person(make_physician, specialty="emergency-medicine", languages=(lang,))
+    me = Person(make_physician, specialty="neurology", languages=(lang, "en"))
+    colleagues = [Person(make_physician, languages=(lang,)) for _ in range(3)]
+    _, mod_email, password = make_physician(role="moderator", specialty="family-medicine", languages=(lang,))
+    # A case with a diagnosis poll three colleagues voted in; the viewer votes in the page.
+    question = text["syncope"]
+    case = services.case_open(poster=poster.user, specialty="cardiology", summary=question, language=lang)
+    poll, _ = polls.poll_create(case_id=str(case.pk), user=poster.user, options=text["options"])
+    for colleague, option in zip(colleagues, (1, 1, 2), strict=True):
+        polls.poll_vote(poll_id=str(poll.pk), user=colleague.user, option=option)
+    # A lounge conversation: one message mentions the viewer, one is reported.
+    colleagues[0].post(text["context"][0], now=None)
+    colleagues[1].post(text["mention"].format(who="@" + me.author.name), mentions=(me.pseudonym,), now=None)
+    rude = colleagues[2].post(text["rude"], now=None)
+    colleagues[0].post(text["context"][1], now=None)
+    moderation.report_file(room_id=me.room_id, seq=rude, reporter_pseudonym=colleagues[0].pseudonym,
+                           reason=text["reason"])
+    Physician.objects.filter(pk=me.physician.pk).update(
+        time_zone=zone, on_call_schedule=[["mon", "18:00", "08:00"], ["wed", "08:00", "15:00"],
+                                          ["sat", "09:00", "21:00"]])
+    pages: dict[str, Page] = {}
+
+    def physician_screens(chromium: Browser) -> None:
+        for name, vp in (("desktop", DESKTOP), ("phone", PHONE)):
+            page = pages[name] = new_page(chromium, viewport=vp, locale=locale, device_scale_factor=1,
+                                          timezone_id=zone)
+            login(page, daphne_server, me.email, me.password)
+            if page.locator("#notify-ask").is_visible():
+                page.locator("#notify-later").click()
+        for name, page in pages.items():
+            open_case(page, question)
+            card = page.locator("#polls-box .poll-card")
+            if name == "desktop":
+                card.locator(".poll-choice", has_text=text["options"][0]).locator("input").check()
+                card.locator(".poll-vote-btn").click()
+            expect(card.locator(".poll-bar")).to_have_count(3)
+            card.scroll_into_view_if_needed()
+            _shot(page, f"{name}-{lang}-case")
+
+            _home(page)
+            page.locator("#inbox-open").click()
+            expect(page.locator(".inbox-item")).to_have_count(1)
+            _shot(page, f"{name}-{lang}-inbox")
+            page.locator("#inbox-close").click()
+
+            page.fill("#find-input", text["search"])
+            page.click("#find-submit")
+            expect(page.locator("#find-list .find-hit").first).to_be_visible()
+            _shot(page, f"{name}-{lang}-search")
+            page.locator("#find-close").click()
+            page.fill("#find-input", "")
+
+            page.locator("#profile-open").click()
+            expect(page.locator("#schedule-slots .slot")).to_have_count(3)
+            if name == "phone":  # a desktop shows the three cards side by side
+                page.locator("#schedule-title").evaluate("h => h.scrollIntoView({block: 'start'})")
+            _shot(page, f"{name}-{lang}-profile")
+            page.locator("#profile-back").click()
+            close_pages(page)
+
+    def moderator_console(name: str, viewport: dict, code: str) -> Callable[[Browser], None]:
+        def step(chromium: Browser) -> None:
+            page = new_page(chromium, viewport=viewport, locale=locale, device_scale_factor=1)
+            login_staff(page, daphne_server, mod_email, password, code)
+            page.locator("#mod-open").click()
+            expect(page.locator("#mod-queue .report-card", has_text=text["reason"])).to_be_visible()
+            _shot(page, f"{name}-{lang}-moderation")
+            close_pages(page)
+        return step
+
+    browser.run(physician_screens)
+    browser.run(moderator_console("desktop", DESKTOP, otp_fields(mod_email)["otp"]))
+    browser.run(moderator_console("phone", PHONE, otp_fields(mod_email)["otp"]))

@@ -90,6 +90,10 @@ def test_two_doctors_chat_in_the_cardiology_lounge(browser, daphne_server, make_
         send_message(b, "Agree, with a 2-week follow-up.")
         answer = a.locator("#messages .msg", has_text="2-week follow-up")
         expect(answer.locator(".reply-ref")).to_contain_text(f"In reply to {handle}")
+        # A message without images holds only its parts: no stray text (it once said "null").
+        strays = answer.evaluate("""m => [...m.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE)
+                                                         .map((n) => n.textContent)""")
+        assert strays == []
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         a.screenshot(path=str(SCREENSHOT))

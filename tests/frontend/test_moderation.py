@@ -13,7 +13,7 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.support.browser import LOUNGE, close_pages, join_room, login, new_page, send_message
+from tests.support.browser import LOUNGE, close_pages, join_room, login, login_staff, new_page, send_message
 from tests.support.otp import otp_fields
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -33,13 +33,7 @@ def test_a_report_reaches_the_console_and_the_moderator_acts(browser, daphne_ser
         author, reporter, mod = new_page(chromium), new_page(chromium), new_page(chromium)
         login(author, daphne_server, author_email, password)
         login(reporter, daphne_server, reporter_email, password)
-        mod.goto(daphne_server.http + "/")
-        mod.fill("#login-email", mod_email)
-        mod.fill("#login-password", password)
-        mod.click("#login-submit")
-        mod.fill("#login-otp", code)
-        mod.click("#login-submit")
-        expect(mod.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+        login_staff(mod, daphne_server, mod_email, password, code)
         mod.get_by_role("button", name="Moderation").click()
         expect(mod.locator("#mod-title")).to_be_focused()
 
@@ -72,6 +66,11 @@ def test_a_report_reaches_the_console_and_the_moderator_acts(browser, daphne_ser
         card = mod.locator("#mod-queue .report-card", has_text="Insulting a colleague")
         expect(card).to_be_visible()
         expect(card.locator("h3")).to_have_text("Report in Cardiology")
+        # The reporter by their pseudonym's handle in the room, as the context names authors
+        # (not the raw pseudonym id).
+        reporter_handle = re.search(r"Others see you here as (.+?)\. Each",
+                                    reporter.locator("#room-me").inner_text()).group(1)
+        expect(card).to_contain_text(f"Reported by {reporter_handle}")
         expect(card.locator(".ctx-msg.reported")).to_contain_text(rude)
         edited = card.locator(f'.ctx-msg[data-seq="{first_seq}"]')
         expect(edited.locator(".body")).to_have_text(f"Wells score 1, PERC negative [{tag}]")

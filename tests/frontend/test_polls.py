@@ -20,7 +20,17 @@ from playwright.sync_api import Browser, Page, expect
 
 from consult import services
 from tests.support.a11y import assert_accessible, with_axe
-from tests.support.browser import DESKTOP, PHONE, close_pages, from_sidebar, join_room, login, new_page
+from tests.support.browser import (
+    DESKTOP,
+    PHONE,
+    close_pages,
+    from_sidebar,
+    join_room,
+    login,
+    login_staff,
+    new_page,
+    open_case,
+)
 from tests.support.otp import otp_fields
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -55,14 +65,6 @@ def _fits(page: Page, where: str) -> None:
     page.screenshot(path=str(SHOTS / f"{page.viewport_size['width']}-{where}.png"), full_page=True)
 
 
-def _open_case(page: Page, question: str) -> None:
-    from_sidebar(page, "#nav-feed")
-    card = page.locator("#feed-list .feed-item", has_text=question)
-    expect(card).to_have_count(1)
-    card.locator(".feed-open").click()
-    expect(page.locator("#case-detail .case-question")).to_have_text(question)
-
-
 def _chart_shown(page: Page) -> None:
     chart = page.locator("#poll-chart")
     expect(chart).to_be_visible()
@@ -84,7 +86,7 @@ def test_a_diagnosis_poll_in_a_case(browser, daphne_server, make_physician, lang
         mine, theirs = _page(chromium, lang, viewport), _page(chromium, lang, viewport)
         login(mine, daphne_server, poster_email, password)
         login(theirs, daphne_server, voter_email, password)
-        _open_case(mine, question)
+        open_case(mine, question)
         box = mine.locator("#polls-box")
         mine.locator("#poll-new > summary").click()
         mine.fill("#poll-option-0", options[0])
@@ -99,7 +101,7 @@ def test_a_diagnosis_poll_in_a_case(browser, daphne_server, make_physician, lang
         expect(card.locator(".poll-question")).to_have_text(text["diagnosis"])
         expect(card.locator(".poll-choice")).to_have_text(options)
 
-        _open_case(theirs, question)
+        open_case(theirs, question)
         theirs_card = theirs.locator("#polls-box .poll-card")
         expect(theirs_card.locator(".poll-choice")).to_have_count(3)
         theirs_card.locator(".poll-choice", has_text=options[2]).locator("input").check()
@@ -113,6 +115,11 @@ def test_a_diagnosis_poll_in_a_case(browser, daphne_server, make_physician, lang
         # The poster has not voted: the count moves live, the results stay hidden.
         expect(card.locator(".poll-status")).to_contain_text(text["one"])
         expect(card.locator(".poll-bar")).to_have_count(0)
+        # Home: the case page and its polls do not stay on screen under the home's blocks.
+        from_sidebar(mine, "#home-open")
+        expect(mine.locator("#home")).to_be_visible()
+        expect(mine.locator("#case-detail")).to_be_hidden()
+        expect(mine.locator("#polls-box .poll-card")).to_have_count(0)
 
         theirs_card.get_by_role("link", name=text["page"]).click()
         expect(theirs.locator("#poll-title")).to_have_text(text["diagnosis"])
@@ -135,13 +142,7 @@ def test_a_moderators_opinion_poll_in_a_lounge(browser, daphne_server, make_phys
 
     def steps(chromium: Browser) -> None:
         mod, voter = _page(chromium, lang, viewport), _page(chromium, lang, viewport)
-        mod.goto(daphne_server.http + "/")
-        mod.fill("#login-email", mod_email)
-        mod.fill("#login-password", password)
-        mod.click("#login-submit")
-        mod.fill("#login-otp", code)
-        mod.click("#login-submit")
-        expect(mod.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+        login_staff(mod, daphne_server, mod_email, password, code)
         join_room(mod)
         mod.locator("#poll-new > summary").click()
         mod.click("#poll-create")  # nothing written: the form says what is missing

@@ -47,6 +47,10 @@ def test_profile_page_on_a_phone(browser, daphne_server, make_physician):
         expect(page.locator("#profile-pseudo-rooms")).to_contain_text(
             f"Doctors' lounge: others see you as {pseudonym}")
         expect(page.locator("#profile-primary")).to_contain_text("Cardiology")
+        # The licence's country, by its name and label (it once read "Licence number: GB").
+        expect(page.locator("#profile-facts")).to_contain_text("Country of your licence")
+        expect(page.locator("#profile-facts")).to_contain_text("United Kingdom")
+        expect(page.locator("#profile-facts")).not_to_contain_text("Licence number")
         expect(page.locator("#schedule-tz")).to_have_value(zone)
         expect(page.locator("#schedule-tz-now")).to_contain_text("America/Mexico City")
         expect(page.locator("#schedule-empty")).to_be_visible()

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, expect
 from consult import services
 from rooms import messages, roster
 from rooms import services as room_services
-from tests.support.browser import PHONE, assert_fits, close_pages, login, new_page
+from tests.support.browser import DESKTOP, PHONE, assert_fits, assert_text_fits, close_pages, login, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -61,8 +61,9 @@ def test_search_opens_the_case_and_the_room_at_the_message(browser, daphne_serve
     _, email, password = make_physician(specialty="neurology")
 
     def steps(chromium: Browser) -> None:
-        page = new_page(chromium)
+        page = new_page(chromium, viewport=DESKTOP)
         login(page, daphne_server, email, password)
+        assert_text_fits(page, "#find-input", "#find-submit")  # the placeholder, whole
         _search(page, "NEUMONIA antibiotico")
         hit = page.locator("#find-list .find-hit", has_text=tag)
         expect(hit).to_have_count(1)
@@ -111,12 +112,15 @@ def test_spanish_on_a_phone_and_never_what_you_may_not_read(browser, daphne_serv
                        summary=f"¿Cardioversión eléctrica en fibrilación auricular {tag}?")
     services.case_open(poster=poster.user, specialty="cardiology", urgency="urgent",
                        language="es", summary=f"Taponamiento tras ablación {secret}, ¿drenamos?")
+    said = uuid.uuid4().hex[:8]
+    _post_many(poster.user, [f"Holter programado el martes {said}"])
     _, email, password = make_physician(specialty="neurology")
 
     def steps(chromium: Browser) -> None:
         page = new_page(chromium, locale="es-ES", viewport=PHONE)
         login(page, daphne_server, email, password)
         expect(page.locator("#find-submit")).to_have_text("Buscar")
+        expect(page.locator("#adverse-link")).to_have_text("Notificar una reacción adversa")
         assert_fits(page, "#find-input", "#find-submit")
         _search(page, f"cardioversion {tag}")  # without the accent
         hits = page.locator("#find-list .find-hit")
@@ -124,6 +128,9 @@ def test_spanish_on_a_phone_and_never_what_you_may_not_read(browser, daphne_serv
         expect(hits.locator(".find-kind")).to_have_text("caso")
         expect(hits.locator(".find-snippet")).to_contain_text("Cardioversión eléctrica")
         assert_fits(page, "#find-list .find-hit", "#find-close")
+        # A message in a lounge: the lounge by its Spanish name.
+        _search(page, f"martes {said}")
+        expect(hits.locator(".find-hit-title")).to_have_text("Cardiología")
         # The urgent case is private: its words find nothing for this physician.
         _search(page, f"taponamiento {secret}")
         expect(page.locator("#find-status")).to_have_text(

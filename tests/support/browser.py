@@ -115,6 +115,18 @@ def login(page: Page, server, email: str, password: str) -> None:
     expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
 
 
+def login_staff(page: Page, server, email: str, password: str, code: str) -> None:
+    """Log a staff account (verifier, moderator, admin: two-factor sign-in) in through the form,
+    the one-time ``code`` at the second step, and wait until the socket is online."""
+    page.goto(server.http + "/")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.fill("#login-otp", code)
+    page.click("#login-submit")
+    expect(page.locator("#conn-status")).to_have_attribute("data-state", "conn.online")
+
+
 def from_sidebar(page: Page, selector: str) -> None:
     """Click a sidebar entry as a user would: on a phone the sidebar is a drawer, opened first
     with its button (picking a room or a screen closes it again)."""
@@ -128,6 +140,15 @@ def join_room(page: Page, room: str = LOUNGE) -> None:
     from_sidebar(page, f'#lounges-mine [data-room="{room}"]')
     # The member count comes from the room.join reply: the room is joined.
     expect(page.locator("#room-members")).to_have_text(re.compile(r"\d+"))
+
+
+def open_case(page: Page, question: str) -> None:
+    """Open a case from the feed by its question, as a user would; wait for its case page."""
+    from_sidebar(page, "#nav-feed")
+    card = page.locator("#feed-list .feed-item", has_text=question)
+    expect(card).to_have_count(1)
+    card.locator(".feed-open").click()
+    expect(page.locator("#case-detail .case-question")).to_have_text(question)
 
 
 def send_message(page: Page, body: str) -> None:
@@ -173,6 +194,35 @@ def assert_fits(page: Page, *selectors: str) -> None:
         f"the page is {probe['scrollWidth']} px wide in a {probe['innerWidth']} px viewport")
     bad = {sel: c for sel, c in probe["controls"].items() if not (c.get("inside") and c.get("reachable"))}
     assert not bad, f"controls off screen or covered at {probe['innerWidth']}×{probe['innerHeight']}: {bad}"
+
+
+# For each selector: how wide its text (an input's placeholder when it is empty) is drawn, and
+# how wide the box it has for it is.
+_TEXT_PROBE = """(selectors) => {
+  const canvas = document.createElement("canvas").getContext("2d");
+  const out = {};
+  for (const sel of selectors) {
+    const node = document.querySelector(sel);
+    if (!node) { out[sel] = {missing: true}; continue; }
+    const style = getComputedStyle(node);
+    let need = node.scrollWidth, room = node.clientWidth;
+    if ((node.tagName === "INPUT" || node.tagName === "TEXTAREA") && !node.value && node.placeholder) {
+      canvas.font = style.font;
+      need = Math.ceil(canvas.measureText(node.placeholder).width);
+      room = node.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    }
+    out[sel] = {need, room, text: node.placeholder || node.textContent.trim().slice(0, 60)};
+  }
+  return out;
+}"""
+
+
+def assert_text_fits(page: Page, *selectors: str) -> None:
+    """The text of each element named (an empty input's placeholder) is drawn whole: not cut
+    off at the element's edge."""
+    probe = page.evaluate(_TEXT_PROBE, list(selectors))
+    bad = {sel: p for sel, p in probe.items() if p.get("missing") or p["need"] > p["room"] + 0.5}
+    assert not bad, f"text cut off at {page.viewport_size}: {bad}"
 
 
 def wait_for(page: Page, expression: str, timeout_s: float = 15.0) -> Any:

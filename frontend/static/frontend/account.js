@@ -18,7 +18,8 @@ function only(id) {
   for (const v of views) $(v).hidden = v !== id;
 }
 
-function countryName(code) {
+/** A licence country's name in the UI language (the profile page uses it too). */
+export function countryName(code) {
   try {
     return new Intl.DisplayNames([language()], { type: "region" }).of(code) || code;
   } catch {

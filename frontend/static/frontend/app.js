@@ -230,6 +230,7 @@ function showHome() {
   }
   $("messages").replaceChildren();
   urgent.onRoomShown(null);
+  cases.onRoomShown(null); // the case page goes with its room
   polls.onRoomShown(null);
   inbox.onRoomShown(null);
   renderRoomHead();
@@ -670,7 +671,8 @@ function renderMessage(room, rec) {
     if (m.hidden) parts.push(el("p", { class: "marker", text: t("msg.hidden") }));
     parts.push(el("p", { class: "body", text: m.body }));
   }
-  if (!m.deleted) parts.push(chatimages.thumbs(m.attachments)); // images open the viewer
+  const images = m.deleted ? null : chatimages.thumbs(m.attachments); // they open the viewer
+  if (images) parts.push(images); // null when none: replaceChildren would print "null"
   const actions = el("div", { class: "actions" });
   if (!m.deleted) {
     const reply = el("button", { type: "button", class: "link-btn reply-btn", text: t("msg.reply") });
@@ -1169,7 +1171,7 @@ async function boot() {
     roomTitle: (id) => roomTitle(id, state.list.get(id)?.case || state.rooms.get(id)?.summary),
   });
   chatimages.install({ room: () => state.current }); // after cases.install: the viewer
-  search.install({ conn, openCase: cases.openCase, showMessage });
+  search.install({ conn, openCase: cases.openCase, showMessage, roomTitle });
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", logout);
   $("composer").addEventListener("submit", (ev) => {

@@ -168,7 +168,7 @@ function reportCard(r) {
     button("mod.banNetwork", "danger", () => act(r, "mod.ban", { pseudonym: author.pseudonym, reason: r.reason || "reported", scope: "network" }, status)));
   return el("li", { class: "console-card report-card", "data-report": String(r.id) },
     el("h3", { text: t("mod.reportTitle", { room: ctx.roomTitle(r.room.id, r.room) }) }),
-    el("p", { class: "muted", text: t("mod.reportedBy", { who: r.reporter, when: new Date(r.created_at).toLocaleString(language(), { dateStyle: "short", timeStyle: "short" }) }) }),
+    el("p", { class: "muted", text: t("mod.reportedBy", { who: r.reporter_name || r.reporter, when: new Date(r.created_at).toLocaleString(language(), { dateStyle: "short", timeStyle: "short" }) }) }),
     el("p", { class: "report-reason" }, el("span", { class: "muted", text: `${t("report.reason")}: ` }), r.reason_erased ? t("mod.reasonErased") : r.reason),
     el("ol", { class: "ctx-list", "aria-label": t("mod.context") },
       ...(r.before || []).map((m) => messageNode(r.room.id, m, false)), messageNode(r.room.id, r.message, true),

@@ -3,6 +3,7 @@
 // physicians/oncall.py's [day, "HH:MM", "HH:MM"] windows in the chosen time zone), the
 // password (POST /api/v1/auth/password) and what pseudonyms are. Text only through el().
 
+import { countryName } from "./account.js";
 import { jsonHeaders } from "./csrf.js";
 import { $, el } from "./dom.js";
 import { has, language, t } from "./i18n.js";
@@ -80,7 +81,7 @@ function renderWho() {
   $("profile-facts").replaceChildren(
     ...fact(t("profile.name"), profile.display_name),
     ...fact(t("login.email"), profile.email),
-    ...fact(t("signup.licence"), `${profile.country}${profile.jurisdiction ? ` · ${profile.jurisdiction}` : ""}`),
+    ...fact(t("signup.country"), `${countryName(profile.country)}${profile.jurisdiction ? ` · ${profile.jurisdiction}` : ""}`),
     ...fact(t("verify.status"), t(`licence.${profile.licence_status}`)));
   $("profile-pseudo").textContent = t("profile.pseudo");
   const rooms = ctx.pseudonyms();

@@ -72,7 +72,8 @@ function hitItem(hit) {
     "data-room": hit.room, "data-seq": hit.seq ?? "" },
   el("span", { class: "find-hit-head" },
     el("span", { class: `badge find-kind ${hit.kind}`, text: kind }),
-    el("span", { class: "find-hit-title", text: hit.title }),
+    // A lounge's name in the UI language (the server names it in English); a case keeps its title.
+    el("span", { class: "find-hit-title", text: hit.case ? hit.title : ctx.roomTitle(hit.room, hit) }),
     el("time", { class: "muted", datetime: hit.at, text: when(hit.at) })),
   el("span", { class: "find-snippet", text: hit.snippet }));
   button.addEventListener("click", () => open(hit));
