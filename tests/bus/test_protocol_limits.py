@@ -47,9 +47,11 @@ VALID: dict[str, dict] = {
     "notifications.read": {"ids": [1]},
     "case.follow": {"case": str(uuid.uuid4())},
     "room.mute": {"room": "lounge-cardiology", "until": 2_000_000_000.0},
+    "search": {"q": "syncope"},
 }
-# Free text people read (bodies, moderation reasons): newlines and tabs are fine there.
-TEXT_FIELDS = {"body", "reason"}
+# Free text (bodies, moderation reasons, a search query pasted from a note): newlines and tabs
+# are fine there.
+TEXT_FIELDS = {"body", "reason", "q"}
 OPS = [t.__struct_config__.tag for t in protocol.REQUEST_TYPES]
 
 # C0 (NUL first), DEL, C1, and the invisible bidi / zero-width / BOM controls.

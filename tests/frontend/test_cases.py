@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from io import BytesIO
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import close_pages, from_sidebar, join_room, login, new_page, send_message
+from tests.support.cases import png as make_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 expect.set_options(timeout=15_000)
@@ -47,17 +46,6 @@ TEXT = {
            "metrics": re.compile(r"respuestas: 1 · lectores: 1 · participantes: 2"
                                  r" · primera respuesta \d+ (s|min) · resuelto en \d+ (s|min)")},
 }
-
-
-def _png() -> bytes:
-    """A small real PNG (the attachment path decodes and re-encodes it)."""
-    image = Image.new("RGB", (64, 48), (200, 30, 30))
-    for x in range(32, 64):
-        for y in range(48):
-            image.putpixel((x, y), (30, 30, 200))
-    out = BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 def _fits(page: Page, where: str) -> None:
@@ -103,7 +91,7 @@ def test_post_find_answer_resolve_and_dashboard(browser, daphne_server, make_phy
     title = f"Syncope with a long QT [{tag}]"
     question = "Start a beta blocker, or implant a defibrillator first?"
     answer = f"Beta blocker now; ICD only if syncope recurs on it [{tag}]"
-    png = _png()
+    png = make_png()
 
     def steps(chromium: Browser) -> None:
         poster = _page(chromium, daphne_server, poster_email, password, lang=lang, viewport=viewport)

@@ -11,9 +11,9 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.frontend.test_cases import _png
 from tests.support.a11y import assert_accessible, with_axe
 from tests.support.browser import PHONE, assert_fits, close_pages, join_room, login, new_page, send_message
+from tests.support.cases import png as make_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +24,7 @@ def test_an_image_sent_in_chat_opens_in_the_viewer(browser, daphne_server, make_
     _, email_a, password = make_physician()
     _, email_b, _ = make_physician()
     tag = uuid.uuid4().hex[:6]
-    png = _png()
+    png = make_png()
 
     def steps(chromium: Browser) -> None:
         a = new_page(chromium, viewport=PHONE)

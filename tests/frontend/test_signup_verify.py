@@ -17,9 +17,9 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.frontend.test_alerts import ALERT_HOOKS
 from tests.support.a11y import assert_accessible, with_axe
 from tests.support.browser import (
+    ALERT_HOOKS,
     DESKTOP,
     PHONE,
     assert_fits,

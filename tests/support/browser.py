@@ -238,3 +238,35 @@ def wait_for(page: Page, expression: str, timeout_s: float = 15.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout_s} s: {expression}")
         page.wait_for_timeout(50)
+
+
+# Records every Notification the page constructs (and whether it was closed) and every
+# oscillator it starts (each tone of the ring); init scripts run before the page's own.
+ALERT_HOOKS = """
+window.__notes = [];
+window.__beeps = 0;
+window.__asked = 0;
+const NativeNotification = window.Notification;
+window.Notification = class extends NativeNotification {
+  constructor(title, options) {
+    const note = {title, body: options && options.body, closed: false};
+    window.__notes.push(note);
+    super(title, options);
+    this.__note = note;
+  }
+  close() { this.__note.closed = true; return super.close(); }
+  // A test may set window.__permission: headless Chromium answers "denied" where a fresh
+  // browser profile says "default" (never asked).
+  static get permission() { return window.__permission || NativeNotification.permission; }
+  static requestPermission(...args) {
+    window.__asked += 1;
+    if (window.__permission) return Promise.resolve(window.__permission = "granted");
+    return NativeNotification.requestPermission(...args);
+  }
+};
+const nativeStart = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) {
+  window.__beeps += 1;
+  return nativeStart.apply(this, args);
+};
+"""

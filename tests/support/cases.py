@@ -6,8 +6,10 @@ read back from the API."""
 from __future__ import annotations
 
 import json
+from io import BytesIO
 
 from asgiref.sync import sync_to_async
+from PIL import Image
 
 from tests.support.clients import request
 from tests.support.sockets import next_event, send_message
@@ -96,3 +98,14 @@ def assert_crowd_metrics(case: dict) -> None:
     assert metrics["viewers"] == 3  # the three colleagues who opened it
     assert metrics["replies"] == 3
     assert case["outcome"]["diagnosis"] == "old LBBB; non-cardiac chest pain"
+
+
+def png() -> bytes:
+    """A small real PNG (the attachment path decodes and re-encodes it)."""
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    for x in range(32, 64):
+        for y in range(48):
+            image.putpixel((x, y), (30, 30, 200))
+    out = BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
