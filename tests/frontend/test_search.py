@@ -91,7 +91,10 @@ def test_search_opens_the_case_and_the_room_at_the_message(browser, daphne_serve
         expect(hit.locator(".find-hit-title")).to_have_text(title)
         hit.click()
         expect(page.locator("#case-detail-title")).to_have_text(title)
-        expect(page.locator(f'#messages .msg[data-seq="{in_case}"]')).to_have_class("msg found")
+        # showMessage is done when the found message has the focus.
+        found = page.locator(f'#messages .msg[data-seq="{in_case}"]')
+        expect(found).to_have_class("msg found")
+        expect(found).to_be_focused()
 
         _search(page, "the of and")  # only stop words
         expect(page.locator("#find-error")).to_have_text(
