@@ -156,6 +156,7 @@ function onWelcome(data) {
   cases.onWelcome(data);
   inbox.onWelcome(data);
   search.onWelcome(data);
+  moderate.onWelcome();
   // Resume: every room the user had open is joined again from where it stopped.
   for (const room of state.rooms.values()) if (room.wanted) joinRoom(room);
   loadRoomList();

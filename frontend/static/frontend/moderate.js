@@ -252,6 +252,12 @@ export function onEvent(frame) {
   return true;
 }
 
+/** After every welcome: an open console asks for what was filed while the socket was down
+ * (or before it was up): report.filed reaches only a connected socket. */
+export function onWelcome() {
+  if (ctx && !$("mod-view").hidden) poll();
+}
+
 export function open() {
   ctx.show(true);
   unseen = 0;
