@@ -501,12 +501,13 @@ async def deliver(items: list[tuple[str, dict]]) -> None:
     await hub.send(items)
 
 
-async def listening() -> None:
-    """Start this process's hub if it is not running yet (daphne has no startup hook; the
-    first socket starts it otherwise). A cache fed by the hub's invalidations must call this
-    before it stores anything: a process that has served a ticket but never a socket would
-    otherwise keep a logged-out session until its TTL (physicians/socket_cache.py)."""
-    await hub._ensure()
+def listening() -> bool:
+    """Whether this process's hub runs on the current loop, so invalidations (a logout's
+    session.close, a profile change) reach this process's caches. daphne has no startup hook:
+    the hub starts with the first socket. A cache fed by those invalidations stores nothing
+    while this is False (physicians/socket_cache.py): a process that had served tickets but
+    never a socket kept a logged-out session until its TTL."""
+    return hub._running_here()
 
 
 async def room_subscribe(room_id: str, socket: Socket) -> None:

@@ -232,14 +232,15 @@ async def session_user_id(session_key: str) -> str | None:
     user_id = cache.get(key)
     if user_id is not None:
         return user_id
-    # Listen for invalidations before reading: a logout on another process must reach
-    # this cache (its session.close arrives through the hub).
-    await listening()
     epoch = cache.epoch
     found = await database_sync_to_async(session_user)(session_key=session_key)
     if found is None:
         return None
     user_id, expires_at = found
+    if not listening():
+        # No hub here yet, so a logout on another process could not reach this cache: read
+        # the session every time until the first socket starts the hub.
+        return user_id
     cache.put(key, user_id=user_id, user_group=user_group(user_id), expires_at=expires_at,
               epoch=epoch)
     return user_id

@@ -125,8 +125,8 @@ async def test_the_session_ticket_answers_like_the_view_and_logout_ends_it(daphn
     """The session case of the ticket endpoint is answered before Django
     (gateway/ticket_endpoint.py): same body and security headers as the view, and a logout
     on one process stops tickets for that session on both — b included, which has served
-    tickets but never a socket (its hub, which brings the logout's forget, used to start
-    only with a socket: b kept issuing tickets for the dead session until the cache TTL)."""
+    tickets but never a socket (its hub, which brings the logout's forget, starts only with
+    a socket: b cached the session anyway and kept issuing tickets for it until the TTL)."""
     a, b = daphne_pair
     _, email, password = await sync_to_async(make_physician)()
     doctor = await _login(a, email, password)
