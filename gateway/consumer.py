@@ -39,7 +39,7 @@ from bus import hub, protocol
 from core import metrics
 from core.errors import DomainError, Unavailable, unavailable_cause
 from core.limits import TokenBucket, retry_after_s
-from gateway import ops_consult, origins
+from gateway import backlog, ops_consult, origins
 from gateway.optable import OPS
 from physicians import selectors, socket_cache
 from physicians.models import User
@@ -68,6 +68,10 @@ def _oversize(text: str) -> int:
     size = len(text.encode())
     return size if size > limit else 0
 
+
+# The ASGI extension a server lists in the scope when it can answer a handshake with an HTTP
+# response of the application's own (https://asgi.readthedocs.io/en/latest/extensions.html).
+DENIAL_RESPONSE = "websocket.http.response"
 
 # A handshake waits this long at most for Redis (the ticket's nonce, the hub) and PostgreSQL
 # (the profile, on a cache miss), then is refused with "try again later" (HTTP 503). It stays
@@ -130,6 +134,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     identity: SocketIdentity
     session_id: str
     counted_open = False  # counted in curbside_open_sockets (core/metrics.py)
+    # What this socket's client has not read, under a server on asyncio transports (uvicorn;
+    # gateway/backlog.py); daphne bounds it in gateway/patches.py instead.
+    backlog: backlog.TransportBacklog | None = None
 
     async def connect(self) -> None:
         headers = dict(self.scope.get("headers", []))
@@ -161,6 +168,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         self.rooms: dict = {}
         self.session_id = secrets.token_hex(8)
         await self.accept()
+        self.backlog = backlog.watch(self.base_send)
         self.state = SocketState.OPEN
         self.counted_open = True
         metrics.OPEN_SOCKETS.inc()
@@ -217,6 +225,16 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         # client is refused before any data is sent.
         log.info("socket refused: %s", refusal[1])
         self.state = SocketState.CLOSED
+        if (refusal[0] == protocol.CLOSE_TRY_AGAIN_LATER
+                and DENIAL_RESPONSE in self.scope.get("extensions", {})):
+            # ASGI's WebSocket Denial Response (uvicorn offers it): the HTTP 503 that daphne
+            # answers through gateway/patches.py (item 3) for the same close, without a patch.
+            await self.base_send({"type": "websocket.http.response.start", "status": 503,
+                                  "headers": [(b"content-type", b"text/plain"),
+                                              (b"retry-after", b"1")]})
+            await self.base_send({"type": "websocket.http.response.body",
+                                  "body": b"Service Unavailable"})
+            return
         await self.close(code=refusal[0])
 
     # Built on first use: an idle socket (most of them) never needs these.
@@ -440,6 +458,8 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                       settings.CURBSIDE_SEND_FRAME_BYTES,
                       text_data[:100].split(',"data"', 1)[0])
             return
+        if self.backlog is not None and self.backlog.stalled():
+            return  # never wait on a client that does not read (gateway/backlog.py)
         try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
         except (Disconnected, OSError):

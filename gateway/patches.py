@@ -56,6 +56,7 @@ from zope.interface import implementer
 
 from bus import protocol
 from gateway import shutdown
+from gateway.backlog import send_backlog_limit
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +142,6 @@ class SendBacklog:
             return False
         self.bytes += sent
         return self.bytes > limit
-
-
-def send_backlog_limit() -> int:
-    """``CURBSIDE_SEND_BACKLOG_BYTES``, never below twice the largest frame the server sends
-    (one legitimate large reply to a reading client must not trip it)."""
-    return max(settings.CURBSIDE_SEND_BACKLOG_BYTES, 2 * settings.CURBSIDE_SEND_FRAME_BYTES)
 
 
 class CurbsideWebSocketProtocol(WebSocketProtocol):

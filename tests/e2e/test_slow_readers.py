@@ -34,13 +34,17 @@ BODY = "\N{GRINNING FACE}" * 8000
 COUNT = 300
 
 
-@pytest.fixture(scope="module")
-def server(live_database_url, tmp_path_factory):
+# daphne bounds the backlog through Twisted (gateway/patches.py), uvicorn through its asyncio
+# transport (gateway/backlog.py): there a send to a client that does not read would wait,
+# and with it every delivery of the process.
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(request, live_database_url, tmp_path_factory):
     port = free_port()
     daphne = Daphne(port=port, log_path=tmp_path_factory.mktemp("slow") / "daphne.log", env=server_env(
         live_database_url, CURBSIDE_WS_ORIGINS=f"http://127.0.0.1:{port}",
         CURBSIDE_MESSAGES_PER_S="1000", CURBSIDE_MESSAGE_BURST="1000",
-        CURBSIDE_SEND_BACKLOG_BYTES=str(BACKLOG), **redis_overrides())).start()
+        CURBSIDE_SEND_BACKLOG_BYTES=str(BACKLOG), **redis_overrides()),
+        extra_args=["--server", request.param]).start()
     yield daphne
     daphne.stop()
 

@@ -24,6 +24,7 @@ address the server is bound to (gateway/origins.py), so ``make run PORT=18000`` 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 
 from daphne.cli import CommandLineInterface
@@ -33,6 +34,10 @@ from django.core.management.base import BaseCommand, CommandError
 from gateway import origins, patches
 
 SERVERS = ("daphne", "uvicorn", "uvicorn-wsproto", "granian")
+# uvicorn's WebSocket implementations: `websockets-sansio` (websockets' Sans-I/O layer on
+# uvicorn's own asyncio protocol; the legacy `websockets` one is deprecated in uvicorn 0.55)
+# and `wsproto`.
+UVICORN_WS = {"uvicorn": "websockets-sansio", "uvicorn-wsproto": "wsproto"}
 
 
 def split_server(args: list[str]) -> tuple[str, list[str]]:
@@ -86,8 +91,7 @@ class Command(BaseCommand):
             if server == "granian":
                 self.granian(host, port)
             else:
-                self.uvicorn(host, port, "wsproto" if server == "uvicorn-wsproto" else "websockets",
-                             frame)
+                self.uvicorn(host, port, UVICORN_WS[server], frame)
             return
         patches.apply()  # the close-frame factory among them (gateway/patches.py)
         self.follow_bound_address(daphne_args)
@@ -106,10 +110,19 @@ class Command(BaseCommand):
 
         # lifespan off: Channels' ProtocolTypeRouter has no lifespan handler. uvloop and
         # httptools are used when installed (uvicorn's "auto"), as `uvicorn[standard]` does.
+        # The access log as daphne writes it (one line per request on stdout, which the
+        # operator's log shipping and the suite's canary scan read); uvicorn's own messages
+        # from warnings up.
+        logging_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+        logging_config["loggers"]["uvicorn.error"]["level"] = "WARNING"
         uvicorn.run("asgi:application", host=host, port=port, ws=ws, ws_max_size=frame,
                     ws_ping_interval=float(settings.CURBSIDE_WS_PING_S),
                     ws_ping_timeout=float(settings.CURBSIDE_WS_PING_S),
-                    lifespan="off", access_log=False, log_level="warning",
+                    # No permessage-deflate, as under daphne: a zlib context per socket
+                    # (memory per idle socket) and a compression per delivery (CPU per
+                    # delivery) for chat frames of a few hundred bytes.
+                    ws_per_message_deflate=False,
+                    lifespan="off", access_log=True, log_config=logging_config,
                     proxy_headers=False, server_header=False)
 
     def granian(self, host: str, port: int) -> None:
