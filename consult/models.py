@@ -97,10 +97,17 @@ class Case(models.Model):
     # Distinct colleagues who opened it, distinct physicians who wrote in it (poster included).
     viewers = models.PositiveIntegerField(default=0)
     participants = models.PositiveIntegerField(default=0)
+    # The poster's retry key (the POST's ``client_id``) as a keyed MAC of poster and key
+    # (consult.services.case_post_key), never the key itself; NULL for a post without one.
+    post_key = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "urgency"]),
                    models.Index(fields=["-posted_at", "-id"], name="case_feed_order")]
+        constraints = [
+            # A retried post finds the first case; two racing ones cannot both store one.
+            models.UniqueConstraint(fields=["poster", "post_key"], name="case_poster_post_key"),
+        ]
 
 
 class SeenKind(models.TextChoices):

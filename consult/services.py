@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.db.models import Case as CaseWhen
 from django.db.models import Count, DateTimeField, F, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
@@ -74,6 +75,7 @@ from core.errors import (
     ValidationFailed,
 )
 from crypto import envelope
+from crypto.personal import blind_index
 from crypto.pseudonyms import pseudonym_id
 from phi.audit import phi_confirmation_record
 from phi.guard import phi_guard
@@ -160,11 +162,79 @@ def _template_check(t: CaseTemplate) -> tuple[CaseTemplate, dict[str, str]]:
     return t, fields
 
 
+# A post's retry key: the same rules as message.send's client_id (bus/protocol.py ClientId).
+CLIENT_ID_MAX_CHARS = 64
+
+
+def case_post_key(*, poster: User, client_id: str) -> str:
+    """What the case row keeps of a post's ``client_id``: a keyed MAC (the keyring's index
+    key, like the e-mail blind index) of the poster and the key, so the database never holds
+    what a client sent there, and one poster's key can never name another poster's case."""
+    return blind_index("case-post", f"{poster.pk}\x00{client_id}")
+
+
+def _client_id_check(client_id: object) -> str:
+    if (not isinstance(client_id, str) or not 1 <= len(client_id) <= CLIENT_ID_MAX_CHARS
+            or not text.identifier_ok(client_id)):
+        raise ValidationFailed(
+            "'client_id' must be 1 to 64 characters and "
+            f"{text.IDENTIFIER_RULE}.",
+            fields={"client_id": f"1 to {CLIENT_ID_MAX_CHARS} characters; it "
+                                 f"{text.IDENTIFIER_RULE}."})
+    return client_id
+
+
+@dataclass(frozen=True)
+class CasePosted:
+    case: Case
+    created: bool  # False: a retry of an earlier post with the same client_id
+
+
+class _AlreadyPosted(Exception):
+    def __init__(self, case: Case) -> None:
+        self.case = case
+
+
+def _posted_case(poster: User, post_key: str) -> Case | None:
+    return (Case.objects.select_related("specialty", "subspecialty", "room")
+            .filter(poster=poster, post_key=post_key).first())
+
+
+def case_post(*, poster: User, client_id: str | None = None, **kwargs) -> CasePosted:
+    """``case_open`` made safe to retry: with a ``client_id``, a post that repeats one this
+    poster already made stores nothing and answers the first case (``created`` False) —
+    whatever the retry's body says, as ``message.send`` does. A retry is not held to the
+    hourly cap (it posts nothing). Two identical posts at once store one case: both take the
+    poster's physician row lock before looking (``case_open``), and the unique
+    ``(poster, post_key)`` constraint stands behind that.
+
+    Raises:
+        ValidationFailed: a malformed ``client_id`` (empty, over 64 characters, control or
+            invisible characters), or what ``case_open`` raises.
+    """
+    if client_id is None:
+        return CasePosted(case_open(poster=poster, **kwargs), True)
+    key = case_post_key(poster=poster, client_id=_client_id_check(client_id))
+    physician_require_verified(user=poster)
+    prior = _posted_case(poster, key)
+    if prior is not None:
+        return CasePosted(prior, False)
+    try:
+        return CasePosted(case_open(poster=poster, post_key=key, **kwargs), True)
+    except _AlreadyPosted as seen:
+        return CasePosted(seen.case, False)
+    except IntegrityError:
+        prior = _posted_case(poster, key)
+        if prior is None:
+            raise
+        return CasePosted(prior, False)
+
+
 def case_open(*, poster: User, specialty: str, summary: str = "",
               urgency: str = Urgency.ROUTINE, language: str = "en",
               subspecialty: str | None = None, confirm_phi: bool = False,
               audience: str = Audience.NETWORK, template: CaseTemplate | None = None,
-              now: datetime | None = None) -> Case:
+              now: datetime | None = None, post_key: str | None = None) -> Case:
     """Create the case and its room; announce a routine case in the specialty lounge and make
     an urgent one due for routing — all in one transaction. Starting the routing (reading
     live presence, sending offers) is ``consult.driver.case_route_start``; if nobody calls it,
@@ -173,6 +243,8 @@ def case_open(*, poster: User, specialty: str, summary: str = "",
     ``template`` is the structured case (its question is the case's summary); without it,
     ``summary`` is the question. ``audience`` says who may open a routine case: every verified
     physician (``network``) or those of its specialty; an urgent case is private.
+    ``post_key`` (``case_post``) is the retry key's MAC: a case of this poster already stored
+    under it, found under the poster's row lock, is answered instead of a new one.
 
     Every text passes the PHI guard first (phi/guard.py). With ``confirm_phi`` the poster
     says its findings are not patient data: the case is stored and the confirmation audited
@@ -218,13 +290,21 @@ def case_open(*, poster: User, specialty: str, summary: str = "",
     if urgency == Urgency.URGENT:
         audience = Audience.PRIVATE
     with outbox.atomic():
+        if post_key is not None:
+            # Under the poster's row lock, so a racing post with the same key, committed
+            # while this one waited, is seen here (READ COMMITTED: a fresh snapshot).
+            Physician.objects.select_for_update().filter(user_id=poster.pk).values_list(
+                "pk").first()
+            prior = _posted_case(poster, post_key)
+            if prior is not None:
+                raise _AlreadyPosted(prior)
         _case_rate_check(poster=poster, urgency=urgency, now=now)
         room = case_room_create(title=template.title or f"{spec.name_en} case",
                                 specialty_id=spec.pk, members=[poster])
         case = Case(poster=poster, specialty=spec, subspecialty=sub, urgency=urgency,
                     language=language, room=room, posted_at=now, audience=audience,
                     age_band=template.age_band, sex=template.sex, participants=1,
-                    summary_epoch=0, summary_key_id=0, summary_sealed=b"")
+                    summary_epoch=0, summary_key_id=0, summary_sealed=b"", post_key=post_key)
         sealed = envelope.blob_seal(room_id=room.id, attachment_id=f"case-summary:{case.pk}",
                                     body=template.question.encode())
         case.summary_epoch, case.summary_key_id, case.summary_sealed = (

@@ -46,7 +46,10 @@ def case_create(request: HttpRequest) -> JsonResponse:
     The structured template: ``question``, ``specialty`` and ``urgency`` required; ``title``,
     ``age_band``, ``sex``, ``chief_complaint``, ``history``, ``findings``, ``language``,
     ``audience`` optional. The one-field form (``summary`` as the question, routine unless
-    said otherwise) is still accepted."""
+    said otherwise) is still accepted.
+
+    ``client_id`` (optional, as in ``message.send``) makes the post safe to retry: a repeat
+    with the same key answers ``200`` with the first case instead of ``201`` with a new one."""
     body = request.json
     template = None
     if "question" in body or "summary" not in body:
@@ -63,14 +66,22 @@ def case_create(request: HttpRequest) -> JsonResponse:
             raise ValidationFailed("Template fields need 'question' (the one-field form "
                                    "takes 'summary' alone).", fields=stray)
         urgency = field(body, "urgency", required=False, default="routine")
-    case = services.case_open(
-        poster=request.user, specialty=field(body, "specialty"),
+    # The retry key: any JSON value is checked by case_post (a number or a bool is refused,
+    # not turned into a string).
+    client_id = body.get("client_id")
+    posted = services.case_post(
+        poster=request.user, client_id=client_id, specialty=field(body, "specialty"),
         summary=field(body, "summary", required=False, default=""), template=template,
         urgency=urgency, language=field(body, "language", required=False, default="en"),
         subspecialty=field(body, "subspecialty", required=False, default=None),
         audience=field(body, "audience", required=False, default="network"),
         confirm_phi=field(body, "confirm_phi", bool, required=False, default=False),
     )
+    case = posted.case
+    if not posted.created:
+        # A retry: the first case, as it is now; its routing was started by the first post.
+        return JsonResponse(codec.shape(codec.CaseReply(
+            case=_case_view(case, request.user), routing=_routing_now(case))), status=200)
     routing = None
     if case.urgency == "urgent":
         # The case is stored and due for routing; starting it here is the fast path. If this
@@ -85,6 +96,18 @@ def case_create(request: HttpRequest) -> JsonResponse:
                                            offered=len(state.outstanding))
     return JsonResponse(codec.shape(codec.CaseReply(case=_case_view(case, request.user),
                                                     routing=routing)), status=201)
+
+
+def _routing_now(case: Case) -> codec.RoutingSummary | None:
+    """An urgent case's routing as it stands (a retried post's answer)."""
+    if case.urgency != "urgent":
+        return None
+    state = services.routing_get(case_id=str(case.pk))
+    if state is None:  # not started yet, or over (claimed, withdrawn, resolved …)
+        return codec.RoutingSummary(status="pending" if case.status == "open" else case.status,
+                                    tier=0, offered=0)
+    return codec.RoutingSummary(status=str(state.status), tier=state.tier,
+                                offered=len(state.outstanding))
 
 
 def _metrics(case: Case) -> codec.CaseMetrics:

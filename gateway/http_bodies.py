@@ -303,6 +303,9 @@ class CaseRequest(msgspec.Struct, kw_only=True):
     audience: Literal["network", "specialty"] = "network"
     subspecialty: str | None = None
     confirm_phi: bool = False
+    # The retry key, as message.send's: a repeat with the same key answers 200 with the
+    # first case instead of storing a second (docs/cases.md, "Posting again").
+    client_id: protocol.ClientId | None = None
 
 
 class CaseResolveRequest(msgspec.Struct, kw_only=True):

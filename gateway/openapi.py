@@ -159,6 +159,18 @@ STRUCTS = (CaseCreated, CaseDetail, CaseWithdrawn, PhysicianBody, SignUpAnswer, 
            codec.PollList, OpinionPollRequest, SearchRequest, codec.SearchPage)
 
 
+def _case_post_op() -> dict:
+    """201 with the new case; 200 with the first one for a retry that repeats its
+    ``client_id``."""
+    op = _op("Post a case (verified physicians); an urgent one is routed at once. A repeat "
+             "with the same client_id stores nothing and answers 200 with the first case",
+             (201, CaseCreated), body=CaseRequest, errors=(403, 404, 422, 429))
+    op["responses"]["200"] = {"description": "A retry: the case first posted with this "
+                              "client_id", "content": {"application/json": {
+                                  "schema": _ref(CaseCreated)}}}
+    return op
+
+
 def _paths() -> dict[str, dict]:
     return _core_paths() | _adverse_paths()
 
@@ -217,8 +229,7 @@ def _core_paths() -> dict[str, dict]:
             params=(_path_param("user_id"), _path_param("action", {
                 "type": "string", "enum": ["verify", "reject", "suspend", "reinstate"]})))},
         f"{API}/cases": {
-            "post": _op("Post a case (verified physicians); an urgent one is routed at once",
-                        (201, CaseCreated), body=CaseRequest, errors=(403, 404, 422, 429)),
+            "post": _case_post_op(),
             "get": _op("The feed: cases the caller may open, newest first, by cursor",
                        (200, codec.FeedPage), errors=(403,), params=(
                            *(_query_param(name, {"type": "string"}) for name in (

@@ -143,6 +143,12 @@ def test_what_the_views_send_on_success_validates(daphne_server, sessions):
         call("/api/v1/cases/{case_id}", "GET", 200, path_parameters={"case_id": case_id})
         call("/api/v1/cases/{case_id}/withdraw", "POST", 200, path_parameters={"case_id": case_id},
              media_type="application/json", body={})
+    # A post repeated with its client_id: the first case again, 200, as the document says.
+    retried = {"specialty": "cardiology", "question": "Retried post: is this one case?",
+               "urgency": "routine", "client_id": "fuzz-success-retry"}
+    first = call("/api/v1/cases", "POST", 201, media_type="application/json", body=retried)
+    again = call("/api/v1/cases", "POST", 200, media_type="application/json", body=retried)
+    assert again["case"]["id"] == first["case"]["id"]
     # Search finds the (withdrawn) routine case for its poster, with every hit field filled.
     found = call("/api/v1/search", "POST", 200, media_type="application/json",
                  body={"q": "LBBB troponin", "kind": "cases", "limit": 1})

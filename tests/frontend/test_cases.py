@@ -391,3 +391,46 @@ def test_lounge_card_opens_the_case_and_the_page_switches_language(browser, daph
         close_pages(poster, cardio)
 
     browser.run(steps)
+
+
+def test_a_post_whose_answers_were_lost_is_one_case(browser, daphne_server, make_physician):
+    """The server stores the case but its answer never reaches the browser, twice (the
+    client's own retry included): the poster sees the error, presses Post again and gets
+    the case — one case, every POST with the same client_id."""
+    from consult.models import Case
+
+    physician, email, password = make_physician(specialty="emergency-medicine")
+    question = f"Wide QRS after a tricyclic overdose: bicarbonate first? [{uuid.uuid4().hex[:6]}]"
+    sent: list[dict] = []
+
+    def steps(chromium: Browser) -> None:
+        page = _page(chromium, daphne_server, email, password, lang="en", viewport=DESKTOP)
+
+        def lose_the_answer(route) -> None:
+            if route.request.method != "POST":
+                route.continue_()
+                return
+            sent.append(route.request.post_data_json)
+            if len(sent) <= 2:
+                route.fetch()  # the server stores (or finds) the case …
+                route.abort("timedout")  # … and the browser never hears of it
+            else:
+                route.continue_()
+
+        page.route("**/api/v1/cases", lose_the_answer)
+        from_sidebar(page, "#nav-feed")
+        page.click("#feed-post")
+        page.fill("#tpl-question", question)
+        page.select_option("#tpl-specialty", "cardiology")
+        page.click("#tpl-submit")
+        expect(page.locator("#tpl-error")).not_to_have_text("")  # both tries lost
+        expect(page.locator("#tpl-dialog")).to_be_visible()
+        page.click("#tpl-submit")
+        expect(page.locator("#tpl-dialog")).to_be_hidden()
+        expect(page.locator("#case-detail .case-question")).to_have_text(question)
+        close_pages(page)
+
+    browser.run(steps)
+    assert len(sent) == 3
+    assert len({body["client_id"] for body in sent}) == 1
+    assert Case.objects.filter(poster=physician.user).count() == 1

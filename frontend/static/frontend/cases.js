@@ -34,6 +34,10 @@ let view = "chat"; // chat | feed | dashboard
 const feed = { items: [], next: null, loading: false, error: "", generation: 0 };
 let draftImages = []; // [{file, url}] chosen in the post dialog
 let postPhi = null; // {body, field, findings, confirmed}
+// The draft's retry key (client_id of POST cases): made at its first submit and kept until a
+// post of it succeeds, so a retry — ours after a lost answer, or the user's "Post" again —
+// gets the case already stored instead of a second one.
+let postClientId = null;
 let resolvePhi = null; // {key, field, findings, text, confirmed}
 
 const specialtyName = (slug) => (ctx && ctx.specialtyName(slug)) || slug;
@@ -390,6 +394,7 @@ function renderThumbs() {
 function clearDraft() {
   for (const img of draftImages) URL.revokeObjectURL(img.url);
   draftImages = [];
+  postClientId = null;
   $("tpl-form").reset();
   hidePostPhi();
   renderPostOptions();
@@ -427,7 +432,8 @@ async function submitPost(ev) {
   $("tpl-submit").disabled = true;
   $("tpl-error").textContent = "";
   try {
-    const reply = await api("cases", { method: "POST", body });
+    postClientId ||= crypto.randomUUID();
+    const reply = await postCase({ ...body, client_id: postClientId });
     if (reply.status === 422 && reply.error?.code === "phi_detected") {
       const { confirm_phi: _, ...flagged } = body;
       postPhi = { body: flagged, field: reply.error.details?.field || "question",
@@ -435,7 +441,7 @@ async function submitPost(ev) {
       renderPostPhi();
       return;
     }
-    if (reply.status !== 201) {
+    if (reply.status !== 201 && reply.status !== 200) { // 200: a retry found the case stored
       const names = Object.keys(reply.error?.fields || {}).map((f) => t(FIELD_LABELS[f] || f));
       $("tpl-error").textContent = names.length && reply.status === 400
         ? t("tpl.badFields", { fields: names.join(", "), detail: Object.values(reply.error.fields).join(" ") })
@@ -463,6 +469,17 @@ async function submitPost(ev) {
   } finally {
     $("tpl-submit").disabled = false;
   }
+}
+
+// POST cases, sent once more (same client_id) when the answer was lost (network) or the
+// server said unavailable: the case may be stored already, and the key makes it one case.
+async function postCase(body) {
+  let reply = await api("cases", { method: "POST", body });
+  if (reply.status === 0 || reply.status === 503) {
+    await new Promise((r) => setTimeout(r, 1000));
+    reply = await api("cases", { method: "POST", body });
+  }
+  return reply;
 }
 
 async function uploadImage(caseId, file) {
