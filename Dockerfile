@@ -32,7 +32,7 @@ RUN useradd --system --uid 10001 --no-create-home --home-dir /app curbside \
 USER curbside
 
 EXPOSE 8000
-# serve = daphne with the frame limit from settings (gateway/management/commands/serve.py).
+# serve = uvicorn with the frame limit from settings (gateway/management/commands/serve.py).
 # --proxy-headers: take the client address from nginx's X-Forwarded-For; safe because the
 # web containers publish no port, so only nginx can reach them.
 CMD ["python", "manage.py", "serve", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers"]

@@ -1,8 +1,8 @@
-"""Smoke suite: the same application under uvicorn (its `websockets` and its `wsproto`
-implementations) and granian, over a real socket — the servers `manage.py serve --server`
-offers besides daphne (docs/benchmarks.md, "Which ASGI server").
+"""Smoke suite: the same application under daphne, uvicorn's `wsproto` implementation and
+granian, over a real socket — the servers `manage.py serve --server` offers besides the
+default, uvicorn with `websockets-sansio` (docs/benchmarks.md, "Which ASGI server").
 
-The whole e2e suite runs on daphne; this suite keeps the other servers working on the path
+The whole e2e suite runs on uvicorn; this suite keeps the other servers working on the path
 every client takes: a ticket handshake, join, send, receive on another socket, history, a bad
 frame answered with its error code (the socket stays open), an oversized frame closed with
 1009, an anonymous handshake refused. The servers come with the test extra (pyproject.toml),
@@ -25,7 +25,7 @@ from tests.support.sockets import closed_with, next_event, open_socket, send_mes
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 LOUNGE = "lounge-general"
-SERVERS = ["uvicorn", "uvicorn-wsproto", "granian"]
+SERVERS = ["daphne", "uvicorn-wsproto", "granian"]
 
 
 @pytest.fixture(scope="module", params=SERVERS)

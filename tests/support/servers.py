@@ -27,11 +27,11 @@ START_DEADLINE_S = 30.0
 # What a server logs for a frame that breaks the protocol (gateway.consumer.INVALID_FRAME_MARK;
 # not imported, so this module needs no Django).
 INVALID_FRAME_MARK = "INVALID FRAME"
-# The ASGI server the suite's processes run under (`manage.py serve --server`): daphne, the
-# default; CURBSIDE_TEST_SERVER=uvicorn runs the whole suite on another one — the first step
-# of switching the default (docs/benchmarks.md, "Which ASGI server"). A test's own
-# ``--server`` (tests/e2e/test_other_servers.py) comes later on the line and wins.
-TEST_SERVER = os.environ.get("CURBSIDE_TEST_SERVER", "daphne")
+# The ASGI server the suite's processes run under (`manage.py serve --server`): uvicorn, the
+# recommended one and the default; CURBSIDE_TEST_SERVER=daphne runs the whole suite on
+# daphne (docs/benchmarks.md, "Which ASGI server"). A test's own ``--server``
+# (tests/e2e/test_other_servers.py, test_slow_readers.py) comes later on the line and wins.
+TEST_SERVER = os.environ.get("CURBSIDE_TEST_SERVER", "uvicorn")
 # Servers started and not yet stopped, by id (their logs are checked after every test).
 RUNNING: dict[int, Daphne] = {}
 # The log of every server started in this session: scanned for the suite's canaries at its end

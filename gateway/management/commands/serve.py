@@ -1,21 +1,26 @@
-"""serve: run asgi:application with the limits from settings, under daphne (the default) or
-another ASGI server chosen with ``--server``.
+"""serve: run asgi:application with the limits from settings, under uvicorn (the default,
+chosen by measurement) or another ASGI server chosen with ``--server``.
 
-    manage.py serve -b 127.0.0.1 -p 8000 [daphne options…]
-    manage.py serve --server uvicorn -b 127.0.0.1 -p 8000          # websockets implementation
+    manage.py serve -b 127.0.0.1 -p 8000 [--proxy-headers]        # uvicorn, websockets-sansio
+    manage.py serve --server daphne -b 127.0.0.1 -p 8000 [daphne options…]
     manage.py serve --server uvicorn-wsproto -b 127.0.0.1 -p 8000
     manage.py serve --server granian -b 127.0.0.1 -p 8000
+
+uvicorn gets the incoming frame limit and the ping interval from settings, daphne's access
+log, no permessage-deflate, and ``-b``/``-p``/``--proxy-headers`` only: its other options are
+its own environment variables (``UVICORN_…``). A refused handshake during an outage is
+answered HTTP 503 through ASGI's WebSocket Denial Response (gateway/consumer.py) and a client
+that stops reading is dropped by gateway/backlog.py; none of the runtime patches is on its
+path.
 
 daphne: autobahn (under daphne) lets an application close a socket only with 1000 or
 3000–4999, so the 1009 "message too big" close of PROTOCOL.md has to come from the server
 itself: this command hands daphne the frame limit from settings, and gateway/patches.py makes
-daphne send the close frame. Any other daphne option can follow.
+daphne send the close frame, answer 503, bound what it holds for a slow reader and close
+every socket with 1012 on SIGTERM. Any other daphne option can follow.
 
-uvicorn and granian are optional (``pip install .[servers]``; docs/benchmarks.md has the
-measurements that compare them). They get the same incoming frame limit and ping interval
-where the server has the setting, and only ``-b``/``-p``: other options are theirs to take
-from their own environment variables (``UVICORN_…``, ``GRANIAN_…``). The daphne runtime patches
-do not apply to them (their protocol code is not Twisted's or autobahn's).
+uvicorn-wsproto and granian come with the optional ``[servers]`` extra (docs/benchmarks.md
+has the measurements that compare them).
 
 In development without ``CURBSIDE_WS_ORIGINS``, the allowed browser origins follow the
 address the server is bound to (gateway/origins.py), so ``make run PORT=18000`` just works.
@@ -38,11 +43,14 @@ SERVERS = ("daphne", "uvicorn", "uvicorn-wsproto", "granian")
 # uvicorn's own asyncio protocol; the legacy `websockets` one is deprecated in uvicorn 0.55)
 # and `wsproto`.
 UVICORN_WS = {"uvicorn": "websockets-sansio", "uvicorn-wsproto": "wsproto"}
+# Chosen by measurement (docs/benchmarks.md, "Which ASGI server"): uvicorn spends the least
+# server CPU per delivery; daphne stays supported (`--server daphne`) and tested in CI.
+DEFAULT_SERVER = "uvicorn"
 
 
 def split_server(args: list[str]) -> tuple[str, list[str]]:
-    """``--server NAME`` (or ``--server=NAME``) out of the arguments; daphne without it."""
-    server, rest, i = "daphne", [], 0
+    """``--server NAME`` (or ``--server=NAME``) out of the arguments; uvicorn without it."""
+    server, rest, i = DEFAULT_SERVER, [], 0
     while i < len(args):
         if args[i] == "--server" and i + 1 < len(args):
             server, i = args[i + 1], i + 2
@@ -57,19 +65,21 @@ def split_server(args: list[str]) -> tuple[str, list[str]]:
     return server, rest
 
 
-def host_port(args: list[str]) -> tuple[str, int]:
-    """``-b HOST -p PORT`` (daphne's spelling) for the other servers."""
+def host_port(args: list[str]) -> tuple[str, int, bool]:
+    """``-b HOST -p PORT [--proxy-headers]`` (daphne's spelling) for the other servers."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-b", "--bind", default=origins.DEFAULT_HOST)
     p.add_argument("-p", "--port", type=int, default=origins.DEFAULT_PORT)
+    p.add_argument("--proxy-headers", action="store_true")
     known, unknown = p.parse_known_args(args)
     if unknown:
-        raise CommandError(f"only -b and -p are taken with this --server, not {unknown}")
-    return known.bind, known.port
+        raise CommandError(
+            f"only -b, -p and --proxy-headers are taken with this --server, not {unknown}")
+    return known.bind, known.port, known.proxy_headers
 
 
 class Command(BaseCommand):
-    help = "Serve Curbside (HTTP + /ws/v1/) with daphne, or uvicorn/granian with --server."
+    help = "Serve Curbside (HTTP + /ws/v1/) with uvicorn, or daphne/granian with --server."
 
     def add_arguments(self, parser):
         parser.add_argument("daphne_args", nargs="*", help="daphne options, after --")
@@ -86,12 +96,14 @@ class Command(BaseCommand):
         server, daphne_args = split_server(daphne_args)
         frame = settings.CURBSIDE_LIMITS["frame_bytes"]
         if server != "daphne":
-            host, port = host_port(daphne_args)
+            host, port, proxy_headers = host_port(daphne_args)
             self.follow_bound_address(["-b", host, "-p", str(port)])
             if server == "granian":
+                if proxy_headers:
+                    raise CommandError("--proxy-headers is not taken with --server granian")
                 self.granian(host, port)
             else:
-                self.uvicorn(host, port, UVICORN_WS[server], frame)
+                self.uvicorn(host, port, UVICORN_WS[server], frame, proxy_headers)
             return
         patches.apply()  # the close-frame factory among them (gateway/patches.py)
         self.follow_bound_address(daphne_args)
@@ -105,8 +117,8 @@ class Command(BaseCommand):
              "asgi:application"]
         )
 
-    def uvicorn(self, host: str, port: int, ws: str, frame: int) -> None:
-        import uvicorn  # optional: the [servers] extra
+    def uvicorn(self, host: str, port: int, ws: str, frame: int, proxy_headers: bool) -> None:
+        import uvicorn  # a dependency; imported here so daphne's path never loads it
 
         # lifespan off: Channels' ProtocolTypeRouter has no lifespan handler. uvloop and
         # httptools are used when installed (uvicorn's "auto"), as `uvicorn[standard]` does.
@@ -123,7 +135,11 @@ class Command(BaseCommand):
                     # delivery) for chat frames of a few hundred bytes.
                     ws_per_message_deflate=False,
                     lifespan="off", access_log=True, log_config=logging_config,
-                    proxy_headers=False, server_header=False)
+                    # --proxy-headers as daphne takes it: the client address from
+                    # X-Forwarded-For of whatever connects (only nginx can: docker-compose.yml).
+                    proxy_headers=proxy_headers,
+                    forwarded_allow_ips="*" if proxy_headers else None,
+                    server_header=False)
 
     def granian(self, host: str, port: int) -> None:
         from granian import Granian  # optional: the [servers] extra
