@@ -32,7 +32,7 @@ from phi.guard import KINDS, phi_kinds, phi_scan
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus.jsonl"
 # In the order they were written; docs/phi.md says how each was used.
-SPLITS = ("dev", "held_out", "fresh", "fresh2")
+SPLITS = ("dev", "held_out", "fresh", "fresh2", "fresh3")
 
 
 @dataclass

@@ -264,9 +264,11 @@ _PHOTO = re.compile(
 _PLACE_CUES = ("lives", "living", "from", "vive", "reside", "natural", "es de", "procedente",
                "vecin", "home is", "based in")
 _PLACE = re.compile(
-    r"(?:\b(?i:lives|living|resides|resident)\s+(?:in|at)|\b(?i:home\s+is\s+in|based\s+in)|"
+    r"(?:\b(?i:lives|living|resides|resident)(?i:\s+alone|\s+with\s+(?:her|his|their|a)\s+\w+)?"
+    r"\s+(?:in|at)|\b(?i:home\s+is\s+in|based\s+in)|"
     r"\b(?i:originally|comes\s+in|comes|is|moved|transferred\s+in)\s+from|"
-    r"\b(?i:vive|reside|residente|vecin[oa])\s+en|"
+    r"\b(?i:vive|reside|residente|vecin[oa])(?i:\s+sol[oa]|\s+con\s+(?:su|sus|el|la)\s+\w+)?"
+    r"\s+en|"
     r"\b(?i:natural|procedente|originari[oa]|vecin[oa])\s+de|\b(?i:es)\s+de)\s+"
     r"(?i:(?:el\s+barrio|la\s+colonia|el\s+pueblo|la\s+ciudad|la\s+zona|the\s+town|the\s+village)"
     r"\s+(?:de\s+|of\s+)?)?"
