@@ -77,6 +77,8 @@ to for of and or not no yes ok de la el los las un una y o en con por para que s
 
 
 def _key(word: str) -> str:
+    if word.isascii():  # NFC leaves ASCII as it is
+        return word.lower().replace("'", "")
     return unicodedata.normalize("NFC", word.lower().replace("'", "").replace("’", ""))
 
 
@@ -98,7 +100,7 @@ _CUES = _RELATIVES | _PATIENT | _DOCTOR | _PREPOSITIONS | {"is", "es", "was", "e
 
 
 def _title(word: str) -> bool:
-    return word[:1].isupper() and (len(word) == 1 or not word.isupper()) and len(word) >= 2
+    return len(word) >= 2 and word[0].isupper() and not word.isupper()
 
 
 def scan_names(text: str, add) -> None:
