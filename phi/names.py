@@ -107,6 +107,10 @@ def scan_names(text: str, add) -> None:
     """Add ``(start, end)`` of every name found in ``text`` through ``add``."""
     words = [(*m.span(), m.group()) for m in _WORD.finditer(text)]
     n = len(words)
+    # With no institution word anywhere, no name continues an institution's name: skip the
+    # walk back (a message of hundreds of capitalised words stays cheap).
+    institution = _in_institution if not _INSTITUTION.isdisjoint(
+        w.lower() for _, _, w in words) else _never
     i = 0
     while i < n:
         s, e, w = words[i]
@@ -126,7 +130,7 @@ def scan_names(text: str, add) -> None:
             nxt = words[i + 1][2]
             if nxt.islower() and LAST.get(_key(nxt)) is False and _gap_ok(text, e, words[i + 1][0]):
                 end = _extend(text, words, i + 1, capital=False)
-        if end and not _in_institution(text, words, i) and not _eponym(text, words, i, end):
+        if end and not institution(text, words, i) and not _eponym(text, words, i, end):
             add(s, end)
             while i < n and words[i][0] < end:
                 i += 1
@@ -144,7 +148,7 @@ def scan_names(text: str, add) -> None:
             gap = text[e:ns]
             if len(gap) <= 4:
                 found = _after_cue(text, words, i, low, gap)
-                if found and not _in_institution(text, words, i + 1) and \
+                if found and not institution(text, words, i + 1) and \
                         not _eponym(text, words, i + 1, found):
                     add(ns, found)
                     while i < n and words[i][0] < found:
@@ -285,6 +289,10 @@ def _eponym(text: str, words, i: int, end: int) -> bool:
     while j < len(words) and words[j][0] < end:
         j += 1
     return j < len(words) and words[j][2].lower() in _EPONYM_AFTER
+
+
+def _never(text: str, words, i: int) -> bool:
+    return False
 
 
 def _in_institution(text: str, words, i: int) -> bool:
