@@ -108,9 +108,14 @@ def scan_names(text: str, add) -> None:
     words = [(*m.span(), m.group()) for m in _WORD.finditer(text)]
     n = len(words)
     # With no institution word anywhere, no name continues an institution's name: skip the
-    # walk back (a message of hundreds of capitalised words stays cheap).
-    institution = _in_institution if not _INSTITUTION.isdisjoint(
-        w.lower() for _, _, w in words) else _never
+    # walk back (a message of hundreds of capitalised words stays cheap). Looked at once, the
+    # first time a name is found (a clean message never pays for it).
+    any_institution: list[bool] = []
+
+    def institution(text: str, words, i: int) -> bool:
+        if not any_institution:
+            any_institution.append(not _INSTITUTION.isdisjoint(w.lower() for _, _, w in words))
+        return any_institution[0] and _in_institution(text, words, i)
     i = 0
     while i < n:
         s, e, w = words[i]
@@ -289,10 +294,6 @@ def _eponym(text: str, words, i: int, end: int) -> bool:
     while j < len(words) and words[j][0] < end:
         j += 1
     return j < len(words) and words[j][2].lower() in _EPONYM_AFTER
-
-
-def _never(text: str, words, i: int) -> bool:
-    return False
 
 
 def _in_institution(text: str, words, i: int) -> bool:
