@@ -112,6 +112,18 @@ def test_recall_per_kind_and_false_positives_per_language(split):
         assert caught / total >= 0.97, (split, lang, caught, total)
 
 
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_every_kind_is_labelled_and_found_in_each_language(lang):
+    """Per kind and per language on the whole corpus: at least eight labelled snippets of
+    each kind in this language, and the kind's recall in this language above the floor (a
+    kind that works in English only fails here with the kind and the language)."""
+    report = evaluate([r for r in load() if r["lang"] == lang])
+    few = {k: c.tp + c.fn for k, c in report.per_kind.items() if c.tp + c.fn < 8}
+    assert few == {}, f"kinds labelled fewer than 8 times in {lang}: {few}"
+    low = {k: round(c.recall, 3) for k, c in report.per_kind.items() if c.recall < RECALL_FLOOR}
+    assert low == {}, f"kinds under {RECALL_FLOOR} recall in {lang}: {low}"
+
+
 # --- the checks behind some kinds ----------------------------------------------------------
 
 def test_phones_are_valid_numbers_of_the_nine_countries_not_quantities():
