@@ -229,9 +229,9 @@ def poll_close(*, poll_id: str, user: User,
 
     Raises:
         NotFound: no such poll for the caller. Forbidden: not the poster or the accepting
-            specialist (an opinion poll: not a moderator). Conflict: closed already.
+            specialist (an opinion poll: not a moderator). Conflict: closed already (two
+            closes at once: one closes it, the other is this conflict).
     """
-    now = now or timezone.now()
     poll, case = _poll_for(poll_id, user)
     if case is None:
         if not user.is_moderator:
@@ -239,10 +239,16 @@ def poll_close(*, poll_id: str, user: User,
     else:
         _owner(case, user)
     with outbox.atomic():
-        closed = Poll.objects.filter(pk=poll.pk).exclude(closed_at__lte=now).update(closed_at=now)
-        if not closed:
+        # The clock is read once the row is ours: a close that committed while this one
+        # waited stamped ``closed_at`` no later than this clock, so it reads as closed. (Read
+        # before the lock, a later stamp by the other close looked like a closing time still
+        # to come, and the poll was closed, and announced, twice.)
+        poll = Poll.objects.select_for_update().get(pk=poll.pk)
+        now = now or timezone.now()
+        if poll_closed(poll, now):
             raise Conflict("This poll is closed already.", details={"poll": str(poll.pk)})
-        poll.refresh_from_db(fields=["votes", "closed_at"])
+        poll.closed_at = now
+        poll.save(update_fields=["closed_at"])
         poll_event(poll, case, now)
         if case is not None:
             notifications.poll_closed(case=case, poll_id=str(poll.pk), votes=poll.votes,

@@ -1,8 +1,8 @@
 """How well the PHI guard does on its labelled corpus: ``python -m phi.evaluate``.
 
 The corpus (phi/data/corpus.jsonl, one JSON object a line: ``text``, ``lang`` "en"/"es",
-``kinds`` the Safe Harbor kinds the snippet carries, ``[]`` for a clean one, ``split`` "dev" or
-"held_out") is snippets written the way physicians write in a consult: about half carry an
+``kinds`` the Safe Harbor kinds the snippet carries, ``[]`` for a clean one, ``split``, one of
+``SPLITS``) is snippets written the way physicians write in a consult: about half carry an
 identifier, the rest are clinical text chosen to be hard for a detector (doses and dosing
 intervals, lab values with decimal points and commas, scores, TNM stages, vitals, brand names
 that read like surnames, eponyms, hospitals named after people or dates). See docs/phi.md.
@@ -16,7 +16,7 @@ back, and what it says the reason is):
 - overall: recall is the share of snippets with an identifier that get any finding, the
   false-positive rate the share of clean snippets that get any finding, per language.
 
-``--split dev|held_out|all`` picks the rows; ``--markdown`` prints the tables as Markdown (what
+``--split dev|held_out|fresh|fresh2|all`` picks the rows; ``--markdown`` prints the tables as Markdown (what
 docs/phi.md reproduces); ``--misses`` lists the snippets got wrong (for development only: it
 prints the corpus text, never run it on real data).
 """
@@ -31,6 +31,8 @@ from pathlib import Path
 from phi.guard import KINDS, phi_kinds, phi_scan
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus.jsonl"
+# In the order they were written; docs/phi.md says how each was used.
+SPLITS = ("dev", "held_out", "fresh", "fresh2", "fresh3")
 
 
 @dataclass
@@ -120,7 +122,7 @@ def _table(rows: list[tuple[str, ...]], markdown: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=("dev", "held_out", "fresh", "fresh2", "all"), default="all")
+    parser.add_argument("--split", choices=(*SPLITS, "all"), default="all")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--misses", action="store_true")
     args = parser.parse_args()

@@ -264,9 +264,11 @@ _PHOTO = re.compile(
 _PLACE_CUES = ("lives", "living", "from", "vive", "reside", "natural", "es de", "procedente",
                "vecin", "home is", "based in")
 _PLACE = re.compile(
-    r"(?:\b(?i:lives|living|resides|resident)\s+(?:in|at)|\b(?i:home\s+is\s+in|based\s+in)|"
+    r"(?:\b(?i:lives|living|resides|resident)(?i:\s+alone|\s+with\s+(?:her|his|their|a)\s+\w+)?"
+    r"\s+(?:in|at)|\b(?i:home\s+is\s+in|based\s+in)|"
     r"\b(?i:originally|comes\s+in|comes|is|moved|transferred\s+in)\s+from|"
-    r"\b(?i:vive|reside|residente|vecin[oa])\s+en|"
+    r"\b(?i:vive|reside|residente|vecin[oa])(?i:\s+sol[oa]|\s+con\s+(?:su|sus|el|la)\s+\w+)?"
+    r"\s+en|"
     r"\b(?i:natural|procedente|originari[oa]|vecin[oa])\s+de|\b(?i:es)\s+de)\s+"
     r"(?i:(?:el\s+barrio|la\s+colonia|el\s+pueblo|la\s+ciudad|la\s+zona|the\s+town|the\s+village)"
     r"\s+(?:de\s+|of\s+)?)?"
@@ -505,6 +507,8 @@ def _age(text: str, s: int, e: int, add, english: bool, spanish: bool) -> None:
                 add(Finding(AGE_OVER_89, m.start(), m.end()))
 
 
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
 # libphonenumber parses per message; past them a phone-shaped number counts by its layout.
 _PHONE_PARSES = 32
 
@@ -521,13 +525,21 @@ def _long_number(text: str, s: int, e: int, n: int, add, parse: bool) -> int:
         spent = 1 if parse else 0
         if is_phone(text[start:e], text[e:e + 12], parse=parse):
             add(Finding(PHONE, start, e))
-    if n >= 6:
+    # A NI number, a PPSN and a DNI carry letters: with none in the window, none is there.
+    # (The cheap gates below only skip patterns that cannot match; the findings are the same.)
+    lettered = _ASCII_LETTER.search(text, lo, hi) is not None
+    if n >= 6 and lettered:
         checks.append((_UK_NINO, NATIONAL_ID, None))
-    if n >= 7:
+    if n >= 7 and lettered:
         checks += [(_PPSN, NATIONAL_ID, ppsn_ok), (_DNI, NATIONAL_ID, dni_ok)]
     if n >= 9:
-        checks += [(_SSN, SSN, None), (_SIN, NATIONAL_ID, _sin_in_context),
-                   (_POSTCODE, ADDRESS, None)]
+        # An SSN is written with hyphens; every postcode form has a letter or a hyphen.
+        dashed = text.find("-", lo, hi) >= 0
+        if dashed:
+            checks.append((_SSN, SSN, None))
+        checks.append((_SIN, NATIONAL_ID, _sin_in_context))
+        if lettered or dashed:
+            checks.append((_POSTCODE, ADDRESS, None))
     if n >= 10:
         checks += [(_NHS, NATIONAL_ID, lambda v: nhs_number_ok(_digits(v))),
                    (_MEDICARE_AU, NATIONAL_ID, lambda v: medicare_au_ok(_digits(v)))]
@@ -607,8 +619,9 @@ def _keyword(text: str, word: str, start: int, end: int, longest: int, add, engl
                     for m in pattern.finditer(text, lo, hi):
                         # Only the date this month word is part of (the window also reaches
                         # its neighbours, which their own month words report).
-                        if m.start() <= start < m.end() and \
-                                not _names_an_institution(text, m.start()):
+                        if m.start() > start:
+                            break
+                        if start < m.end() and not _names_an_institution(text, m.start()):
                             add(Finding(DATE, m.start(), m.end()))
         if word not in ("may", "mar"):
             return
@@ -649,12 +662,14 @@ _INSTITUTION_BEFORE = re.compile(r"(?i)\b(?:hospital|hosp|cl[ií]nica|centro|san
 
 _INSTITUTION_HINTS = ("hosp", "clínica", "clinica", "centro", "sanatorio", "instituto", "av",
                       "calle", "plaza", "colegio")
+# Any of the hints anywhere in the window, lower-cased (one C pass instead of eleven ``in``).
+_INSTITUTION_HINT = re.compile("|".join(map(re.escape, _INSTITUTION_HINTS)))
 
 
 def _names_an_institution(text: str, start: int) -> bool:
     window = text[max(0, start - 30):start]
-    low = window.lower()
-    return any(h in low for h in _INSTITUTION_HINTS) and bool(_INSTITUTION_BEFORE.search(window))
+    return _INSTITUTION_HINT.search(window.lower()) is not None and \
+        bool(_INSTITUTION_BEFORE.search(window))
 
 
 def _spanish_address_ok(text: str, m: re.Match) -> bool:

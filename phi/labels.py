@@ -145,15 +145,16 @@ def unlabelled(text: str, token_start: int, token_end: int, add) -> None:
     lo = max(0, token_start - 8)
     hi = min(len(text), token_end + 40)
     # Only a match that contains this token: the window also reaches the neighbours, which
-    # their own tokens report (a message of 1,000 plates stays linear).
-    for m in _VIN.finditer(text, lo, hi):
-        v = m.group()
-        if m.start() <= token_start < m.end() and any(c.isalpha() for c in v) and vin_ok(v):
-            add(VEHICLE_ID, m.start(), m.end())
+    # their own tokens report (a message of 1,000 plates stays linear). A VIN or a plate
+    # that contains the token starts where the token does (``token_start`` is the start of
+    # a word with a digit in it, and these begin at a word boundary with no space before
+    # their first digit), so they are tried there only; an IBAN may start a group earlier.
+    m = _VIN.match(text, token_start, hi)
+    if m and any(c.isalpha() for c in m.group()) and vin_ok(m.group()):
+        add(VEHICLE_ID, m.start(), m.end())
     for m in _IBAN.finditer(text, lo, hi):
         if m.start() <= token_start < m.end() and iban_ok(m.group()):
             add(ACCOUNT_NUMBER, m.start(), m.end())
-    for pattern in (_PLATE_UK, _PLATE_ES):
-        for m in pattern.finditer(text, lo, hi):
-            if m.start() <= token_start < m.end():
-                add(VEHICLE_ID, m.start(), m.end())
+    m = _PLATE_UK.match(text, token_start, hi) or _PLATE_ES.match(text, token_start, hi)
+    if m:
+        add(VEHICLE_ID, m.start(), m.end())

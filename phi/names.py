@@ -77,6 +77,8 @@ to for of and or not no yes ok de la el los las un una y o en con por para que s
 
 
 def _key(word: str) -> str:
+    if word.isascii():  # NFC leaves ASCII as it is
+        return word.lower().replace("'", "")
     return unicodedata.normalize("NFC", word.lower().replace("'", "").replace("’", ""))
 
 
@@ -98,13 +100,22 @@ _CUES = _RELATIVES | _PATIENT | _DOCTOR | _PREPOSITIONS | {"is", "es", "was", "e
 
 
 def _title(word: str) -> bool:
-    return word[:1].isupper() and (len(word) == 1 or not word.isupper()) and len(word) >= 2
+    return len(word) >= 2 and word[0].isupper() and not word.isupper()
 
 
 def scan_names(text: str, add) -> None:
     """Add ``(start, end)`` of every name found in ``text`` through ``add``."""
     words = [(*m.span(), m.group()) for m in _WORD.finditer(text)]
     n = len(words)
+    # With no institution word anywhere, no name continues an institution's name: skip the
+    # walk back (a message of hundreds of capitalised words stays cheap). Looked at once, the
+    # first time a name is found (a clean message never pays for it).
+    any_institution: list[bool] = []
+
+    def institution(text: str, words, i: int) -> bool:
+        if not any_institution:
+            any_institution.append(not _INSTITUTION.isdisjoint(w.lower() for _, _, w in words))
+        return any_institution[0] and _in_institution(text, words, i)
     i = 0
     while i < n:
         s, e, w = words[i]
@@ -124,7 +135,7 @@ def scan_names(text: str, add) -> None:
             nxt = words[i + 1][2]
             if nxt.islower() and LAST.get(_key(nxt)) is False and _gap_ok(text, e, words[i + 1][0]):
                 end = _extend(text, words, i + 1, capital=False)
-        if end and not _in_institution(text, words, i) and not _eponym(text, words, i, end):
+        if end and not institution(text, words, i) and not _eponym(text, words, i, end):
             add(s, end)
             while i < n and words[i][0] < end:
                 i += 1
@@ -142,7 +153,7 @@ def scan_names(text: str, add) -> None:
             gap = text[e:ns]
             if len(gap) <= 4:
                 found = _after_cue(text, words, i, low, gap)
-                if found and not _in_institution(text, words, i + 1) and \
+                if found and not institution(text, words, i + 1) and \
                         not _eponym(text, words, i + 1, found):
                     add(ns, found)
                     while i < n and words[i][0] < found:

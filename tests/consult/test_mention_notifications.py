@@ -11,23 +11,15 @@ import pytest
 
 from consult import notifications, services
 from consult.models import Notification
-from crypto import envelope
 from crypto.pseudonyms import pseudonym_id
 from rooms import messages, roster
 from rooms import services as room_services
+from tests.support import fixtures
 from tests.support.people import LOUNGE, NOW, Person
 
 pytestmark = pytest.mark.django_db
 
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    envelope.cache_clear()
-    roster._cache.clear()
-    yield
-    envelope.cache_clear()
-    roster._cache.clear()
+fresh_caches = fixtures.fresh_caches
 
 
 @pytest.fixture

@@ -4,11 +4,16 @@ physician, and the specialty breakdown that hides small groups. The two-process 
 
 from __future__ import annotations
 
-import pytest
+import json
+import threading
 
-from consult import polls, services
-from consult.models import Poll, PollVote
+import pytest
+from django.db import connections
+
+from consult import notifications, polls, services
+from consult.models import Notification, Poll, PollVote
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tests.support import fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,3 +89,60 @@ def test_a_single_small_group_is_not_left_readable_by_subtraction(case):
     results = polls.poll_results(poll)
     assert results.counts == [5, 1, 1]
     assert results.by_specialty == [] and results.hidden_votes == 7
+
+
+sent = fixtures.sent
+
+
+def test_two_closes_at_once_one_closes_and_the_other_is_a_conflict(case, make_physician, sent,
+                                                                   monkeypatch):
+    """Two closes of one poll (a double click, or the poster and the specialist together) on
+    two connections: one closes it, the other answers ``conflict`` and tells nobody again.
+
+    The first close is held after it read its clock and found the poll, before it writes; the
+    second runs to its commit meanwhile (its clock is later), then the first goes on. Before
+    the fix the first saw ``closed_at`` after its own clock, took the poll for open, closed it
+    a second time (200) and sent a second poll_closed."""
+    fan, _, _ = make_physician(specialty="neurology")
+    notifications.case_follow(case_id=str(case.pk), user=fan.user)
+    poll, _ = polls.poll_create(case_id=str(case.pk), user=case.poster, options=OPTIONS)
+    found, go = threading.Event(), threading.Event()
+    real = polls._poll_for
+    held: list[str] = []
+
+    def poll_for(poll_id, user):
+        row = real(poll_id, user)
+        if not held:  # the first close to get here waits for the second to finish
+            held.append(threading.current_thread().name)
+            found.set()
+            assert go.wait(30)
+        return row
+
+    monkeypatch.setattr(polls, "_poll_for", poll_for)
+    answers: dict[str, str] = {}
+
+    def close(name: str) -> None:
+        try:
+            polls.poll_close(poll_id=str(poll.pk), user=case.poster)
+            answers[name] = "closed"
+        except Conflict:
+            answers[name] = "conflict"
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=close, args=("first",), name="first")
+    second = threading.Thread(target=close, args=("second",), name="second")
+    first.start()
+    try:
+        assert found.wait(30)
+        second.start()
+        second.join(30)
+    finally:
+        go.set()
+        first.join(30)
+    assert held == ["first"]
+    assert answers == {"second": "closed", "first": "conflict"}
+    closes = [json.loads(m["frame"]) for _, m in sent if "poll.updated" in m.get("frame", "")]
+    assert [f["data"]["closed"] for f in closes] == [False, True]  # made, closed once
+    assert list(Notification.objects.filter(user=fan.user).values_list("kind", flat=True)) == [
+        "poll_closed"]

@@ -102,6 +102,11 @@ POSITIVES = [
     ("en la calle de Alcalá 45", phi.ADDRESS, "calle de Alcalá 45"),
     ("Av. Reforma 222", phi.ADDRESS, "Av. Reforma 222"),
     ("C.P. 28001 Madrid", phi.ADDRESS, "C.P. 28001"),
+    # a companion between "lives"/"vive" and "in"/"en" (fresh3, found from outside)
+    ("nacida en 1931, vive sola en Tlalpan, CDMX", phi.ADDRESS, "Tlalpan"),
+    ("vive con su hija en Móstoles", phi.ADDRESS, "Móstoles"),
+    ("lives alone in Tullamore since his wife died", phi.ADDRESS, "Tullamore"),
+    ("lives with her daughter in Ballarat", phi.ADDRESS, "Ballarat"),
     # ages over 89
     ("a 92-year-old woman", phi.AGE_OVER_89, "92-year-old"),
     ("93 years old, frail", phi.AGE_OVER_89, "93 years old"),
@@ -164,6 +169,7 @@ NEGATIVES = [
     "Plaquetas 250.000/mm3, leucocitos 15.300, creatinina 1,2 mg/dl",
     "Mujer de 89 años, 32+4 semanas de gestación en su hija",
     "en situación de calle desde hace 2 años",
+    "vive sola en un piso sin ascensor; lives alone at home, independent with ADLs",
     "la avenida principal del pueblo está cortada",
     "Amiodarona 300 mg en 1 h y luego 900 mg en 24 h; K 3,4, Mg 1,6",
     "desde marzo empeora; ingresó en 2022",

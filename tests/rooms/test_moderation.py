@@ -14,15 +14,15 @@ import pytest
 from django.contrib.auth import authenticate
 from django.test import Client
 
-from bus import hub, outbox, protocol
+from bus import hub, protocol
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from crypto import envelope
 from crypto.audit import audit_verify
 from crypto.models import AuditEntry, RoomKey
 from crypto.pseudonyms import pseudonym_id
 from physicians.selectors import physician_profile, socket_refusal
 from rooms import messages, moderation, roster, selectors, services
 from rooms.models import Membership, Report
+from tests.support import fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -31,21 +31,8 @@ NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 QUEUE = "/api/v1/moderation/reports"
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    envelope.cache_clear()
-    roster._cache.clear()
-    yield
-    envelope.cache_clear()
-    roster._cache.clear()
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """Every channel-layer message the code under test hands to the outbox: (group, message)."""
-    out: list[tuple[str, dict]] = []
-    monkeypatch.setattr(outbox, "_send_on_commit", lambda group, msg: out.append((group, msg)))
-    return out
+fresh_caches = fixtures.fresh_caches
+sent = fixtures.sent
 
 
 class Person:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 
-from bus import outbox, protocol
+from bus import protocol
 from crypto import envelope
 from crypto.models import AuditEntry
 from crypto.pseudonyms import pseudonym_id
@@ -26,6 +26,7 @@ from gateway import ops_moderation
 from phi.guard import PhiDetected
 from rooms import erasure, messages, mod_selectors, moderation, roster, services
 from rooms.models import Message, Report
+from tests.support import fixtures
 from tests.support.privacy import (
     assert_not_audited,
     assert_not_stored_in_clear,
@@ -40,20 +41,8 @@ NOW = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 QUEUE = "/api/v1/moderation/reports"
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    envelope.cache_clear()
-    roster._cache.clear()
-    yield
-    envelope.cache_clear()
-    roster._cache.clear()
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    out: list[tuple[str, dict]] = []
-    monkeypatch.setattr(outbox, "_send_on_commit", lambda group, msg: out.append((group, msg)))
-    return out
+fresh_caches = fixtures.fresh_caches
+sent = fixtures.sent
 
 
 class Person:

@@ -40,3 +40,28 @@ def daphne_server(live_database_url, tmp_path_factory):
     ).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[tuple[str, dict]]:
+    """Every channel-layer message the code under test hands to the outbox, (group, message),
+    caught at bus.outbox's one send path instead of being sent."""
+    from bus import outbox
+
+    out: list[tuple[str, dict]] = []
+    monkeypatch.setattr(outbox, "_send_on_commit", lambda group, msg: out.append((group, msg)))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Room keys and author cards cached by an earlier test (whose rows are gone) are not
+    reused. Autouse in every module that binds it (``fresh_caches = fixtures.fresh_caches``)."""
+    from crypto import envelope
+    from rooms import roster
+
+    envelope.cache_clear()
+    roster._cache.clear()
+    yield
+    envelope.cache_clear()
+    roster._cache.clear()
