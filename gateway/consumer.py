@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # message.sends of one socket waiting for their group commit at once; one more is answered
 # rate_limited at arrival (with retry_after_s SENDS_RETRY_S) instead of queueing behind them.
 MAX_SENDS_IN_FLIGHT = 32
+# The longest a socket cancelled at shutdown spends leaving presence and the hub.
+SHUTDOWN_DISCONNECT_S = 2.0
 SENDS_RETRY_S = 0.25
 # Frames per second one socket may send before it is told rate_limited (a flood guard on
 # top of the per-user message rate): generous for a real client, cheap to enforce.
@@ -137,6 +139,7 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
     # What this socket's client has not read, under a server on asyncio transports (uvicorn;
     # gateway/backlog.py); daphne bounds it in gateway/patches.py instead.
     backlog: backlog.TransportBacklog | None = None
+    disconnected = False  # ``disconnect`` ran (once: by the client's close or by shutdown)
 
     async def connect(self) -> None:
         headers = dict(self.scope.get("headers", []))
@@ -280,6 +283,20 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except asyncio.CancelledError:
+            # daphne cancels every application as the process stops (SIGTERM, right after
+            # gateway/shutdown.py sent the close frames), before their websocket.disconnect
+            # is handled. Leave presence and the hub as a closed socket does, so the other
+            # processes do not count this socket online (and offer it urgent cases) until it
+            # misses three heartbeats; bounded, so a dead Redis cannot hold the exit.
+            if not self.disconnected:
+                try:
+                    async with asyncio.timeout(SHUTDOWN_DISCONNECT_S):
+                        await self.disconnect(protocol.CLOSE_SERVICE_RESTART)
+                except Exception:
+                    log.warning("presence not told of a socket closed at shutdown",
+                                exc_info=log.isEnabledFor(logging.DEBUG))
+            raise
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch without its per-message ``aclose_old_connections`` hop.
@@ -318,6 +335,9 @@ class CurbsideConsumer(AsyncWebsocketConsumer):
         ))
 
     async def disconnect(self, code: int) -> None:
+        if self.disconnected:
+            return
+        self.disconnected = True
         self.state = SocketState.CLOSED
         if self.counted_open:
             self.counted_open = False

@@ -34,11 +34,19 @@ production. ``apply()`` is idempotent; ``asgi.py`` and ``manage.py serve`` call 
    Request`` and a dropped connection: no JSON error, none of the security headers, and a
    second full parse of every upload. daphne's request class is built with Twisted's own
    switch for this, ``parsePOSTFormSubmission=False``, so the application decides.
+6. Twisted: ``Request.gotLength`` writes a body of 100,000 bytes or more, or of unknown
+   length (chunked), to ``tempfile.TemporaryFile()`` as soon as the headers are in: every
+   image upload sat unencrypted on disk while it arrived. The same request class keeps every
+   body in memory, up to ``FILE_UPLOAD_MAX_MEMORY_SIZE`` (the attachment limit and a form's
+   overhead, which Django keeps in memory too); past that it keeps one byte more and drops
+   the rest, so whatever reads the body finds it over its limit and refuses it (413)
+   without the server holding, or writing, the remainder.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import pprint
 from dataclasses import dataclass
@@ -217,13 +225,33 @@ class CurbsideWebSocketProtocol(WebSocketProtocol):
         super().serverClose(code=code)
 
 
+class BoundedBody(io.BytesIO):
+    """A request body in memory (patch 6): the first ``cap`` + 1 bytes are kept, the rest
+    is counted and dropped — a body over ``cap`` still reads as over it."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.keep = cap + 1
+        self.received = 0
+
+    def write(self, data) -> int:
+        if self.received < self.keep:
+            super().write(bytes(data[: self.keep - self.received]))
+        self.received += len(data)
+        return len(data)
+
+
 class FormsUnparsedWebRequest(daphne.http_protocol.WebRequest):
     """daphne's request, built with Twisted's form parsing off (patch 5): the body reaches
-    the application untouched, which parses it (or refuses it) itself."""
+    the application untouched, which parses it (or refuses it) itself; and kept in memory,
+    bounded, never in a temporary file (patch 6)."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs["parsePOSTFormSubmission"] = False
         super().__init__(*args, **kwargs)
+
+    def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
+        self.content = BoundedBody(settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
 
 
 class ClosingWebSocketFactory(WebSocketFactory):

@@ -505,3 +505,39 @@ def test_operations_doc_lists_every_variable_the_code_reads():
     missing = {name for name in variables_read_by_code() if f"`{name}`" not in doc}
     missing.discard("DJANGO_SETTINGS_MODULE")
     assert not missing, f"docs/operations.md lacks {sorted(missing)}"
+
+
+# --- README: what a new operator reads first ------------------------------------------------------
+
+
+def _readme_configuration_rows() -> set[str]:
+    """The variables named in the first column of README's configuration table."""
+    readme = (ROOT / "README.md").read_text()
+    return {name for row in re.findall(r"^\| (`[^|]+`) \|", readme, re.M)
+            for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+
+
+def test_readme_configuration_table_names_every_variable_compose_sets():
+    """Issue 11, the operator's path: docker-compose.yml required CURBSIDE_ESCROW_PUBLIC_KEY
+    and README's configuration table did not name it. Every variable a service of the
+    compose file sets, and every one production requires, has its row."""
+    rows = _readme_configuration_rows()
+    assert {"DATABASE_URL", "REDIS_URL"} <= rows  # the reader itself works
+    env_file = fake_env_file()
+    wanted = set(PRODUCTION_REQUIRED)
+    for name in image_services():
+        wanted |= set(service_env(name, env_file))
+    assert not wanted - rows, f"README's configuration table lacks {sorted(wanted - rows)}"
+
+
+def test_readme_names_only_files_a_clone_has():
+    """Issue 11, the operator's path: README pointed to a design folder outside the
+    repository. Every relative link, and every repository path it quotes, exists."""
+    readme = (ROOT / "README.md").read_text()
+    targets = {t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", readme)
+               if not re.match(r"[a-z]+:", t) and not t.startswith("#")}
+    targets |= set(re.findall(r"`((?:\.\./|\./)?(?:docs|tests|tools|deploy|bench|frontend)/[^`\s:*]+)`",
+                              readme))
+    assert not any(t.startswith("../") for t in targets), "README points outside the repository"
+    missing = sorted(t for t in targets if t and not (ROOT / t).exists())
+    assert not missing, f"README names files a clone does not have: {missing}"

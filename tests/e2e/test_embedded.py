@@ -183,3 +183,28 @@ async def test_a_crowd_consult_on_the_embedded_default(embedded):
     assert_crowd_metrics(case)
     for ws in members:
         await ws.close()
+
+
+async def test_a_withdraw_of_a_malformed_or_someone_elses_case_is_a_json_404(embedded):
+    """Issue 11 (8): on the embedded default a malformed case id on withdraw answered 500
+    with Django's debug page, and someone else's case 403 (so the case existed). Both are
+    the same JSON 404 as a well-formed id of no case, and the case stays open."""
+    server, _, _ = embedded
+    poster, other = Http(server.http), Http(server.http)
+    await sync_to_async(poster.login)(DOCTOR, DEMO_PASSWORD)
+    await sync_to_async(other.login)(OTHER_DOCTOR, DEMO_PASSWORD)
+    status, body = await sync_to_async(poster.call)("POST", "/api/v1/cases", {
+        "specialty": "neurology", "urgency": "routine",
+        "summary": "three weeks of morning headaches, normal neurological exam"})
+    assert status == 201, body
+    case = body["case"]["id"]
+    answers = []
+    for who, path in ((poster, "/api/v1/cases/not-a-uuid/withdraw"),
+                      (poster, f"/api/v1/cases/{case}x/withdraw"),
+                      (poster, "/api/v1/cases/00000000-0000-4000-8000-000000000000/withdraw"),
+                      (other, f"/api/v1/cases/{case}/withdraw")):
+        status, body = await sync_to_async(who.call)("POST", path, {})
+        answers.append((status, body.get("error", {}).get("code")))
+    assert answers == [(404, "not_found")] * 4, answers
+    status, body = await sync_to_async(poster.call)("GET", f"/api/v1/cases/{case}")
+    assert status == 200 and body["case"]["status"] == "open", body

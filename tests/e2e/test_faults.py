@@ -450,3 +450,23 @@ async def test_a_case_posted_while_postgresql_is_unreachable_is_unavailable_then
     assert await sync_to_async(cases)() == 1
     for ws in (poster, neuro):
         await ws.close()
+
+
+async def test_sigterm_takes_the_process_sockets_out_of_presence(fleet, make_physician):
+    """A process told to stop closes its sockets (1012) and tells presence they are gone
+    before it exits: a specialist whose only socket was there is not listed on call, nor
+    offered urgent cases, by the other process — not for three missed heartbeats (75 s)."""
+    p0, p1 = fleet.servers
+    neuro = await open_socket(p0, make_physician, specialty="neurology")
+    mod = await open_socket(p1, make_physician, role="moderator", specialty="family-medicine")
+    assert (await request(neuro, "presence.set", status="available", on_call=True))["ok"]
+    listed = await request(mod, "oncall.list", specialty="neurology")
+    assert [e["status"] for e in listed["data"]["on_call"]] == ["available"], listed
+
+    p0.proc.terminate()  # SIGTERM
+    assert await closed_with(neuro, timeout=10) in (1001, 1012)
+    await asyncio.to_thread(p0.proc.wait, 15)
+
+    listed = await request(mod, "oncall.list", specialty="neurology")
+    assert listed["data"]["on_call"] == [], listed
+    await mod.close()

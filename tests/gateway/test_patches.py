@@ -112,3 +112,24 @@ def test_twisted_leaves_form_bodies_to_the_application():
     patches.apply()
     assert daphne.http_protocol.WebRequest is patches.FormsUnparsedWebRequest
     assert "parsePOSTFormSubmission" in inspect.signature(twisted_http.Request.__init__).parameters
+
+
+def test_request_bodies_stay_in_memory_and_an_oversized_one_still_reads_as_too_large(settings):
+    """Patch 6: Twisted's ``gotLength`` is where a body's file is chosen (a temporary file
+    from 100,000 bytes, tests/e2e/test_request_bodies.py): ours is in memory, and keeps one
+    byte past the cap so a reader still sees a body over every limit."""
+    assert "gotLength" in vars(twisted_http.Request)
+    request = patches.FormsUnparsedWebRequest.__new__(patches.FormsUnparsedWebRequest)
+    for length in (None, 0, 99_999, 100_000, 50 * 1024 * 1024):
+        request.gotLength(length)
+        assert isinstance(request.content, patches.BoundedBody)
+    cap = settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+    body = patches.BoundedBody(cap)
+    for _ in range(3):
+        body.write(memoryview(b"x" * (cap // 2 + 7)))
+    body.seek(0)
+    assert len(body.read()) == cap + 1
+    exact = patches.BoundedBody(cap)
+    exact.write(b"y" * cap)
+    exact.seek(0)
+    assert exact.read() == b"y" * cap
