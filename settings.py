@@ -384,7 +384,7 @@ CURBSIDE_ROUTING = {
     "max_open_consults": int(os.environ.get("CURBSIDE_MAX_OPEN_CONSULTS", 2)),
     # Progressive widening, "after_s:n,...": from after_s seconds without an accept, up to n
     # offers are open at once ("" = k throughout).
-    "widen": _env_steps("CURBSIDE_ROUTING_WIDEN", "20:3,100:4"),
+    "widen": _env_steps("CURBSIDE_ROUTING_WIDEN", "15:3,100:4"),
     # Seconds without an accept after which free slots are filled from the next tier while
     # the current tier's offers are still open ("" = only once the tier is exhausted).
     "escalate_after_s": _env_float_or_none("CURBSIDE_ROUTING_ESCALATE_AFTER_S", "60"),

@@ -154,11 +154,11 @@ class RoutingPolicy:
 
 
 # The production defaults, chosen with the network simulator (docs/routing.md, "Progressive
-# widening"): two offers at once, a third after 20 s and a fourth after 100 s without an
+# widening"): two offers at once, a third after 15 s and a fourth after 100 s without an
 # accept; the tier wall falls after 60 s; offers live 75 s. settings.CURBSIDE_ROUTING has the
 # same values (with environment overrides); ``RoutingPolicy()`` alone is the plain policy,
 # ``k`` offers throughout.
-DEFAULT_POLICY = RoutingPolicy(k=2, offer_ttl_s=75.0, widen=((20.0, 3), (100.0, 4)),
+DEFAULT_POLICY = RoutingPolicy(k=2, offer_ttl_s=75.0, widen=((15.0, 3), (100.0, 4)),
                                escalate_after_s=60.0)
 
 
