@@ -44,6 +44,18 @@ def _env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _env_steps(name: str, default: str) -> tuple[tuple[float, int], ...]:
+    """``"20:3,100:4"`` -> ((20.0, 3), (100.0, 4)); empty -> ()."""
+    value = os.environ.get(name, default)
+    return tuple((float(a), int(n)) for a, n in
+                 (item.strip().split(":") for item in value.split(",") if item.strip()))
+
+
+def _env_float_or_none(name: str, default: str) -> float | None:
+    value = os.environ.get(name, default).strip()
+    return float(value) if value else None
+
+
 def _required(name: str) -> str:
     value = os.environ.get(name, "")
     if not value:
@@ -362,13 +374,20 @@ LOGGING = {
 
 # --- Urgent routing (consult/triage.py) ------------------------------------------------------
 CURBSIDE_ROUTING = {
-    # Offers open at once for one case.
-    "k": int(os.environ.get("CURBSIDE_ROUTING_K", 3)),
-    # Seconds an offer stays open before it expires and the case moves on (60 by the
-    # simulator's evidence, docs/routing.md: urgent p99 under 3 min, few more offers than 90).
-    "offer_ttl_s": float(os.environ.get("CURBSIDE_OFFER_TTL_S", 60)),
+    # Offers open at once when an urgent case is posted. The defaults here are those the
+    # network simulator chose (docs/routing.md, "Progressive widening"; consult.triage
+    # DEFAULT_POLICY holds the same values for the simulator).
+    "k": int(os.environ.get("CURBSIDE_ROUTING_K", 2)),
+    # Seconds an offer stays open before it expires and the case moves on.
+    "offer_ttl_s": float(os.environ.get("CURBSIDE_OFFER_TTL_S", 75)),
     # Open urgent consults a specialist may hold before they are "full".
     "max_open_consults": int(os.environ.get("CURBSIDE_MAX_OPEN_CONSULTS", 2)),
+    # Progressive widening, "after_s:n,...": from after_s seconds without an accept, up to n
+    # offers are open at once ("" = k throughout).
+    "widen": _env_steps("CURBSIDE_ROUTING_WIDEN", "15:3,100:4"),
+    # Seconds without an accept after which free slots are filled from the next tier while
+    # the current tier's offers are still open ("" = only once the tier is exhausted).
+    "escalate_after_s": _env_float_or_none("CURBSIDE_ROUTING_ESCALATE_AFTER_S", "60"),
 }
 # How often each server process's routing driver looks for due deadlines and sweeps presence.
 CURBSIDE_DRIVER_TICK_S = float(os.environ.get("CURBSIDE_DRIVER_TICK_S", 1.0))

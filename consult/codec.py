@@ -30,7 +30,9 @@ def state_load(doc: dict[str, Any]) -> RoutingState:
         doc[name] = frozenset(doc.get(name, ()))  # rows stored before a set existed lack it
     doc["wider"] = tuple(doc["wider"])
     doc["status"] = RouteStatus(doc["status"])
-    doc["policy"] = RoutingPolicy(**doc["policy"])
+    policy = dict(doc["policy"])
+    policy["widen"] = tuple((float(a), int(n)) for a, n in policy.get("widen", ()))
+    doc["policy"] = RoutingPolicy(**policy)
     doc["outstanding"] = tuple(Offer(**o) for o in doc["outstanding"])
     return RoutingState(**doc)
 

@@ -6,8 +6,9 @@ deadline queue), push ``offer.closed`` for ``CloseOffer``, show ``Escalated`` to
 post ``LoungeCall`` to the specialty lounge. Nothing here does I/O, so every tier, expiry and
 race is tested with plain values and a number for ``now``.
 
-Tiers, tried in order; the next tier opens only when the current one has nobody left to ask
-and no offer still open (a tier's candidates may still be filled in later if they become
+Tiers, tried in order; the next tier opens when the current one has nobody left to ask and
+no offer still open — or, with ``policy.escalate_after_s``, once the case has waited that long
+with an offer slot free (a tier's candidates may still be filled in later if they become
 eligible, ranked ahead of the current tier):
 
 1. online, available, on-call specialists of the case's specialty (or its subspecialties);
@@ -15,6 +16,11 @@ eligible, ranked ahead of the current tier):
 3. online, available physicians of the parent and related specialties (on-call first);
 4. a call to the specialty lounge; the case then waits, and each matching specialist who
    comes online is offered it (``route_on_online``).
+
+How many offers are open at once widens with the wait (``policy.widen``): ``k`` when the case
+is posted, more at each step nobody has accepted by (``RoutingState.widen_at`` is the next
+step, a deadline like an offer's expiry, handled by ``route_on_expiry``). A case answered
+quickly disturbs few; one nobody takes is asked of more.
 
 Everyone offered must have free capacity (fewer than ``max_open_consults`` open urgent
 consults) and is never the poster. Within a tier: subspecialty match first, then lower load,
@@ -104,7 +110,7 @@ class Taxonomy:
 
 @dataclass(frozen=True, slots=True)
 class RoutingPolicy:
-    k: int = 3  # offers open at once
+    k: int = 3  # offers open at once when routing starts
     offer_ttl_s: float = 60.0  # an unanswered offer expires after this long (docs/routing.md)
     max_open_consults: int = 2  # a physician with this many open urgent consults is full
     # Within a tier, least recently offered first (off: the same ranking without it, so ties
@@ -113,11 +119,47 @@ class RoutingPolicy:
     # The last tier of direct offers before the lounge call: 1 on-call only, 2 the whole
     # specialty, 3 parent and related specialties too.
     last_tier: int = 3
+    # Progressive widening: ``(after_s, n)`` steps — from ``after_s`` seconds after routing
+    # started without an accept, up to ``n`` offers are open at once (never fewer than ``k``).
+    # Empty: ``k`` throughout.
+    widen: tuple[tuple[float, int], ...] = ()
+    # From this many seconds after the start without an accept, the tier wall falls: free
+    # slots are filled from the next tier while the current tier's offers are still open
+    # (tiers stay the ranking). None: a tier opens only when the one before has nobody left
+    # to ask and no offer open.
+    escalate_after_s: float | None = None
 
     def __post_init__(self) -> None:
         if (self.k < 1 or self.offer_ttl_s <= 0 or self.max_open_consults < 1
-                or self.last_tier not in (1, 2, 3)):
+                or self.last_tier not in (1, 2, 3)
+                or any(a <= 0 or n < 1 for a, n in self.widen)
+                or (self.escalate_after_s is not None and self.escalate_after_s < 0)):
             raise ValueError(f"invalid routing policy {self!r}")
+
+    def limit(self, started_at: float, now: float) -> int:
+        """Offers open at once allowed at ``now`` for a routing that started at
+        ``started_at`` (times compared as stored, so a step is due exactly at its deadline)."""
+        return max([self.k, *(n for a, n in self.widen if started_at + a <= now)])
+
+    def tiers_open(self, started_at: float, now: float) -> bool:
+        """Whether free slots may be filled from the next tier while offers are open."""
+        return self.escalate_after_s is not None and started_at + self.escalate_after_s <= now
+
+    def steps(self, started_at: float, now: float) -> float | None:
+        """The next time after ``now`` a widening step is due, or None."""
+        points = [a for a, _ in self.widen]
+        if self.escalate_after_s is not None:
+            points.append(self.escalate_after_s)
+        return min((started_at + a for a in points if started_at + a > now), default=None)
+
+
+# The production defaults, chosen with the network simulator (docs/routing.md, "Progressive
+# widening"): two offers at once, a third after 15 s and a fourth after 100 s without an
+# accept; the tier wall falls after 60 s; offers live 75 s. settings.CURBSIDE_ROUTING has the
+# same values (with environment overrides); ``RoutingPolicy()`` alone is the plain policy,
+# ``k`` offers throughout.
+DEFAULT_POLICY = RoutingPolicy(k=2, offer_ttl_s=75.0, widen=((15.0, 3), (100.0, 4)),
+                               escalate_after_s=60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +253,15 @@ class RoutingState:
     offer_seq: int = 0
     claimed_by: str | None = None
     claimed_at: float | None = None
+    widen_at: float | None = None  # the next widening step while offers are out (policy.widen)
 
     def next_deadline(self) -> float | None:
-        """When ``route_on_expiry`` next has work, or None."""
-        return min((o.expires_at for o in self.outstanding), default=None)
+        """When ``route_on_expiry`` next has work (an offer expires, or the routing widens),
+        or None."""
+        times = [o.expires_at for o in self.outstanding]
+        if self.widen_at is not None:
+            times.append(self.widen_at)
+        return min(times, default=None)
 
     def offer_for(self, offer_id: str) -> Offer | None:
         return next((o for o in self.outstanding if o.offer_id == offer_id), None)
@@ -291,26 +338,43 @@ def _offer(state: RoutingState, c: Candidate, now: float) -> Step:
     return new, [offer]
 
 
+def _widening(state: RoutingState, now: float) -> RoutingState:
+    """Stamp the next widening step: only while offers are out (without them there is nobody
+    to ask, and a newcomer is offered the case at the limit of the moment)."""
+    at = state.policy.steps(state.started_at, now) if (
+        state.status is RouteStatus.OFFERING and state.outstanding) else None
+    return state if at == state.widen_at else replace(state, widen_at=at)
+
+
 def _fill(state: RoutingState, candidates: Sequence[Candidate], now: float) -> Step:
-    """Top up open offers to ``k``, escalating tier by tier while nobody is left to ask."""
+    """Top up open offers to the policy's limit at ``now``, escalating tier by tier while
+    nobody is left to ask (or, once the tier wall has fallen, while slots stay free)."""
     actions: list[Action] = []
+    policy = state.policy
+    limit = policy.limit(state.started_at, now)
     while True:
-        free = state.policy.k - len(state.outstanding)
-        for c in _pool(state, candidates, min(state.tier, state.policy.last_tier))[:free]:
+        free = limit - len(state.outstanding)
+        for c in _pool(state, candidates, min(state.tier, policy.last_tier))[:free]:
             state, made = _offer(state, c, now)
             actions += made
         if state.outstanding:
-            return replace(state, status=RouteStatus.OFFERING), actions
+            if (len(state.outstanding) < limit and state.tier < policy.last_tier
+                    and policy.tiers_open(state.started_at, now)):
+                state = replace(state, tier=state.tier + 1)
+                actions.append(Escalated(state.tier))
+                continue
+            return _widening(replace(state, status=RouteStatus.OFFERING), now), actions
         if state.tier < state.policy.last_tier:
             state = replace(state, tier=state.tier + 1)
             actions.append(Escalated(state.tier))
             continue
         if not state.lounge_called:
-            state = replace(state, tier=LOUNGE_TIER, lounge_called=True, status=RouteStatus.LOUNGE_CALLED)
+            state = replace(state, tier=LOUNGE_TIER, lounge_called=True,
+                            status=RouteStatus.LOUNGE_CALLED, widen_at=None)
             return state, [*actions, Escalated(LOUNGE_TIER), LoungeCall(state.specialty)]
         if state.status is RouteStatus.LOUNGE_CALLED:
-            return state, actions
-        return replace(state, status=RouteStatus.WAITING), actions
+            return replace(state, widen_at=None), actions
+        return replace(state, status=RouteStatus.WAITING, widen_at=None), actions
 
 
 def route_start(
@@ -374,9 +438,11 @@ def route_on_decline(state: RoutingState, user_id: str, candidates: Sequence[Can
 
 
 def route_on_expiry(state: RoutingState, candidates: Sequence[Candidate], now: float) -> Step:
-    """Close every offer due at ``now`` and move on. Early or repeated calls are no-ops."""
+    """Close every offer due at ``now`` and move on; at a widening step (``widen_at``), top
+    the open offers up to the new limit. Early or repeated calls are no-ops."""
     due = {o.user_id for o in state.outstanding if o.expires_at <= now}
-    if state.status in FINAL or not due:
+    widen = state.widen_at is not None and state.widen_at <= now
+    if state.status in FINAL or not (due or widen):
         return state, []
     state, closed = _close(state, due, "expired")
     state = replace(state, expired=state.expired | due)
@@ -389,11 +455,13 @@ def route_on_online(state: RoutingState, candidate: Candidate, now: float) -> St
 
     Never escalates: a newcomer who does not fit leaves the case as it was.
     """
-    if state.status in FINAL or len(state.outstanding) >= state.policy.k:
+    if state.status in FINAL or len(state.outstanding) >= state.policy.limit(
+            state.started_at, now):
         return state, []
     if not _pool(state, [candidate], min(state.tier, state.policy.last_tier)):
         return state, []
-    return _offer(state, candidate, now)
+    state, actions = _offer(state, candidate, now)
+    return _widening(state, now), actions
 
 
 def route_on_accept(state: RoutingState, user_id: str, now: float, *,
@@ -427,6 +495,7 @@ def route_on_accept(state: RoutingState, user_id: str, now: float, *,
         status=RouteStatus.CLAIMED,
         claimed_by=user_id,
         claimed_at=now,
+        widen_at=None,
     )
     return state, [Claimed(user_id), *closed]
 
@@ -437,4 +506,5 @@ def route_on_withdraw(state: RoutingState, reason: str = "withdrawn") -> Step:
     if state.status in FINAL:
         return state, []
     state, closed = _close(state, {o.user_id for o in state.outstanding}, reason)
-    return replace(state, status=RouteStatus.WITHDRAWN, lounge_called=False), closed
+    return replace(state, status=RouteStatus.WITHDRAWN, lounge_called=False,
+                   widen_at=None), closed

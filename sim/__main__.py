@@ -16,7 +16,7 @@ import dataclasses
 import sys
 import time
 
-from consult.triage import RoutingPolicy
+from consult.triage import DEFAULT_POLICY, RoutingPolicy
 from sim import plots
 from sim.engine import MASS_CASUALTY, Config, Sim
 from sim.figures import by_specialty, case_figures, run_figures, targets
@@ -53,8 +53,9 @@ def row(label: str, sim: Sim) -> str:
             f"{_pc(load['over_2x_median'])} |")
 
 
-# Measured when the defaults were k=3, 90 s, cap 2, fairness on, three tiers: every row but
-# the last varies one knob from those (docs/routing.md). The last row is today's defaults.
+# Measured when the defaults were k=3, 90 s, cap 2, fairness on, three tiers: the first rows
+# vary one knob from those (docs/routing.md); then "k=3, offer 60 s" (the defaults before
+# widening), the widening variants, and today's defaults (DEFAULT_POLICY).
 OLD = {"k": 3, "offer_ttl_s": 90.0, "max_open_consults": 2}
 
 
@@ -78,7 +79,24 @@ POLICIES: list[tuple[str, RoutingPolicy]] = [
     ("k=2, offer 60 s", _p(k=2, offer_ttl_s=60)),
     ("k=3, offer 45 s", _p(k=3, offer_ttl_s=45)),
     ("k=3, offer 60 s", _p(k=3, offer_ttl_s=60)),
-    ("new defaults", RoutingPolicy()),
+    # Progressive widening (docs/routing.md): each row spelled out, not from OLD.
+    ("widen: 1, 3 at 15 s", RoutingPolicy(k=1, widen=((15, 3),))),
+    ("widen: 1, 2 at 10 s, 3 at 20 s", RoutingPolicy(k=1, widen=((10, 2), (20, 3)))),
+    ("widen: 2, 3 at 20 s", RoutingPolicy(k=2, widen=((20, 3),))),
+    ("widen: 2, 3 at 30 s", RoutingPolicy(k=2, widen=((30, 3),))),
+    ("widen: 1, 3 at 15 s, 5 at 75 s", RoutingPolicy(k=1, widen=((15, 3), (75, 5)))),
+    ("widen: 1, 3 at 15 s; tiers open at 30 s",
+     RoutingPolicy(k=1, widen=((15, 3),), escalate_after_s=30)),
+    ("widen: 1, 3 at 15 s, 5 at 75 s; tiers open at 30 s",
+     RoutingPolicy(k=1, widen=((15, 3), (75, 5)), escalate_after_s=30)),
+    ("widen: 2, 3 at 20 s, 5 at 80 s; tiers open at 40 s",
+     RoutingPolicy(k=2, widen=((20, 3), (80, 5)), escalate_after_s=40)),
+    ("widen: 2, 3 at 20 s; offers 90 s", RoutingPolicy(k=2, widen=((20, 3),), offer_ttl_s=90)),
+    ("widen: 2, 3 at 20 s, 4 at 100 s; tiers open at 45 s; offers 75 s",
+     RoutingPolicy(k=2, widen=((20, 3), (100, 4)), escalate_after_s=45, offer_ttl_s=75)),
+    ("widen: 2, 3 at 20 s, 4 at 100 s; tiers open at 60 s; offers 75 s",
+     RoutingPolicy(k=2, widen=((20, 3), (100, 4)), escalate_after_s=60, offer_ttl_s=75)),
+    ("new defaults", DEFAULT_POLICY),
 ]
 
 

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from consult import pool
 from consult.states import CaseAction, CaseStatus, capacity_moves, case_transition
 from consult.triage import (
+    DEFAULT_POLICY,
     FINAL,
     AlreadyClaimed,
     Claimed,
@@ -109,7 +110,7 @@ class Config:
     physicians: int = 5000
     cases_per_year: float = 350_000  # SERMO's ~3,500 a year x 100
     urgent_share: float = 0.10
-    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    policy: RoutingPolicy = DEFAULT_POLICY
     bursts: tuple[Burst, ...] = (MASS_CASUALTY,)
     single_on_call: str | None = None
     # Restrict where (and at what local hours) urgent cases are posted: a failure case.
@@ -399,7 +400,9 @@ class Sim:
 
     async def _step(self, cid: str, step, *, started: bool = False) -> None:
         state, actions = step
-        if not actions and not started:
+        before = self.states.get(cid)
+        if not actions and not started and (
+                before is None or before.next_deadline() == state.next_deadline()):
             return  # a no-op transition: routing_step saves nothing
         case = self.cases[cid]
         self.counts["steps"] += 1

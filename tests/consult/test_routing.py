@@ -6,6 +6,7 @@ Time is a number passed in (no sleeping); presence is the configured store (Redi
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -13,11 +14,12 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
+import settings as project_settings
 from consult import driver as dispatch
 from consult import services
 from consult import services as cases
 from consult.models import Routing
-from consult.triage import RouteStatus, UrgentCase, route_on_expiry
+from consult.triage import DEFAULT_POLICY, RouteStatus, UrgentCase, route_on_expiry
 from physicians.models import User
 from presence import runtime
 from presence.store import PresenceProfile
@@ -30,6 +32,18 @@ T0 = 2_000_000_000.0  # a fixed "now", far from the wall clock on purpose
 @pytest.fixture(autouse=True)
 def _fresh(fresh_presence):
     """Each test starts with nobody online."""
+
+
+@pytest.fixture
+def plain_policy(settings):
+    """k offers throughout, tiers strictly in turn: the expiry mechanics alone."""
+    settings.CURBSIDE_ROUTING = {"k": 3, "offer_ttl_s": 60.0, "max_open_consults": 2}
+
+
+@pytest.fixture
+def default_policy(settings):
+    """The production defaults (consult.triage.DEFAULT_POLICY), whatever the environment."""
+    settings.CURBSIDE_ROUTING = dataclasses.asdict(DEFAULT_POLICY)
 
 
 async def _online(user_id: str, *, on_call: bool, specialty: str = "cardiology", now=T0):
@@ -72,7 +86,8 @@ def _state(case_id: str):
     return codec.state_load(Routing.objects.get(pk=case_id).state)
 
 
-async def test_the_driver_expires_the_offer_and_escalates_to_tier_two(make_physician):
+async def test_the_driver_expires_the_offer_and_escalates_to_tier_two(make_physician,
+                                                                     plain_policy):
     case_id, (on_call, off_call) = await _post(make_physician)
     ttl = dispatch.policy().offer_ttl_s
     await _heartbeat_all(T0 + ttl)  # the specialists' clients keep pinging meanwhile
@@ -84,7 +99,7 @@ async def test_the_driver_expires_the_offer_and_escalates_to_tier_two(make_physi
 
 
 async def test_an_offer_expires_exactly_at_its_deadline_and_the_next_tier_is_offered_then(
-        make_physician):
+        make_physician, plain_policy):
     """The bound the end-to-end routing test used to check with the wall clock, on a fake
     one: the offered specialist's process dies (no more heartbeats), the other keeps pinging;
     at the offer's ``expires_at`` — not a moment before — the driver's tick expires the offer
@@ -118,6 +133,37 @@ async def test_an_offer_expires_exactly_at_its_deadline_and_the_next_tier_is_off
     assert second.expires_at == offer.expires_at + ttl  # offered at the fake "now"
     row = await sync_to_async(Routing.objects.get)(pk=case_id)
     assert row.next_deadline == second.expires_at
+
+
+async def test_on_the_defaults_the_tier_wall_falls_while_the_on_call_offer_is_still_open(
+        make_physician, default_policy):
+    """Progressive widening through the database and the driver: the lone on-call
+    specialist is asked alone; at 20 s (the first widening step) nobody else of tier 1 is
+    there, so nothing happens; at 60 s (``escalate_after_s``) the off-call colleague is
+    asked too (and tier 3, empty here, opens for the third slot), while the on-call offer
+    stays open until its own expiry at 75 s."""
+    case_id, (on_call, off_call) = await _post(make_physician)
+    policy = dispatch.policy()
+    assert policy == DEFAULT_POLICY
+    row = await sync_to_async(Routing.objects.get)(pk=case_id)
+    assert row.next_deadline == T0 + policy.widen[0][0]
+    await _heartbeat_all(T0 + policy.offer_ttl_s)
+    assert await dispatch.tick(now=T0 + policy.widen[0][0]) == 0
+    row = await sync_to_async(Routing.objects.get)(pk=case_id)
+    assert row.next_deadline == T0 + policy.escalate_after_s  # the next step, saved
+    assert await dispatch.tick(now=T0 + policy.escalate_after_s - 1) == 0
+    assert await dispatch.tick(now=T0 + policy.escalate_after_s) == 1
+    state = await sync_to_async(_state)(case_id)
+    assert [o.user_id for o in state.outstanding] == [on_call, off_call]
+    assert state.tier == 3  # a slot of three still free: related specialties are open too
+    assert state.outstanding[0].expires_at == T0 + policy.offer_ttl_s
+    row = await sync_to_async(Routing.objects.get)(pk=case_id)
+    assert row.next_deadline == T0 + policy.offer_ttl_s
+
+
+def test_the_settings_defaults_are_the_simulated_defaults():
+    """docs/routing.md chose DEFAULT_POLICY; settings.py must default to the same."""
+    assert dispatch.RoutingPolicy(**project_settings.CURBSIDE_ROUTING) == DEFAULT_POLICY
 
 
 async def test_a_restarted_process_finds_the_pending_escalation(make_physician):

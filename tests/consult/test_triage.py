@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from consult.triage import (
@@ -330,3 +332,72 @@ def test_reach_is_the_family_and_the_wider_specialties():
                                             "interventional-cardiology", "internal-medicine",
                                             "critical-care"}
     assert TAXONOMY.reach("dermatology") == {"dermatology"}
+
+
+# --- progressive widening (policy.widen, policy.escalate_after_s; docs/routing.md) ----------
+
+WIDEN = RoutingPolicy(k=2, offer_ttl_s=60, widen=((20, 3),))
+
+
+def test_widening_offers_two_first_and_a_third_only_if_nobody_accepted_by_its_step():
+    candidates = [doc(f"oncall-{n}", on_call=True) for n in "abcd"]
+    state, actions = route_start(CASE, candidates, TAXONOMY, WIDEN, T0)
+    assert offered_to(actions) == ["oncall-a", "oncall-b"]
+    assert state.next_deadline() == T0 + 20  # the step, before any offer expires
+    early, nothing = route_on_expiry(state, candidates, T0 + 19.9)
+    assert (early, nothing) == (state, [])
+    state, actions = route_on_expiry(state, candidates, T0 + 20)
+    assert offered_to(actions) == ["oncall-c"]
+    assert [o.expires_at for o in state.outstanding] == [T0 + 60, T0 + 60, T0 + 80]
+    assert state.widen_at is None and state.next_deadline() == T0 + 60
+    # A decline after the step is replaced up to three open offers, not two.
+    state, actions = route_on_decline(state, "oncall-a", candidates, T0 + 30)
+    assert offered_to(actions) == ["oncall-d"] and len(state.outstanding) == 3
+
+
+def test_an_accept_before_the_step_widens_nothing():
+    candidates = [doc(f"oncall-{n}", on_call=True) for n in "abc"]
+    state, _ = route_start(CASE, candidates, TAXONOMY, WIDEN, T0)
+    state, actions = route_on_accept(state, "oncall-b", T0 + 8)
+    assert actions[0] == Claimed("oncall-b") and state.next_deadline() is None
+    assert route_on_expiry(state, candidates, T0 + 20) == (state, [])
+    assert "oncall-c" not in state.offered
+
+
+def test_a_newcomer_is_offered_up_to_the_limit_of_the_moment():
+    state, _ = route_start(CASE, [doc("oncall-a", on_call=True), doc("oncall-b", on_call=True)],
+                           TAXONOMY, WIDEN, T0)
+    assert route_on_online(state, doc("oncall-c", on_call=True), T0 + 5) == (state, [])
+    state, actions = route_on_online(state, doc("oncall-c", on_call=True), T0 + 25)
+    assert offered_to(actions) == ["oncall-c"]
+
+
+def test_the_tier_wall_falls_after_escalate_after_s_while_the_on_call_offer_stays_open():
+    policy = RoutingPolicy(k=3, offer_ttl_s=60, escalate_after_s=30)
+    candidates = [doc("oncall", on_call=True), doc("off-a"), doc("off-b"), doc("off-c")]
+    state, actions = route_start(CASE, candidates, TAXONOMY, policy, T0)
+    assert offered_to(actions) == ["oncall"]  # tier 1 alone first, one slot of three used
+    assert state.next_deadline() == T0 + 30
+    state, actions = route_on_expiry(state, candidates, T0 + 30)
+    assert Escalated(2) in actions and offered_to(actions) == ["off-a", "off-b"]
+    assert [o.user_id for o in state.outstanding] == ["oncall", "off-a", "off-b"]
+    assert state.tier == 2
+    # Without the knob, the same case waits for the on-call offer to expire first.
+    plain = RoutingPolicy(k=3, offer_ttl_s=60)
+    state, _ = route_start(CASE, candidates, TAXONOMY, plain, T0)
+    assert state.next_deadline() == T0 + 60
+
+
+def test_a_widening_policy_survives_the_database_round_trip():
+    from consult import codec
+    policy = RoutingPolicy(k=2, widen=((20, 3), (90, 4)), escalate_after_s=60)
+    state, _ = route_start(CASE, [doc("oncall-a", on_call=True)], TAXONOMY, policy, T0)
+    assert state.widen_at == T0 + 20
+    assert codec.state_load(json.loads(json.dumps(codec.state_dump(state)))) == state
+
+
+@pytest.mark.parametrize("bad", [{"widen": ((0, 3),)}, {"widen": ((20, 0),)},
+                                 {"escalate_after_s": -1}])
+def test_widening_policy_validation(bad):
+    with pytest.raises(ValueError):
+        RoutingPolicy(**bad)

@@ -204,7 +204,10 @@ async def test_an_accept_after_another_specialist_claimed_is_conflict_already_ta
 
 @db
 async def test_withdraw_closes_every_open_offer_on_the_offered_sockets(make_physician,
-                                                                       fresh_presence, published):
+                                                                       fresh_presence, published,
+                                                                       settings):
+    # Three offers open at once from the start (the defaults open two, then widen).
+    settings.CURBSIDE_ROUTING = {**settings.CURBSIDE_ROUTING, "k": 3}
     case_id, poster, docs, state = await _routed(make_physician, specialists=3)
     offers = {o.user_id: o.offer_id for o in state.outstanding}
     published.clear()

@@ -12,7 +12,7 @@ from consult.states import CaseStatus
 from consult.triage import RoutingPolicy
 from sim.__main__ import main
 from sim.engine import MASS_CASUALTY, START, Burst, Config, Sim
-from sim.figures import gini, pct, run_figures
+from sim.figures import gini, lottery_over_2x, pct, run_figures
 
 SHORT = Config(seed=11, days=1.5, physicians=1500, urgent_share=0.3,
                bursts=(dataclasses.replace(MASS_CASUALTY, day=0.5, hour=2, count=40),))
@@ -98,6 +98,11 @@ def test_gini_and_percentiles():
     assert gini([0, 0, 0, 4]) == pytest.approx(0.75)
     assert pct([5, 1, 3, 2, 4], 50) == 3
     assert pct([], 50) is None
+    # An even lottery of one consult per specialist on average (Poisson(1), median 1): the
+    # share above 2 is 1 - e^-1 (1 + 1 + 1/2) = 8.0 %, though nobody is favoured.
+    assert lottery_over_2x(10_000, 10_000) == pytest.approx(0.0803, abs=0.001)
+    assert lottery_over_2x(1, 10) == 0 and lottery_over_2x(4, 0) == 0
+    assert lottery_over_2x(0, 0) is None
 
 
 def test_the_command_prints_figures_and_targets(capsys):
