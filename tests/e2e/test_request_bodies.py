@@ -33,13 +33,14 @@ pytestmark = [
 BODY = b"\xff\xd8\xff\xe0" + b"x" * 300_000  # well past Twisted's 100,000-byte threshold
 
 
-@pytest.fixture(scope="module")
-def server(live_database_url, tmp_path_factory):
+# daphne (Twisted spools bodies past 100,000 bytes; patch 6) and uvicorn (the default).
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(request, live_database_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("bodies")
     tmp = root / "tmp"
     tmp.mkdir()
     daphne = Daphne(port=free_port(), env=server_env(live_database_url, TMPDIR=str(tmp)),
-                    log_path=root / "daphne.log").start()
+                    log_path=root / "daphne.log", extra_args=["--server", request.param]).start()
     yield daphne, tmp
     daphne.stop()
 
