@@ -13,9 +13,13 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
+import psycopg.sql
 
 from bench import fixtures, servers, worker
 
@@ -85,8 +89,23 @@ def baseline_env(opts: Options, topology: str) -> dict[str, str]:
     return env
 
 
+def ensure_database(url: str) -> None:
+    """Create the bench's PostgreSQL database when it does not exist yet (a fresh machine:
+    without it every Redis topology failed at its first fixture load)."""
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+        print(f"... created database {name}", flush=True)
+
+
 def ensure_fixtures(opts: Options, topology: str) -> dict:
     env, state = curbside_env(opts, topology)
+    if TOPOLOGIES[topology][1] and state not in opts._fixtures:
+        ensure_database(opts.database_url)
     if state not in opts._fixtures:
         out = state / "fixtures.json"
         subprocess.run([sys.executable, "-m", "bench.fixtures", str(out), str(opts.case_rooms),
