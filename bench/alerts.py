@@ -179,6 +179,8 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/curbside_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "alerts"))
+    parser.add_argument("--server", default="uvicorn", choices=servers.CURBSIDE_SERVERS,
+                        help="the ASGI server (manage.py serve --server; uvicorn is its default)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -190,6 +192,8 @@ def main() -> None:
                if not k.startswith(("CURBSIDE_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")}
         env.update({"CURBSIDE_VAR_DIR": str(state), "CURBSIDE_LOG_LEVEL": "WARNING",
                     "DJANGO_DEBUG": "false", "CURBSIDE_ROUTING_K": str(args.specialists),
+                    # Every specialist offered at once: no widening steps on top.
+                    "CURBSIDE_ROUTING_WIDEN": "",
                     "CURBSIDE_MESSAGES_PER_S": "1000000", "CURBSIDE_MESSAGE_BURST": "1000000",
                     "DJANGO_SETTINGS_MODULE": "settings", "PYTHONUNBUFFERED": "1"})
         if topology != "embedded":
@@ -204,17 +208,18 @@ def main() -> None:
         emails = [f"alert{i}@bench.test" for i in range(args.specialists + 11)]
         n = 2 if topology == "redis-2" else 1
         ports = [servers.free_port() for _ in range(n)]
-        procs = [servers.curbside(p, env, out / f"{topology}-{p}.log").start() for p in ports]
+        procs = [servers.curbside(p, env, out / f"{topology}-{p}.log", args.server).start()
+                 for p in ports]
         try:
             row = asyncio.run(run(ports, emails, args.rounds, args.chat_rate))
         finally:
             for p in procs:
                 p.stop()
-        row = {"topology": topology, **row}
+        row = {"topology": topology, "server": args.server, **row}
         rows.append(row)
         print(json.dumps(row), flush=True)
     (out / "alerts.json").write_text(json.dumps(rows, indent=2))
-    print(report.table(rows, ["topology", "specialists", "rounds", "alerts_received",
+    print(report.table(rows, ["topology", "server", "specialists", "rounds", "alerts_received",
                               "alerts_missing", "chat_msgs_per_s", "p50_ms", "p95_ms", "p99_ms",
                               "max_ms"]))
 
