@@ -206,8 +206,11 @@ def test_a_group_commit_of_many_rooms_is_one_flush(make_physician, published):
 
 
 async def test_an_urgent_start_with_several_offers_is_one_flush(make_physician, fresh_presence,
-                                                                published):
+                                                                published, settings):
     import uuid
+
+    # Three offers open at once from the start (the defaults open two, then widen).
+    settings.CURBSIDE_ROUTING = {**settings.CURBSIDE_ROUTING, "k": 3}
 
     from asgiref.sync import sync_to_async
 
